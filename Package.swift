@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom to top (see docs/architecture.md):
+//   CWirecapLinux / CWirecapPcap / CWirecapNuma  C shims and system libraries
+//   WirecapEngine   TPACKET_V3 rings, fanout group, capture threads, statistics
+//   WirecapTrace    pcap savefiles through libpcap (read and write)
+//   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
+//   wirecap         the command-line tool
+let package = Package(
+    name: "wirecap",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "WirecapEngine", targets: ["WirecapEngine"]),
+        .library(name: "WirecapTrace", targets: ["WirecapTrace"]),
+        .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
+        .executable(name: "wirecap", targets: ["wirecap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+    ],
+    targets: [
+        .target(name: "CWirecapLinux"),
+        .systemLibrary(
+            name: "CWirecapPcap", pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(
+            name: "CWirecapNuma", pkgConfig: "numa",
+            providers: [.apt(["libnuma-dev"])]),
+        .target(
+            name: "WirecapEngine",
+            dependencies: [
+                "CWirecapLinux", "CWirecapNuma",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
+        .target(name: "WirecapTrace", dependencies: ["CWirecapPcap", "WirecapEngine"]),
+        .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapEngine"]),
+        .executableTarget(
+            name: "wirecap",
+            dependencies: [
+                "WirecapEngine", "WirecapTrace", "WirecapSandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace"]),
+        .testTarget(
+            name: "WirecapIntegrationTests",
+            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "wirecap"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

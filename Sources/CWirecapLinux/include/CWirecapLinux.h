@@ -1,0 +1,92 @@
+// The Linux packet-socket surface wirecap needs, with the TPACKET macros and the few
+// calls Swift cannot make directly (variadic ioctl, setns, affinity) wrapped as prefixed functions.
+#ifndef CWIRECAPLINUX_H
+#define CWIRECAPLINUX_H
+
+#ifdef __linux__
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/filter.h>
+
+// Byte offsets into TPACKET_V3 structures. The block walk reads fields at these offsets so that
+// the hot loop is plain loads that Swift can inline, and so that synthetic test blocks are laid
+// out by the same numbers the kernel uses.
+enum {
+    CWirecapLinux_BLOCK_STATUS = offsetof(struct tpacket_block_desc, hdr.bh1.block_status),
+    CWirecapLinux_BLOCK_NUM_PKTS = offsetof(struct tpacket_block_desc, hdr.bh1.num_pkts),
+    CWirecapLinux_BLOCK_FIRST_PKT = offsetof(struct tpacket_block_desc, hdr.bh1.offset_to_first_pkt),
+    CWirecapLinux_BLOCK_LEN = offsetof(struct tpacket_block_desc, hdr.bh1.blk_len),
+    CWirecapLinux_BLOCK_SEQ = offsetof(struct tpacket_block_desc, hdr.bh1.seq_num),
+    CWirecapLinux_BLOCK_DESC_SIZE = sizeof(struct tpacket_block_desc),
+    CWirecapLinux_PKT_NEXT = offsetof(struct tpacket3_hdr, tp_next_offset),
+    CWirecapLinux_PKT_SEC = offsetof(struct tpacket3_hdr, tp_sec),
+    CWirecapLinux_PKT_NSEC = offsetof(struct tpacket3_hdr, tp_nsec),
+    CWirecapLinux_PKT_SNAPLEN = offsetof(struct tpacket3_hdr, tp_snaplen),
+    CWirecapLinux_PKT_LEN = offsetof(struct tpacket3_hdr, tp_len),
+    CWirecapLinux_PKT_STATUS = offsetof(struct tpacket3_hdr, tp_status),
+    CWirecapLinux_PKT_MAC = offsetof(struct tpacket3_hdr, tp_mac),
+    CWirecapLinux_PKT_RXHASH = offsetof(struct tpacket3_hdr, hv1.tp_rxhash),
+    CWirecapLinux_PKT_VLAN_TCI = offsetof(struct tpacket3_hdr, hv1.tp_vlan_tci),
+    CWirecapLinux_PKT_VLAN_TPID = offsetof(struct tpacket3_hdr, hv1.tp_vlan_tpid),
+    CWirecapLinux_TPACKET3_HDRLEN = TPACKET3_HDRLEN,
+    CWirecapLinux_TPACKET_ALIGNMENT = TPACKET_ALIGNMENT,
+};
+
+// block_status is shared with the kernel: acquire on read so the packet bytes are visible,
+// release on hand-back so our last reads happen before the kernel may overwrite the block.
+static inline uint32_t CWirecapLinux_block_status_acquire(const void *block) {
+    return __atomic_load_n((const uint32_t *)((const char *)block + CWirecapLinux_BLOCK_STATUS),
+                           __ATOMIC_ACQUIRE);
+}
+static inline void CWirecapLinux_block_release(void *block) {
+    __atomic_store_n((uint32_t *)((char *)block + CWirecapLinux_BLOCK_STATUS),
+                     (uint32_t)TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+}
+
+// Sockets and the ring.
+int CWirecapLinux_packet_socket(int protocol_host_order);
+int CWirecapLinux_set_int_option(int fd, int level, int name, int value);
+int CWirecapLinux_setup_rx_ring(int fd, unsigned block_size, unsigned block_count,
+                                unsigned frame_size, unsigned retire_tov_ms);
+int CWirecapLinux_bind(int fd, int ifindex, int protocol_host_order);
+int CWirecapLinux_join_fanout(int fd, uint16_t group, uint16_t type, uint16_t flags);
+int CWirecapLinux_fanout_group_id(int fd, uint16_t *group);
+int CWirecapLinux_set_promiscuous(int fd, int ifindex);
+// A one-instruction classic BPF program `ret #k`: k = 0 drops everything, k = snaplen accepts
+// and truncates in the kernel, so bytes past the snap length are never copied into the ring.
+int CWirecapLinux_attach_ret_filter(int fd, uint32_t k);
+int CWirecapLinux_read_stats(int fd, uint64_t *packets, uint64_t *drops, uint64_t *freezes);
+
+// Interfaces.
+int CWirecapLinux_interface_flags(const char *name, unsigned *flags);
+int CWirecapLinux_interface_hwtype(const char *name, unsigned short *arphrd);
+int CWirecapLinux_interface_mtu(const char *name, int *mtu);
+
+// Threads and namespaces.
+int CWirecapLinux_pin_current_thread(int cpu);
+int CWirecapLinux_allowed_cpus(int *cpus, int capacity);
+int CWirecapLinux_current_cpu(void);
+int CWirecapLinux_setns_net(int fd);
+int CWirecapLinux_eventfd(void);
+int CWirecapLinux_eventfd_signal(int fd);
+// Blocks SIGINT and SIGTERM in the calling thread (threads it starts inherit the mask) so that
+// one thread can take them with sigtimedwait instead of running code in a signal handler.
+int CWirecapLinux_block_stop_signals(void);
+// Waits up to timeout_ms for SIGINT or SIGTERM; returns the signal number, 0 on timeout.
+int CWirecapLinux_wait_stop_signal(int timeout_ms);
+double CWirecapLinux_thread_cpu_seconds(void);
+double CWirecapLinux_process_cpu_seconds(void);
+uint64_t CWirecapLinux_monotonic_ns(void);
+uint64_t CWirecapLinux_monotonic_coarse_ns(void);
+
+// Sending: one sendmmsg of `count` frames laid out back to back (lengths in `lengths`).
+// Returns how many were sent, or -1 with errno for the first frame.
+int CWirecapLinux_send_batch(int fd, const uint8_t *frames, const uint32_t *lengths,
+                             unsigned count);
+
+#endif // __linux__
+#endif // CWIRECAPLINUX_H

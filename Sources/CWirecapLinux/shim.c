@@ -1,0 +1,211 @@
+#define _GNU_SOURCE
+#ifdef __linux__
+#include "CWirecapLinux.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+int CWirecapLinux_packet_socket(int protocol_host_order) {
+    return socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons((uint16_t)protocol_host_order));
+}
+
+int CWirecapLinux_set_int_option(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+int CWirecapLinux_setup_rx_ring(int fd, unsigned block_size, unsigned block_count,
+                                unsigned frame_size, unsigned retire_tov_ms) {
+    struct tpacket_req3 req;
+    memset(&req, 0, sizeof(req));
+    req.tp_block_size = block_size;
+    req.tp_block_nr = block_count;
+    req.tp_frame_size = frame_size;
+    req.tp_frame_nr = (block_size / frame_size) * block_count;
+    req.tp_retire_blk_tov = retire_tov_ms;
+    req.tp_feature_req_word = TP_FT_REQ_FILL_RXHASH;
+    return setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req));
+}
+
+int CWirecapLinux_bind(int fd, int ifindex, int protocol_host_order) {
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof(sll));
+    sll.sll_family = AF_PACKET;
+    sll.sll_ifindex = ifindex;
+    sll.sll_protocol = htons((uint16_t)protocol_host_order);
+    return bind(fd, (struct sockaddr *)&sll, sizeof(sll));
+}
+
+int CWirecapLinux_join_fanout(int fd, uint16_t group, uint16_t type, uint16_t flags) {
+    uint32_t arg = (uint32_t)group | ((uint32_t)(type | flags) << 16);
+    return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg));
+}
+
+int CWirecapLinux_fanout_group_id(int fd, uint16_t *group) {
+    uint32_t arg = 0;
+    socklen_t len = sizeof(arg);
+    if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, &len) != 0) return -1;
+    *group = (uint16_t)(arg & 0xffff);
+    return 0;
+}
+
+int CWirecapLinux_set_promiscuous(int fd, int ifindex) {
+    struct packet_mreq mr;
+    memset(&mr, 0, sizeof(mr));
+    mr.mr_ifindex = ifindex;
+    mr.mr_type = PACKET_MR_PROMISC;
+    return setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr));
+}
+
+int CWirecapLinux_attach_ret_filter(int fd, uint32_t k) {
+    struct sock_filter insn = BPF_STMT(BPF_RET | BPF_K, k);
+    struct sock_fprog prog = { .len = 1, .filter = &insn };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+}
+
+int CWirecapLinux_read_stats(int fd, uint64_t *packets, uint64_t *drops, uint64_t *freezes) {
+    struct tpacket_stats_v3 st;
+    socklen_t len = sizeof(st);
+    memset(&st, 0, sizeof(st));
+    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) return -1;
+    *packets = st.tp_packets;
+    *drops = st.tp_drops;
+    *freezes = st.tp_freeze_q_cnt;
+    return 0;
+}
+
+static int with_ifreq(const char *name, unsigned long request, struct ifreq *ifr) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    memset(ifr, 0, sizeof(*ifr));
+    strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+    int rc = ioctl(s, request, ifr);
+    int saved = errno;
+    close(s);
+    errno = saved;
+    return rc;
+}
+
+int CWirecapLinux_interface_flags(const char *name, unsigned *flags) {
+    struct ifreq ifr;
+    if (with_ifreq(name, SIOCGIFFLAGS, &ifr) != 0) return -1;
+    *flags = (unsigned)(unsigned short)ifr.ifr_flags;
+    return 0;
+}
+
+int CWirecapLinux_interface_hwtype(const char *name, unsigned short *arphrd) {
+    struct ifreq ifr;
+    if (with_ifreq(name, SIOCGIFHWADDR, &ifr) != 0) return -1;
+    *arphrd = ifr.ifr_hwaddr.sa_family;
+    return 0;
+}
+
+int CWirecapLinux_interface_mtu(const char *name, int *mtu) {
+    struct ifreq ifr;
+    if (with_ifreq(name, SIOCGIFMTU, &ifr) != 0) return -1;
+    *mtu = ifr.ifr_mtu;
+    return 0;
+}
+
+int CWirecapLinux_pin_current_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    if (rc != 0) { errno = rc; return -1; }
+    return 0;
+}
+
+int CWirecapLinux_allowed_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < capacity; cpu++)
+        if (CPU_ISSET(cpu, &set)) cpus[n++] = cpu;
+    return n;
+}
+
+int CWirecapLinux_current_cpu(void) { return sched_getcpu(); }
+
+int CWirecapLinux_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
+
+int CWirecapLinux_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int CWirecapLinux_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    return write(fd, &one, sizeof(one)) == sizeof(one) ? 0 : -1;
+}
+
+int CWirecapLinux_block_stop_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
+int CWirecapLinux_wait_stop_signal(int timeout_ms) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    struct timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000L };
+    int sig = sigtimedwait(&set, NULL, &ts);
+    return sig < 0 ? 0 : sig;
+}
+
+double CWirecapLinux_thread_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double CWirecapLinux_process_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+uint64_t CWirecapLinux_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t CWirecapLinux_monotonic_coarse_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#define WIRECAP_MAX_BATCH 1024
+int CWirecapLinux_send_batch(int fd, const uint8_t *frames, const uint32_t *lengths,
+                             unsigned count) {
+    struct mmsghdr msgs[WIRECAP_MAX_BATCH];
+    struct iovec iovs[WIRECAP_MAX_BATCH];
+    if (count > WIRECAP_MAX_BATCH) count = WIRECAP_MAX_BATCH;
+    size_t offset = 0;
+    for (unsigned i = 0; i < count; i++) {
+        iovs[i].iov_base = (void *)(frames + offset);
+        iovs[i].iov_len = lengths[i];
+        offset += lengths[i];
+        memset(&msgs[i], 0, sizeof(msgs[i]));
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    return sendmmsg(fd, msgs, count, 0);
+}
+#endif

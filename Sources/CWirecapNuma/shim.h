@@ -1,0 +1,4 @@
+#ifndef CWIRECAPNUMA_SHIM_H
+#define CWIRECAPNUMA_SHIM_H
+#include <numa.h>
+#endif

@@ -1,0 +1,66 @@
+import CWirecapLinux
+
+/// Walks the packets of one retired TPACKET_V3 block and hands each to a handler.
+///
+/// This is the hot path: plain loads at fixed offsets, no allocation, no reference counting, and
+/// a handler called through a specialised generic, never an existential.
+public enum BlockWalk {
+    public static let statusUser = UInt32(TP_STATUS_USER)
+    public static let statusLosing = UInt32(TP_STATUS_LOSING)
+    @usableFromInline static let statusVLANValid = UInt32(TP_STATUS_VLAN_VALID)
+    @usableFromInline static let statusVLANTPIDValid = UInt32(TP_STATUS_VLAN_TPID_VALID)
+    @usableFromInline static let offsetNumPackets = Int(CWirecapLinux_BLOCK_NUM_PKTS)
+    @usableFromInline static let offsetFirstPacket = Int(CWirecapLinux_BLOCK_FIRST_PKT)
+    @usableFromInline static let offsetNext = Int(CWirecapLinux_PKT_NEXT)
+    @usableFromInline static let offsetSeconds = Int(CWirecapLinux_PKT_SEC)
+    @usableFromInline static let offsetNanoseconds = Int(CWirecapLinux_PKT_NSEC)
+    @usableFromInline static let offsetSnapLength = Int(CWirecapLinux_PKT_SNAPLEN)
+    @usableFromInline static let offsetLength = Int(CWirecapLinux_PKT_LEN)
+    @usableFromInline static let offsetStatus = Int(CWirecapLinux_PKT_STATUS)
+    @usableFromInline static let offsetMac = Int(CWirecapLinux_PKT_MAC)
+    @usableFromInline static let offsetVLANTCI = Int(CWirecapLinux_PKT_VLAN_TCI)
+    @usableFromInline static let offsetVLANTPID = Int(CWirecapLinux_PKT_VLAN_TPID)
+
+    /// Delivers every packet of `block` to `handler` and returns how many there were.
+    ///
+    /// When the kernel stripped a VLAN tag into the header, the tag is written back into the
+    /// frame with its real TPID, in the headroom the ring reserves in front of each frame (as
+    /// libpcap does): an IDS sees the bytes that were on the wire. The frame is then cut to
+    /// `snapLength`, since the tag adds four bytes to what the kernel already cut.
+    @inlinable
+    public static func walk<H: PacketHandler>(
+        block: UnsafeMutableRawPointer, queue: Int, snapLength: Int, reinsertVLAN: Bool, handler: inout H
+    ) -> Int {
+        let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
+        var packet = block + Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
+        for _ in 0..<count {
+            let status = packet.load(fromByteOffset: offsetStatus, as: UInt32.self)
+            var captured = Int(packet.load(fromByteOffset: offsetSnapLength, as: UInt32.self))
+            var wire = Int(packet.load(fromByteOffset: offsetLength, as: UInt32.self))
+            var frame = packet + Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
+            if reinsertVLAN && status & statusVLANValid != 0 && captured >= 12 {
+                let tci = packet.load(fromByteOffset: offsetVLANTCI, as: UInt16.self)
+                let tpid: UInt16 =
+                    status & statusVLANTPIDValid != 0
+                    ? packet.load(fromByteOffset: offsetVLANTPID, as: UInt16.self) : 0x8100
+                frame -= 4
+                frame.copyMemory(from: frame + 4, byteCount: 12)
+                frame.storeBytes(of: tpid.bigEndian, toByteOffset: 12, as: UInt16.self)
+                frame.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
+                captured += 4
+                wire += 4
+            }
+            if captured > snapLength { captured = snapLength }
+            handler.handle(
+                Packet(
+                    bytes: UnsafeRawBufferPointer(start: frame, count: captured),
+                    wireLength: wire,
+                    seconds: packet.load(fromByteOffset: offsetSeconds, as: UInt32.self),
+                    nanoseconds: packet.load(fromByteOffset: offsetNanoseconds, as: UInt32.self),
+                    queue: queue))
+            packet += Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
+        }
+        handler.blockDone(queue: queue)
+        return count
+    }
+}

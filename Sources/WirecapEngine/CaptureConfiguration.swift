@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CWirecapLinux
+
+/// How member sockets of the fanout group share the traffic (PACKET_FANOUT_* in the kernel).
+public enum FanoutMode: String, CaseIterable, Sendable {
+    /// Symmetric flow hash: both directions of a flow reach one queue. Emulates RSS on veth.
+    case hash
+    /// The CPU that received the packet picks the queue.
+    case cpu
+    /// The NIC receive queue picks the queue: follows real RSS on multi-queue NICs.
+    case qm
+    /// Round robin over members: balanced, but reorders packets within a flow.
+    case lb
+
+    var kernelType: UInt16 {
+        switch self {
+        case .hash: UInt16(PACKET_FANOUT_HASH)
+        case .lb: UInt16(PACKET_FANOUT_LB)
+        case .cpu: UInt16(PACKET_FANOUT_CPU)
+        case .qm: UInt16(PACKET_FANOUT_QM)
+        }
+    }
+}
+
+/// The geometry of one TPACKET_V3 receive ring.
+public struct RingGeometry: Equatable, Sendable {
+    /// Bytes per block. A multiple of the page size that holds at least one full snap length.
+    public var blockSize: Int
+    /// Blocks per ring. The ring holds `blockSize * blockCount` bytes of packets and headers.
+    public var blockCount: Int
+    /// Milliseconds after which the kernel retires a block that is not full (0: kernel picks).
+    public var blockTimeoutMilliseconds: Int
+
+    /// 1 MiB blocks, 32 per ring: 32 MiB per queue, about 25 ms of a 10 Gb/s link or 270 ms of
+    /// 1 Gb/s, and an 8 ms timeout, the kernel's own fallback on links without a known speed.
+    public static let `default` = RingGeometry(blockSize: 1 << 20, blockCount: 32, blockTimeoutMilliseconds: 8)
+
+    public init(blockSize: Int, blockCount: Int, blockTimeoutMilliseconds: Int) {
+        self.blockSize = blockSize
+        self.blockCount = blockCount
+        self.blockTimeoutMilliseconds = blockTimeoutMilliseconds
+    }
+
+    public var ringBytes: Int { blockSize * blockCount }
+}
+
+/// Everything needed to open a multi-queue capture on one interface.
+public struct CaptureConfiguration: Sendable {
+    public var interface: String
+    public var queues: Int
+    public var fanout: FanoutMode
+    /// Adds PACKET_FANOUT_FLAG_ROLLOVER: the kernel spills to another member when a ring is full.
+    public var rollover: Bool
+    public var ring: RingGeometry
+    /// Bytes kept of each packet; the kernel truncates to this so the rest is never copied.
+    public var snapLength: Int
+    public var promiscuous: Bool
+    /// Pin each capture thread to one allowed CPU (spread round robin).
+    public var pinThreads: Bool
+
+    public static let defaultSnapLength = 262_144
+    public static let maximumQueues = 256
+
+    public init(
+        interface: String, queues: Int = 1, fanout: FanoutMode = .hash, rollover: Bool = false,
+        ring: RingGeometry = .default, snapLength: Int = CaptureConfiguration.defaultSnapLength,
+        promiscuous: Bool = true, pinThreads: Bool = true
+    ) {
+        self.interface = interface
+        self.queues = queues
+        self.fanout = fanout
+        self.rollover = rollover
+        self.ring = ring
+        self.snapLength = snapLength
+        self.promiscuous = promiscuous
+        self.pinThreads = pinThreads
+    }
+
+    /// Headroom asked of the kernel in front of each frame so that a stripped VLAN tag can be put
+    /// back in place (what libpcap reserves for the same reason).
+    static let vlanReserve = 4
+
+    /// The smallest block that holds one packet of `snapLength` bytes without the kernel cutting
+    /// it short: block descriptor, aligned TPACKET3 header with its sockaddr_ll, the 16 bytes the
+    /// kernel keeps in front of the network header, the VLAN reserve, and the packet.
+    public static func minimumBlockSize(snapLength: Int) -> Int {
+        let align = Int(CWirecapLinux_TPACKET_ALIGNMENT)
+        func aligned(_ n: Int) -> Int { (n + align - 1) & ~(align - 1) }
+        let descriptor = aligned(Int(CWirecapLinux_BLOCK_DESC_SIZE))
+        let header = aligned(Int(CWirecapLinux_TPACKET3_HDRLEN) + 16)
+        return descriptor + header + vlanReserve + snapLength + align
+    }
+
+    /// Rejects sizes that make no sense before any socket is opened, with a message that names
+    /// the option and a value that would work.
+    public func validate() throws(CaptureError) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        if interface.isEmpty {
+            throw .invalidConfiguration("no interface given: name one with -i (see `ip link`)")
+        }
+        if queues < 1 || queues > Self.maximumQueues {
+            throw .invalidConfiguration(
+                "--queues \(queues) is out of range: use 1 to \(Self.maximumQueues) (one per core is typical)")
+        }
+        if ring.blockSize <= 0 || ring.blockSize % page != 0 {
+            throw .invalidConfiguration(
+                "--block-size \(ring.blockSize) is not a positive multiple of the page size \(page): try \(max(page, (ring.blockSize / page + 1) * page))")
+        }
+        if ring.blockSize > 1 << 30 {
+            throw .invalidConfiguration("--block-size \(ring.blockSize) is over 1 GiB: use a smaller block and more --blocks")
+        }
+        if ring.blockCount < 1 {
+            throw .invalidConfiguration("--blocks \(ring.blockCount) is out of range: a ring needs at least 1 block (8 or more is typical)")
+        }
+        if ring.blockCount > 1 << 20 || ring.ringBytes > 1 << 40 {
+            throw .invalidConfiguration("--blocks \(ring.blockCount) makes a ring larger than this tool allows: lower --blocks or --block-size")
+        }
+        if ring.blockTimeoutMilliseconds < 0 || ring.blockTimeoutMilliseconds > 60_000 {
+            throw .invalidConfiguration(
+                "--block-timeout \(ring.blockTimeoutMilliseconds) is out of range: use 0 (kernel default) to 60000 ms")
+        }
+        if snapLength < 1 || snapLength > Self.defaultSnapLength {
+            throw .invalidConfiguration(
+                "-s \(snapLength) is out of range: use 1 to \(Self.defaultSnapLength) bytes")
+        }
+        let needed = Self.minimumBlockSize(snapLength: snapLength)
+        if ring.blockSize < needed {
+            let suggestion = (needed + page - 1) / page * page
+            throw .invalidConfiguration(
+                "--block-size \(ring.blockSize) is smaller than one packet of snap length \(snapLength) plus headers (\(needed) bytes): raise --block-size to \(suggestion) or lower -s")
+        }
+    }
+}

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CWirecapLinux
+import Logging
+
+/// A multi-queue capture on one interface: N fanout member sockets, each with its own
+/// TPACKET_V3 ring and its own capture thread.
+///
+/// `init` brings the whole group up and returns once it is complete and the real filter is in
+/// place: from then on every packet the interface sees is counted, either handed to a handler
+/// or counted as a capture drop. `start` runs the capture threads; `requestStop` (safe from a
+/// signal handler) stops them after they have drained what the kernel already accepted.
+public final class CaptureEngine: Sendable {
+    public let configuration: CaptureConfiguration
+    public let queues: [CaptureQueue]
+    public let control: CaptureControl
+    public let fanoutGroup: UInt16
+    let logger: Logger
+    private let threads = ThreadList()
+
+    /// ARPHRD_ETHER and ARPHRD_LOOPBACK: both carry Ethernet headers (libpcap's DLT_EN10MB).
+    static let ethernetLinkTypes: Set<Int> = [1, 772]
+
+    public init(configuration: CaptureConfiguration, logger: Logger = Logger(label: "wirecap.engine")) throws(CaptureError) {
+        try configuration.validate()
+        let name = configuration.interface
+        let ifindex = Int32(bitPattern: if_nametoindex(name))
+        if ifindex == 0 { throw .noSuchInterface(name) }
+        var flags: UInt32 = 0
+        if CWirecapLinux_interface_flags(name, &flags) != 0 {
+            if errno == ENODEV { throw .noSuchInterface(name) }
+            throw .system(operation: "reading the flags of \(name)", errno: errno)
+        }
+        if flags & UInt32(IFF_UP) == 0 { throw .interfaceDown(name) }
+        var hardware: UInt16 = 0
+        _ = try systemCall("reading the link type of \(name)", CWirecapLinux_interface_hwtype(name, &hardware))
+        guard Self.ethernetLinkTypes.contains(Int(hardware)) else {
+            throw .unsupportedLinkType(interface: name, arphrd: Int(hardware))
+        }
+
+        let placement = CPUPlacement(queues: configuration.queues)
+        var rings: [RxRing] = []
+        for queue in 0..<configuration.queues {
+            let ring = try placement.withPreferredNode(placement.nodes[queue]) { () throws(CaptureError) in
+                try RxRing(interface: name, ifindex: ifindex, geometry: configuration.ring)
+            }
+            if configuration.promiscuous { try ring.setPromiscuous(ifindex: ifindex) }
+            rings.append(ring)
+        }
+        fanoutGroup = try Self.joinFanout(rings, configuration: configuration)
+        // The group is complete: only now may packets flow, so that none is spread over a
+        // partial group. `ret #snaplen` replaces the drop-all filter atomically per socket and
+        // makes the kernel copy at most the snap length.
+        for ring in rings { try ring.setReturnFilter(UInt32(configuration.snapLength)) }
+
+        self.configuration = configuration
+        self.logger = logger
+        self.control = try CaptureControl()
+        self.queues = rings.enumerated().map { index, ring in
+            CaptureQueue(
+                index: index, cpu: configuration.pinThreads ? placement.cpus[index] : nil, ring: ring, interface: name,
+                snapLength: configuration.snapLength, reinsertVLAN: true,
+                blockTimeoutMilliseconds: configuration.ring.blockTimeoutMilliseconds)
+        }
+        // Start every queue's statistics from zero at the moment the group became complete.
+        for queue in queues { _ = queue.statistics() }
+        logger.debug(
+            "capture group ready",
+            metadata: ["interface": "\(name)", "queues": "\(configuration.queues)", "fanout_group": "\(fanoutGroup)"])
+    }
+
+    /// The first member asks the kernel for an unused group id (FLAG_UNIQUEID), the others join
+    /// it: group ids are per namespace and 16-bit, so a fixed or random id could collide with
+    /// another capture's group.
+    private static func joinFanout(_ rings: [RxRing], configuration: CaptureConfiguration) throws(CaptureError) -> UInt16 {
+        let type = configuration.fanout.kernelType
+        let flags = configuration.rollover ? UInt16(PACKET_FANOUT_FLAG_ROLLOVER) : 0
+        _ = try systemCall(
+            "creating the fanout group on \(configuration.interface)",
+            CWirecapLinux_join_fanout(rings[0].fd, 0, type, flags | UInt16(PACKET_FANOUT_FLAG_UNIQUEID)))
+        var group: UInt16 = 0
+        _ = try systemCall("reading the fanout group id", CWirecapLinux_fanout_group_id(rings[0].fd, &group))
+        for ring in rings.dropFirst() {
+            _ = try systemCall(
+                "joining fanout group \(group) on \(configuration.interface)",
+                CWirecapLinux_join_fanout(ring.fd, group, type, flags))
+        }
+        return group
+    }
+
+    /// Starts one capture thread per queue. Each thread makes its own handler with
+    /// `makeHandler(queueIndex)` and owns it; the loop is specialised for `H`.
+    @inlinable
+    public func start<H: PacketHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
+        for queue in queues {
+            let control = self.control
+            let thread = try PinnedThread.spawn(cpu: queue.cpu) {
+                var handler = makeHandler(queue.index)
+                queue.run(handler: &handler, control: control)
+            }
+            register(thread)
+        }
+    }
+
+    @usableFromInline
+    func register(_ thread: PinnedThread) { threads.append(thread) }
+
+    /// Asks every capture thread to drain and stop. Async-signal-safe.
+    public func requestStop() { control.requestStop() }
+
+    /// Waits until every capture thread has stopped.
+    public func wait() { threads.joinAll() }
+
+    /// Stops and waits.
+    public func stop() {
+        requestStop()
+        wait()
+    }
+
+    public func statistics() -> CaptureStatistics {
+        CaptureStatistics(queues: queues.map { $0.statistics() })
+    }
+
+    deinit { stop() }
+}
+
+/// The engine's threads, appended by `start` and joined by `wait`, possibly from other threads.
+final class ThreadList: @unchecked Sendable {
+    // @unchecked: every access goes through `lock`.
+    private var threads: [PinnedThread] = []
+    private var lock = pthread_mutex_t()
+
+    init() { pthread_mutex_init(&lock, nil) }
+    deinit { pthread_mutex_destroy(&lock) }
+
+    func append(_ thread: PinnedThread) {
+        pthread_mutex_lock(&lock)
+        threads.append(thread)
+        pthread_mutex_unlock(&lock)
+    }
+
+    func joinAll() {
+        pthread_mutex_lock(&lock)
+        let all = threads
+        pthread_mutex_unlock(&lock)
+        for thread in all { thread.join() }
+    }
+}

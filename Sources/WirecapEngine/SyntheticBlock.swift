@@ -1,0 +1,85 @@
+import CWirecapLinux
+
+/// A frame to place in a synthetic block.
+public struct SyntheticFrame: Sendable {
+    public var bytes: [UInt8]
+    public var wireLength: Int
+    public var seconds: UInt32
+    public var nanoseconds: UInt32
+    /// Strip the 802.1Q/802.1ad tag at bytes 12..<16 into the header, as the kernel does on receive.
+    public var stripVLAN: Bool
+
+    public init(bytes: [UInt8], wireLength: Int? = nil, seconds: UInt32 = 0, nanoseconds: UInt32 = 0, stripVLAN: Bool = false) {
+        self.bytes = bytes
+        self.wireLength = wireLength ?? bytes.count
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+        self.stripVLAN = stripVLAN
+    }
+}
+
+/// A retired TPACKET_V3 block built in ordinary memory with the kernel's layout, for tests and
+/// benchmarks of the block walk without a socket. Walking a block with VLAN-stripped frames puts
+/// the tags back in place, so such a block is walked once; build another to walk again.
+public struct SyntheticBlock: ~Copyable {
+    public let pointer: UnsafeMutableRawPointer
+    public let size: Int
+    public let packetCount: Int
+
+    /// Lays the frames out as the kernel would, with `CaptureConfiguration.vlanReserve` bytes of
+    /// headroom; returns nil when they do not fit in `size` bytes.
+    public init?(size: Int, frames: [SyntheticFrame]) {
+        let align = Int(CWirecapLinux_TPACKET_ALIGNMENT)
+        func aligned(_ n: Int) -> Int { (n + align - 1) & ~(align - 1) }
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        // Where the kernel puts the MAC header: after the aligned header, 16 bytes for the
+        // link-layer address, and the reserve, counted back from the network header.
+        let macOffset = aligned(Int(CWirecapLinux_TPACKET3_HDRLEN) + 16) + CaptureConfiguration.vlanReserve - 14
+        var offset = aligned(Int(CWirecapLinux_BLOCK_DESC_SIZE))
+        memory.storeBytes(of: UInt32(offset), toByteOffset: Int(CWirecapLinux_BLOCK_FIRST_PKT), as: UInt32.self)
+        var previous: Int? = nil
+        for frame in frames {
+            var bytes = frame.bytes
+            var status = UInt32(TP_STATUS_USER)
+            var tci: UInt16 = 0
+            var tpid: UInt16 = 0
+            var wire = frame.wireLength
+            if frame.stripVLAN && bytes.count >= 16 {
+                tpid = UInt16(bytes[12]) << 8 | UInt16(bytes[13])
+                tci = UInt16(bytes[14]) << 8 | UInt16(bytes[15])
+                bytes.removeSubrange(12..<16)
+                wire -= 4
+                status |= UInt32(TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID)
+            }
+            let end = offset + macOffset + bytes.count
+            guard end <= size else {
+                memory.deallocate()
+                return nil
+            }
+            if let previous {
+                memory.storeBytes(of: UInt32(offset - previous), toByteOffset: previous + Int(CWirecapLinux_PKT_NEXT), as: UInt32.self)
+            }
+            let header = memory + offset
+            header.storeBytes(of: frame.seconds, toByteOffset: Int(CWirecapLinux_PKT_SEC), as: UInt32.self)
+            header.storeBytes(of: frame.nanoseconds, toByteOffset: Int(CWirecapLinux_PKT_NSEC), as: UInt32.self)
+            header.storeBytes(of: UInt32(bytes.count), toByteOffset: Int(CWirecapLinux_PKT_SNAPLEN), as: UInt32.self)
+            header.storeBytes(of: UInt32(wire), toByteOffset: Int(CWirecapLinux_PKT_LEN), as: UInt32.self)
+            header.storeBytes(of: status, toByteOffset: Int(CWirecapLinux_PKT_STATUS), as: UInt32.self)
+            header.storeBytes(of: UInt16(macOffset), toByteOffset: Int(CWirecapLinux_PKT_MAC), as: UInt16.self)
+            header.storeBytes(of: tci, toByteOffset: Int(CWirecapLinux_PKT_VLAN_TCI), as: UInt16.self)
+            header.storeBytes(of: tpid, toByteOffset: Int(CWirecapLinux_PKT_VLAN_TPID), as: UInt16.self)
+            bytes.withUnsafeBytes { (header + macOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            previous = offset
+            offset = aligned(end)
+        }
+        memory.storeBytes(of: UInt32(frames.count), toByteOffset: Int(CWirecapLinux_BLOCK_NUM_PKTS), as: UInt32.self)
+        memory.storeBytes(of: UInt32(offset), toByteOffset: Int(CWirecapLinux_BLOCK_LEN), as: UInt32.self)
+        memory.storeBytes(of: UInt32(TP_STATUS_USER), toByteOffset: Int(CWirecapLinux_BLOCK_STATUS), as: UInt32.self)
+        self.pointer = memory
+        self.size = size
+        self.packetCount = frames.count
+    }
+
+    deinit { pointer.deallocate() }
+}

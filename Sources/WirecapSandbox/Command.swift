@@ -1,0 +1,43 @@
+import Foundation
+
+/// Runs a helper program (`ip`, `sysctl`) to completion and fails with its own words.
+public enum Command {
+    public struct Failure: Error, CustomStringConvertible {
+        public let command: [String]
+        public let status: Int32
+        public let output: String
+        public var description: String {
+            "`\(command.joined(separator: " "))` failed (exit \(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
+    }
+
+    /// Runs `arguments[0]` found on PATH (or /usr/sbin, /sbin) with the rest as arguments and
+    /// returns its standard output.
+    @discardableResult
+    public static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try locate(arguments[0]))
+        process.arguments = Array(arguments.dropFirst())
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw Failure(command: arguments, status: process.terminationStatus, output: text)
+        }
+        return text
+    }
+
+    public static func locate(_ name: String) throws -> String {
+        if name.hasPrefix("/") { return name }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+            let candidate = directory + "/" + name
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw Failure(command: [name], status: 127, output: "\(name) not found on PATH (install it, e.g. `apt-get install iproute2`)")
+    }
+}

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CWirecapLinux
+import WirecapEngine
+
+/// Injects exact frames on one interface through an AF_PACKET socket.
+///
+/// The socket is bound with protocol 0, so it never receives, and bypasses the qdisc, so a frame
+/// goes straight to the driver (on veth: straight into the peer's receive path, on this core).
+/// Open it inside the namespace that holds the interface; it can send from any thread after.
+public final class FrameSender: @unchecked Sendable {
+    // @unchecked: the socket is used by one sending thread at a time.
+    public let interface: String
+    let fd: Int32
+
+    /// Why the kernel refused a frame, for the report of a replay.
+    public enum Refusal: String, Sendable, CaseIterable {
+        case overMTU = "over the MTU"
+        case runt = "shorter than an Ethernet header"
+        case other = "other"
+    }
+
+    public struct Report: Sendable {
+        public var sent = 0
+        public var bytes = 0
+        public var refused: [Refusal: Int] = [:]
+        public var seconds = 0.0
+        public var packetsPerSecond: Double { seconds > 0 ? Double(sent) / seconds : 0 }
+    }
+
+    public init(interface: String) throws(CaptureError) {
+        self.interface = interface
+        let ifindex = Int32(bitPattern: if_nametoindex(interface))
+        if ifindex == 0 { throw .noSuchInterface(interface) }
+        let fd = CWirecapLinux_packet_socket(0)
+        if fd < 0 {
+            if errno == EPERM || errno == EACCES { throw .missingPrivilege(interface: interface) }
+            throw .system(operation: "opening a packet socket to send on \(interface)", errno: errno)
+        }
+        do throws(CaptureError) {
+            _ = try systemCall("bypassing the qdisc on \(interface)", CWirecapLinux_set_int_option(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1))
+            if CWirecapLinux_bind(fd, ifindex, 0) != 0 {
+                if errno == ENETDOWN { throw .interfaceDown(interface) }
+                throw .system(operation: "binding the sender to \(interface)", errno: errno)
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Sends one frame; returns nil when sent, or why the kernel refused it. A full device queue
+    /// (ENOBUFS, EAGAIN) is waited out, not reported as a refusal.
+    public func send(_ frame: UnsafeRawBufferPointer) -> Refusal? {
+        while true {
+            let n = Glibc.send(fd, frame.baseAddress, frame.count, 0)
+            if n == frame.count { return nil }
+            switch errno {
+            case ENOBUFS, EAGAIN, EINTR: sched_yield()
+            case EMSGSIZE: return .overMTU
+            case EINVAL where frame.count < 14: return .runt
+            default: return .other
+            }
+        }
+    }
+
+    /// Sends frames `0..<count` made by `frames`, in batches of `sendmmsg`, at `rate` frames per
+    /// second (nil: as fast as the kernel takes them).
+    public func sendSequenced(_ frames: SequencedFrame, count: Int, first: UInt64 = 0, rate: Double? = nil, batch: Int = 256) -> Report {
+        let batch = max(1, min(batch, 1024, rate.map { max(1, Int($0 / 1000)) } ?? 1024))
+        var buffer = [UInt8](repeating: 0, count: batch * frames.size)
+        let lengths = [UInt32](repeating: UInt32(frames.size), count: batch)
+        var report = Report()
+        let start = CWirecapLinux_monotonic_ns()
+        var sequence = first
+        let end = first + UInt64(count)
+        while sequence < end {
+            let n = Int(min(UInt64(batch), end - sequence))
+            buffer.withUnsafeMutableBytes { raw in
+                for i in 0..<n {
+                    frames.write(sequence: sequence + UInt64(i), into: UnsafeMutableRawBufferPointer(rebasing: raw[(i * frames.size)...]))
+                }
+            }
+            if let rate {
+                // Pace against the start time, not the previous batch, so errors do not add up.
+                let due = start + UInt64(Double(sequence - first) / rate * 1e9)
+                let now = CWirecapLinux_monotonic_ns()
+                if due > now {
+                    var ts = timespec(tv_sec: Int((due - now) / 1_000_000_000), tv_nsec: Int((due - now) % 1_000_000_000))
+                    nanosleep(&ts, nil)
+                }
+            }
+            var done = 0
+            while done < n {
+                let rc = buffer.withUnsafeBytes { raw in
+                    lengths.withUnsafeBufferPointer { lens in
+                        CWirecapLinux_send_batch(
+                            fd, raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + done * frames.size, lens.baseAddress!,
+                            UInt32(n - done))
+                    }
+                }
+                if rc > 0 {
+                    done += Int(rc)
+                } else if errno == ENOBUFS || errno == EAGAIN || errno == EINTR {
+                    sched_yield()
+                } else {
+                    report.refused[errno == EMSGSIZE ? .overMTU : .other, default: 0] += n - done
+                    break
+                }
+            }
+            report.sent += done
+            report.bytes += done * frames.size
+            sequence += UInt64(n)
+        }
+        report.seconds = Double(CWirecapLinux_monotonic_ns() - start) / 1e9
+        return report
+    }
+}

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Two private network namespaces joined by one veth pair: traffic sent on `sender`'s end
+/// arrives on `receiver`'s end and goes nowhere else.
+///
+/// Names are unique per process and call, the pair is made inside the namespaces (nothing is
+/// ever created in the caller's namespace), IPv6 is off in both before the pair exists so the
+/// only frames on it are the ones a test sends, and `tearDown` (or `with`) removes everything.
+/// Namespaces left behind by a process that was killed are removed by the next sandbox.
+public final class Sandbox: @unchecked Sendable {
+    // @unchecked: every stored property is immutable except `tornDown`, which only `tearDown`
+    // touches, and tearDown is called once by the owner.
+    public let sender: NetworkNamespace
+    public let receiver: NetworkNamespace
+    /// The veth end in `sender`'s namespace.
+    public let senderInterface = "wcsend0"
+    /// The veth end in `receiver`'s namespace.
+    public let receiverInterface = "wcrecv0"
+    public let mtu: Int
+    private var tornDown = false
+
+    static let prefix = "wirecap-"
+    private static let counter = Counter()
+
+    /// Whether this process may build sandboxes: root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and `ip`.
+    public static var unavailableReason: String? {
+        if geteuid() != 0 { return "needs root to create network namespaces (run as root, as CI does)" }
+        if (try? Command.locate("ip")) == nil { return "needs `ip` from iproute2 (apt-get install iproute2)" }
+        return nil
+    }
+
+    /// - Parameters:
+    ///   - queues: receive and transmit queues on each veth end.
+    ///   - mtu: MTU of both ends.
+    public init(queues: Int = 1, mtu: Int = 1500) throws {
+        if let reason = Self.unavailableReason { throw Command.Failure(command: ["sandbox"], status: 1, output: reason) }
+        Self.removeStale()
+        let id = "\(Self.prefix)\(getpid())-\(Self.counter.next())"
+        sender = NetworkNamespace(name: id + "-tx")
+        receiver = NetworkNamespace(name: id + "-rx")
+        self.mtu = mtu
+        do {
+            for ns in [sender, receiver] {
+                try Command.run(["ip", "netns", "add", ns.name])
+                try ns.exec(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])
+                try ns.exec(["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"])
+            }
+            try Command.run([
+                "ip", "-n", sender.name, "link", "add", senderInterface, "numtxqueues", "\(queues)", "numrxqueues", "\(queues)",
+                "type", "veth", "peer", "name", receiverInterface, "netns", receiver.name,
+                "numtxqueues", "\(queues)", "numrxqueues", "\(queues)",
+            ])
+            try Command.run(["ip", "-n", sender.name, "link", "set", senderInterface, "mtu", "\(mtu)", "up"])
+            try Command.run(["ip", "-n", receiver.name, "link", "set", receiverInterface, "mtu", "\(mtu)", "up"])
+            try Command.run(["ip", "-n", receiver.name, "link", "set", "lo", "up"])
+        } catch {
+            tearDown()
+            throw error
+        }
+    }
+
+    /// Builds a sandbox, runs `body` with it, and tears it down whatever happens.
+    public static func with<T>(queues: Int = 1, mtu: Int = 1500, _ body: (Sandbox) throws -> T) throws -> T {
+        let sandbox = try Sandbox(queues: queues, mtu: mtu)
+        defer { sandbox.tearDown() }
+        return try body(sandbox)
+    }
+
+    /// Removes both namespaces; the veth pair goes with them.
+    public func tearDown() {
+        guard !tornDown else { return }
+        tornDown = true
+        for ns in [sender, receiver] { _ = try? Command.run(["ip", "netns", "delete", ns.name]) }
+    }
+
+    deinit { tearDown() }
+
+    /// Deletes sandboxes whose creating process no longer exists.
+    static func removeStale() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/run/netns") else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let pidText = name.dropFirst(prefix.count).prefix { $0.isNumber }
+            guard let pid = Int32(pidText), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            _ = try? Command.run(["ip", "netns", "delete", name])
+        }
+    }
+
+    private final class Counter: @unchecked Sendable {
+        // @unchecked: guarded by `lock`.
+        private var value = 0
+        private let lock = NSLock()
+        func next() -> Int {
+            lock.lock()
+            defer { lock.unlock() }
+            value += 1
+            return value
+        }
+    }
+}

@@ -1,0 +1,100 @@
+/// Test frames that carry their own sequence number: Ethernet, IPv4 from 198.18.0.0/15 (the
+/// benchmarking range), UDP, and a payload that starts with a magic word, the sequence number
+/// and the flow number. A capture can then be checked for loss, duplication and corruption,
+/// since every frame's bytes follow from its sequence number alone.
+public struct SequencedFrame: Sendable {
+    public static let magic: UInt32 = 0x5743_4150  // "WCAP"
+    public static let minimumSize = 14 + 20 + 8 + 16
+    /// Where the magic word starts: after the Ethernet, IPv4 and UDP headers.
+    static let payloadOffset = 14 + 20 + 8
+
+    public let flows: Int
+    public let size: Int
+
+    public init(flows: Int, size: Int) {
+        precondition(flows >= 1 && flows <= 1 << 16, "flows must be 1...65536")
+        precondition(size >= Self.minimumSize && size <= 9000, "frame size must be \(Self.minimumSize)...9000")
+        self.flows = flows
+        self.size = size
+    }
+
+    /// The flow frame `sequence` belongs to: round robin, so every flow gets its share.
+    public func flow(of sequence: UInt64) -> Int { Int(sequence % UInt64(flows)) }
+
+    /// Writes frame `sequence` into `buffer` (at least `size` bytes).
+    public func write(sequence: UInt64, into buffer: UnsafeMutableRawBufferPointer) {
+        let flow = flow(of: sequence)
+        let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        // Ethernet: locally administered unicast addresses, IPv4.
+        let header: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00]
+        for i in 0..<14 { b[i] = header[i] }
+        // IPv4: 198.18.f.f -> 198.19.0.1, UDP, checksum filled below.
+        let ip = b + 14
+        let totalLength = size - 14
+        let fields: [UInt8] = [
+            0x45, 0, UInt8(totalLength >> 8), UInt8(totalLength & 0xff), UInt8(truncatingIfNeeded: sequence >> 8),
+            UInt8(truncatingIfNeeded: sequence), 0x40, 0, 64, 17, 0, 0,
+            198, 18, UInt8(flow >> 8), UInt8(flow & 0xff), 198, 19, 0, 1,
+        ]
+        for i in 0..<20 { ip[i] = fields[i] }
+        let checksum = Self.internetChecksum(UnsafeRawBufferPointer(start: ip, count: 20))
+        ip[10] = UInt8(checksum >> 8)
+        ip[11] = UInt8(checksum & 0xff)
+        // UDP: source port varies with the flow so the kernel's flow hash spreads the flows.
+        let udp = b + 34
+        let sourcePort = 1024 + flow
+        let udpLength = size - 34
+        let udpFields: [UInt8] = [
+            UInt8(truncatingIfNeeded: sourcePort >> 8), UInt8(truncatingIfNeeded: sourcePort), 0x13, 0x88,
+            UInt8(udpLength >> 8), UInt8(udpLength & 0xff), 0, 0,
+        ]
+        for i in 0..<8 { udp[i] = udpFields[i] }
+        // Payload: magic, sequence, flow, then a pattern that depends on the sequence number.
+        let payload = b + Self.payloadOffset
+        Self.storeBigEndian(UInt64(Self.magic), bytes: 4, at: payload)
+        Self.storeBigEndian(sequence, bytes: 8, at: payload + 4)
+        Self.storeBigEndian(UInt64(flow), bytes: 4, at: payload + 12)
+        for i in 16..<(size - Self.payloadOffset) { payload[i] = UInt8(truncatingIfNeeded: sequence &+ UInt64(i)) }
+        // UDP checksum over the pseudo-header, header and payload (0 means none; 0xffff then).
+        var sum: UInt32 = 0
+        for pair in stride(from: 12, to: 20, by: 2) { sum += UInt32(ip[pair]) << 8 | UInt32(ip[pair + 1]) }
+        sum += 17 + UInt32(udpLength)
+        let udpSum = Self.internetChecksum(UnsafeRawBufferPointer(start: udp, count: udpLength), initial: sum)
+        let value = udpSum == 0 ? 0xffff : udpSum
+        udp[6] = UInt8(value >> 8)
+        udp[7] = UInt8(value & 0xff)
+    }
+
+    public func bytes(sequence: UInt64) -> [UInt8] {
+        var frame = [UInt8](repeating: 0, count: size)
+        frame.withUnsafeMutableBytes { write(sequence: sequence, into: $0) }
+        return frame
+    }
+
+    /// The sequence number of a frame made by this type, or nil for any other frame.
+    public static func sequence(of frame: UnsafeRawBufferPointer) -> UInt64? {
+        guard frame.count >= minimumSize else { return nil }
+        var magic: UInt32 = 0
+        for i in 0..<4 { magic = magic << 8 | UInt32(frame[payloadOffset + i]) }
+        guard magic == Self.magic else { return nil }
+        var sequence: UInt64 = 0
+        for i in 4..<12 { sequence = sequence << 8 | UInt64(frame[payloadOffset + i]) }
+        return sequence
+    }
+
+    static func storeBigEndian(_ value: UInt64, bytes: Int, at p: UnsafeMutablePointer<UInt8>) {
+        for i in 0..<bytes { p[i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(bytes - 1 - i))) }
+    }
+
+    public static func internetChecksum(_ data: UnsafeRawBufferPointer, initial: UInt32 = 0) -> UInt16 {
+        var sum = initial
+        var i = 0
+        while i + 1 < data.count {
+            sum += UInt32(data[i]) << 8 | UInt32(data[i + 1])
+            i += 2
+        }
+        if i < data.count { sum += UInt32(data[i]) << 8 }
+        while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import CWirecapLinux
+import Foundation
+import WirecapEngine
+import WirecapTrace
+
+struct CaptureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture",
+        abstract: "Capture from an interface through N fanout queues, like tcpdump.",
+        discussion: """
+            Prints `listening on IFACE: N queues` on standard error once every ring is open and the \
+            fanout group is complete; stops at -c packets, after --duration, or on SIGINT/SIGTERM, \
+            after handing over what the kernel already accepted; then prints a summary.
+            """)
+
+    @Option(name: .short, help: "Interface to capture on.")
+    var i: String
+
+    @Option(help: "Number of queues (fanout member sockets, one capture thread each).")
+    var queues: Int = 1
+
+    @Option(help: "How packets are spread over queues: hash, cpu, qm or lb.")
+    var fanout: FanoutMode = .hash
+
+    @Flag(help: "Let the kernel spill packets to another queue when a ring is full.")
+    var rollover = false
+
+    @Option(help: "Bytes per ring block (a multiple of the page size).")
+    var blockSize: Int = RingGeometry.default.blockSize
+
+    @Option(help: "Blocks per ring.")
+    var blocks: Int = RingGeometry.default.blockCount
+
+    @Option(help: "Milliseconds before the kernel hands over a block that is not full (0: kernel default).")
+    var blockTimeout: Int = RingGeometry.default.blockTimeoutMilliseconds
+
+    @Option(name: .short, help: "Snap length: bytes kept of each packet.")
+    var s: Int = CaptureConfiguration.defaultSnapLength
+
+    @Option(name: .short, help: "Stop after this many packets.")
+    var c: Int?
+
+    @Option(help: "Stop after this many seconds.")
+    var duration: Double?
+
+    @Option(name: .short, help: "Write packets to this pcap file (nanosecond timestamps); - for standard output.")
+    var w: String?
+
+    @Option(help: "Write statistics as one JSON object to this file, or - for standard output.")
+    var statsJson: String?
+
+    @Flag(name: .short, help: "Do not put the interface into promiscuous mode.")
+    var p = false
+
+    @Flag(help: "Do not pin capture threads to CPUs.")
+    var noPin = false
+
+    func validate() throws {
+        if let c, c < 1 { throw ValidationError("-c \(c) is out of range: give a packet count of 1 or more") }
+        if let duration, !(duration > 0) { throw ValidationError("--duration \(duration) is out of range: give a positive number of seconds") }
+    }
+
+    func run() throws {
+        let configuration = CaptureConfiguration(
+            interface: i, queues: queues, fanout: fanout, rollover: rollover,
+            ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
+            snapLength: s, promiscuous: !p, pinThreads: !noPin)
+        // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
+        _ = CWirecapLinux_block_stop_signals()
+        let engine: CaptureEngine
+        let writer: PcapWriter?
+        do {
+            try configuration.validate()
+            writer = try w.map { path throws(TraceError) in try PcapWriter(path: path, snapLength: s) }
+            engine = try CaptureEngine(configuration: configuration)
+        } catch let error as CaptureError {
+            throw fail(error)
+        } catch let error as TraceError {
+            throw fail("cannot write \(error)")
+        }
+        let sink = CaptureSink(writer: writer, limit: c, control: engine.control)
+        try engine.start { _ in SinkHandler(sink: sink) }
+        printError("listening on \(i): \(queues) queues")
+
+        let started = CWirecapLinux_monotonic_ns()
+        let deadline = duration.map { started + UInt64($0 * 1e9) }
+        let showProgress = isatty(STDERR_FILENO) == 1
+        var lastProgress = started
+        while !engine.control.isStopping {
+            if CWirecapLinux_wait_stop_signal(100) != 0 { break }
+            let now = CWirecapLinux_monotonic_ns()
+            if let deadline, now >= deadline { break }
+            if showProgress && now - lastProgress >= 1_000_000_000 {
+                lastProgress = now
+                let stats = engine.statistics()
+                FileHandle.standardError.write(Data("\r\(stats.received) received, \(stats.captureDrops) dropped   ".utf8))
+            }
+        }
+        if showProgress { FileHandle.standardError.write(Data("\r".utf8)) }
+        engine.stop()
+        let seconds = Double(CWirecapLinux_monotonic_ns() - started) / 1e9
+        do {
+            try writer?.close()
+        } catch {
+            throw fail("cannot finish \(error)")
+        }
+        let statistics = engine.statistics()
+        let captured = sink.packetsCaptured
+        printError("\(captured) packets captured")
+        printError("\(statistics.kernelAccepted + statistics.captureDrops) packets received by filter")
+        printError("\(statistics.captureDrops) packets dropped by kernel")
+        if statistics.unread > 0 {
+            printError("\(statistics.unread) packets accepted by the kernel but left unread at stop")
+        }
+        if queues > 1 {
+            for q in statistics.queues {
+                printError("queue \(q.queue): \(q.received) received, \(q.captureDrops) capture drops, \(q.freezes) freezes")
+            }
+        }
+        if let statsJson {
+            do {
+                try StatisticsReport(interface: i, statistics: statistics, captured: captured, seconds: seconds).write(to: statsJson)
+            } catch {
+                throw fail("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import WirecapEngine
+import WirecapTrace
+
+/// Where `wirecap capture` puts packets: an optional pcap writer shared by all queues, and the
+/// `-c` count. Capture threads take the lock once per block, not per packet.
+final class CaptureSink: @unchecked Sendable {
+    // @unchecked: `written` and the writer are touched only between lock() and unlock().
+    private var mutex = pthread_mutex_t()
+    private let writer: PcapWriter?
+    private let limit: UInt64?
+    private let control: CaptureControl
+    private var written: UInt64 = 0
+
+    init(writer: PcapWriter?, limit: Int?, control: CaptureControl) {
+        self.writer = writer
+        self.limit = limit.map(UInt64.init)
+        self.control = control
+        pthread_mutex_init(&mutex, nil)
+    }
+
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    @inline(__always) func lock() { pthread_mutex_lock(&mutex) }
+    @inline(__always) func unlock() { pthread_mutex_unlock(&mutex) }
+
+    /// Called with the lock held.
+    @inline(__always) func accept(_ packet: Packet) {
+        if let limit {
+            if written >= limit { return }
+            writer?.write(packet)
+            written += 1
+            if written == limit { control.requestStop() }
+        } else {
+            writer?.write(packet)
+            written += 1
+        }
+    }
+
+    var packetsCaptured: UInt64 {
+        lock()
+        defer { unlock() }
+        return written
+    }
+}
+
+/// The per-queue handler: holds the sink's lock from the first packet of a block to its end.
+struct SinkHandler: PacketHandler {
+    let sink: CaptureSink
+    var holding = false
+
+    init(sink: CaptureSink) { self.sink = sink }
+
+    mutating func handle(_ packet: Packet) {
+        if !holding {
+            sink.lock()
+            holding = true
+        }
+        sink.accept(packet)
+    }
+
+    mutating func blockDone(queue: Int) {
+        if holding {
+            sink.unlock()
+            holding = false
+        }
+    }
+}
