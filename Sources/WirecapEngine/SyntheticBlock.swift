@@ -26,9 +26,12 @@ public struct SyntheticBlock: ~Copyable {
     public let size: Int
     public let packetCount: Int
 
+    /// The frames do not fit in one block of the requested size.
+    public struct Overflow: Error {}
+
     /// Lays the frames out as the kernel would, with `CaptureConfiguration.vlanReserve` bytes of
-    /// headroom; returns nil when they do not fit in `size` bytes.
-    public init?(size: Int, frames: [SyntheticFrame]) {
+    /// headroom; throws when they do not fit in `size` bytes.
+    public init(size: Int, frames: [SyntheticFrame]) throws(Overflow) {
         let align = Int(CWirecapLinux_TPACKET_ALIGNMENT)
         func aligned(_ n: Int) -> Int { (n + align - 1) & ~(align - 1) }
         let memory = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
@@ -55,7 +58,7 @@ public struct SyntheticBlock: ~Copyable {
             let end = offset + macOffset + bytes.count
             guard end <= size else {
                 memory.deallocate()
-                return nil
+                throw Overflow()
             }
             if let previous {
                 memory.storeBytes(of: UInt32(offset - previous), toByteOffset: previous + Int(CWirecapLinux_PKT_NEXT), as: UInt32.self)

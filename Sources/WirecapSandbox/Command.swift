@@ -6,6 +6,13 @@ public enum Command {
         public let command: [String]
         public let status: Int32
         public let output: String
+
+        public init(command: [String], status: Int32, output: String) {
+            self.command = command
+            self.status = status
+            self.output = output
+        }
+
         public var description: String {
             "`\(command.joined(separator: " "))` failed (exit \(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))"
         }

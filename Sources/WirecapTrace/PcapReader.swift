@@ -6,6 +6,13 @@ public struct TraceRecord: Sendable, Equatable {
     public var wireLength: Int
     public var seconds: Int
     public var nanoseconds: Int
+
+    public init(bytes: [UInt8], wireLength: Int, seconds: Int, nanoseconds: Int) {
+        self.bytes = bytes
+        self.wireLength = wireLength
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
 }
 
 /// Reads pcap and pcapng files through libpcap, with nanosecond timestamps.

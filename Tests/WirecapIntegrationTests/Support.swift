@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import WirecapSandbox
+
+/// Where things are, and how to run the real `wirecap` executable the way a user would.
+enum Tool {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let corpus = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/traces/tcpdump-tests")
+
+    /// The `wirecap` built next to this test binary.
+    static var executable: String {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = exe.deletingLastPathComponent()
+        // The test binary may sit inside a bundle directory (name.xctest/...).
+        while !directory.path.isEmpty && directory.path != "/" {
+            let candidate = directory.appendingPathComponent("wirecap").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return exe.deletingLastPathComponent().appendingPathComponent("wirecap").path
+    }
+
+    /// Privileged tests run where network namespaces can be made; elsewhere they are skipped with this reason.
+    static let sandboxReason: Comment? = Sandbox.unavailableReason.map { Comment(rawValue: $0) }
+
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `wirecap ARGS` to completion, inside `namespace` when given, and as the unprivileged
+    /// user `nobody` when `unprivileged` (through util-linux's setpriv, which drops root's
+    /// capabilities with the user id).
+    static func run(_ arguments: [String], in namespace: NetworkNamespace? = nil, unprivileged: Bool = false) throws -> Outcome {
+        var command = [executable] + arguments
+        if unprivileged && geteuid() == 0 {
+            command = [try Command.locate("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"] + command
+        }
+        if let namespace { command = [try Command.locate("ip"), "netns", "exec", namespace.name] + command }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+}
+
+/// A `wirecap capture` running in the background inside a namespace, stopped with SIGINT.
+final class BackgroundCapture {
+    let process = Process()
+    let stderrPath: String
+
+    init(_ arguments: [String], in namespace: NetworkNamespace) throws {
+        stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-capture-\(getpid())-\(UUID().uuidString).err").path
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: try Command.locate("ip"))
+        process.arguments = ["netns", "exec", namespace.name, Tool.executable, "capture"] + arguments
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Waits for the `listening on` line that says the fanout group is complete.
+    func waitUntilListening(timeout: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderr.contains("listening on") { return }
+            if !process.isRunning { break }
+            usleep(20_000)
+        }
+        process.terminate()
+        throw Command.Failure(command: process.arguments ?? [], status: process.isRunning ? -1 : process.terminationStatus, output: "capture never said it was listening: \(stderr)")
+    }
+
+    /// SIGINT, as a person pressing Ctrl-C, then waits for a clean exit.
+    func interrupt() -> Int32 {
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+        unlink(stderrPath)
+    }
+}
