@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+import WirecapSandbox
+import WirecapTrace
+
+/// The error paths of `wirecap capture`, through the real executable: one line on standard
+/// error that names the problem and the fix, and a non-zero exit.
+@Suite("wirecap capture: errors")
+struct CaptureErrorTests {
+    func expectOneLineError(_ outcome: Tool.Outcome, containing phrases: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(outcome.status != 0, sourceLocation: sourceLocation)
+        let lines = outcome.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "one line, got: \(outcome.stderr)", sourceLocation: sourceLocation)
+        #expect(lines.first?.hasPrefix("wirecap: ") == true, "\(outcome.stderr)", sourceLocation: sourceLocation)
+        for phrase in phrases {
+            #expect(outcome.stderr.contains(phrase), "expected '\(phrase)' in: \(outcome.stderr)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("a missing interface")
+    func missingInterface() throws {
+        expectOneLineError(try Tool.run(["capture", "-i", "wcnosuch0"]), containing: ["wcnosuch0", "no such interface", "ip link"])
+    }
+
+    @Test("nonsense sizes, refused before any socket is opened")
+    func nonsenseSizes() throws {
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--queues", "0"]), containing: ["--queues 0 is out of range", "1 to 256"])
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--block-size", "5000"]), containing: ["--block-size 5000", "page size", "try 8192"])
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--block-size", "65536"]),
+            containing: ["smaller than one packet of snap length 262144", "raise --block-size", "or lower -s"])
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--blocks", "0"]), containing: ["--blocks 0"])
+    }
+
+    @Test("an output file that cannot be written")
+    func unwritableOutput() throws {
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "-w", "/nonexistent/dir/x.pcap"]), containing: ["/nonexistent/dir/x.pcap", "-w"])
+    }
+
+    @Test("missing privilege (CAP_NET_RAW)")
+    func missingPrivilege() throws {
+        if geteuid() == 0 { try #require((try? Command.locate("setpriv")) != nil, "setpriv (util-linux) drops root for this test") }
+        expectOneLineError(try Tool.run(["capture", "-i", "lo"], unprivileged: true), containing: ["lo", "CAP_NET_RAW", "run as root"])
+    }
+
+    @Test("an interface that is down", .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
+    func interfaceDown() throws {
+        try Sandbox.with { sandbox in
+            try Command.run(["ip", "-n", sandbox.receiver.name, "link", "set", sandbox.receiverInterface, "down"])
+            expectOneLineError(
+                try Tool.run(["capture", "-i", sandbox.receiverInterface], in: sandbox.receiver),
+                containing: ["interface is down", "ip link set \(sandbox.receiverInterface) up"])
+        }
+    }
+}
+
+@Suite("wirecap capture: stopping and statistics", .serialized, .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
+struct CaptureCommandTests {
+    @Test("-c stops at exactly that many packets over several queues; --stats-json has the contract keys", .timeLimit(.minutes(1)))
+    func countAndStatistics() throws {
+        let directory = FileManager.default.temporaryDirectory
+        let output = directory.appendingPathComponent("wirecap-count-\(getpid()).pcap").path
+        let json = directory.appendingPathComponent("wirecap-count-\(getpid()).json").path
+        defer {
+            unlink(output)
+            unlink(json)
+        }
+        try Sandbox.with(queues: 2) { sandbox in
+            let capture = try BackgroundCapture(
+                ["-i", sandbox.receiverInterface, "--queues", "3", "-c", "1000", "-w", output, "--stats-json", json], in: sandbox.receiver)
+            try capture.waitUntilListening()
+            #expect(capture.stderr.contains("listening on \(sandbox.receiverInterface): 3 queues"))
+            let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "5000", "--flows", "64"], in: sandbox.sender)
+            #expect(sent.status == 0, "\(sent.stderr)")
+            capture.process.waitUntilExit()
+            #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
+            #expect(capture.stderr.contains("1000 packets captured"), "\(capture.stderr)")
+        }
+        #expect(try PcapReader(path: output).readAll().count == 1000)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        #expect(object["interface"] as? String == "wcrecv0")
+        let queues = try #require(object["queues"] as? [[String: Any]])
+        #expect(queues.count == 3)
+        #expect(queues.map { $0["queue"] as? Int } == [0, 1, 2])
+        for key in ["received", "capture_drops", "freezes"] {
+            #expect(queues.allSatisfy { $0[key] is Int }, "every queue has \(key)")
+        }
+        let total = try #require(object["total"] as? [String: Any])
+        let received = queues.compactMap { $0["received"] as? Int }.reduce(0, +)
+        #expect(total["received"] as? Int == received)
+        #expect(received >= 1000)
+        #expect(total["capture_drops"] as? Int == 0)
+    }
+
+    @Test("--duration stops the capture by itself and the file is complete", .timeLimit(.minutes(1)))
+    func duration() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-duration-\(getpid()).pcap").path
+        defer { unlink(output) }
+        try Sandbox.with { sandbox in
+            let capture = try BackgroundCapture(["-i", sandbox.receiverInterface, "--duration", "1.5", "-w", output], in: sandbox.receiver)
+            try capture.waitUntilListening()
+            let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "300"], in: sandbox.sender)
+            #expect(sent.status == 0)
+            capture.process.waitUntilExit()
+            #expect(capture.process.terminationStatus == 0)
+            #expect(capture.stderr.contains("300 packets captured"), "\(capture.stderr)")
+        }
+        let records = try PcapReader(path: output).readAll()
+        #expect(records.count == 300)
+        #expect(records.allSatisfy { record in record.bytes.withUnsafeBytes { SequencedFrame.sequence(of: $0) } != nil })
+    }
+}
