@@ -64,3 +64,60 @@ struct CaptureIntegrationTests {
         }
     }
 }
+
+@Suite("Fanout modes and clean stop", .serialized, .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
+struct FanoutModeTests {
+    /// Captures `total` numbered frames through a fresh engine and returns the ledger's verdict.
+    func captureOnce(_ sandbox: Sandbox, queues: Int, fanout: FanoutMode, rollover: Bool = false, total: Int) throws -> (SequenceLedger.Verdict, CaptureStatistics) {
+        let frames = SequencedFrame(flows: 64, size: 64)
+        let configuration = CaptureConfiguration(
+            interface: sandbox.receiverInterface, queues: queues, fanout: fanout, rollover: rollover,
+            ring: RingGeometry(blockSize: 1 << 16, blockCount: 64, blockTimeoutMilliseconds: 4), snapLength: 2048)
+        let engine = try sandbox.receiver.run { try CaptureEngine(configuration: configuration) }
+        let ledger = SequenceLedger(expected: total, frames: frames, queues: queues, compareBytes: true)
+        try engine.start { ledger.handler(queue: $0) }
+        let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+        _ = sender.sendSequenced(frames, count: total)
+        let deadline = CWirecapLinux_monotonic_ns() + 3_000_000_000
+        while engine.statistics().received < UInt64(total) && CWirecapLinux_monotonic_ns() < deadline { usleep(5_000) }
+        engine.stop()
+        return (ledger.verdict(), engine.statistics())
+    }
+
+    @Test("every fanout mode delivers each frame exactly once", arguments: FanoutMode.allCases)
+    func modes(fanout: FanoutMode) throws {
+        try Sandbox.with(queues: 2) { sandbox in
+            let (verdict, stats) = try captureOnce(sandbox, queues: 2, fanout: fanout, total: 20_000)
+            print("fanout \(fanout.rawValue): per queue \(stats.queues.map(\.received)); \(verdict)")
+            #expect(verdict.exactlyOnce, "\(verdict)")
+            #expect(stats.captureDrops == 0)
+            #expect(stats.received == 20_000)
+        }
+    }
+
+    @Test("the rollover flag is accepted and loses nothing when rings have room")
+    func rollover() throws {
+        try Sandbox.with(queues: 2) { sandbox in
+            let (verdict, stats) = try captureOnce(sandbox, queues: 2, fanout: .hash, rollover: true, total: 20_000)
+            #expect(verdict.exactlyOnce, "\(verdict)")
+            #expect(stats.received == 20_000)
+        }
+    }
+
+    @Test("opening and stopping engines again and again leaks no descriptor and no ring mapping")
+    func noLeak() throws {
+        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+        func packetMappings() -> Int {
+            ((try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("socket:") }.count
+        }
+        try Sandbox.with(queues: 2) { sandbox in
+            _ = try captureOnce(sandbox, queues: 2, fanout: .hash, total: 100)
+            let descriptors = openDescriptors()
+            let mappings = packetMappings()
+            for _ in 0..<10 { _ = try captureOnce(sandbox, queues: 3, fanout: .hash, total: 100) }
+            #expect(openDescriptors() == descriptors)
+            #expect(packetMappings() == mappings)
+            #expect(mappings == 0, "no ring stays mapped once its engine is gone")
+        }
+    }
+}
