@@ -5,12 +5,14 @@ import WirecapEngine
 /// tcpdump, tshark and every libpcap reader take the file as their own.
 ///
 /// libpcap buffers through stdio: `close` (or `deinit`) flushes and finishes the file, which is
-/// complete at every record boundary after a `flush`.
+/// complete at every record boundary after a `flush`. One writer is not safe to use from two
+/// threads at once: callers serialise (`wirecap capture` holds a lock per block), which is what
+/// lets the file skip stdio's own per-call locking.
 public final class PcapWriter {
-    private var dead: OpaquePointer?
-    private var dumper: OpaquePointer?
+    // Read on every packet; set only by init and close, which callers serialise with writes.
+    @exclusivity(unchecked) private var dead: OpaquePointer?
+    @exclusivity(unchecked) private var dumper: OpaquePointer?
     public let path: String
-    public private(set) var packetsWritten: UInt64 = 0
 
     /// DLT_EN10MB: Ethernet frames, what the engine captures.
     public static let ethernet: Int32 = 1
@@ -25,6 +27,7 @@ public final class PcapWriter {
             pcap_close(dead)
             throw TraceError(path: path, reason: reason, hint: "choose a writable path with -w")
         }
+        CWirecapPcap_dump_without_stdio_locks(dumper)
         self.dead = dead
         self.dumper = dumper
     }
@@ -39,7 +42,6 @@ public final class PcapWriter {
         header.caplen = UInt32(bytes.count)
         header.len = UInt32(wireLength)
         pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), &header, base.assumingMemoryBound(to: UInt8.self))
-        packetsWritten &+= 1
     }
 
     @inline(__always)

@@ -12,7 +12,8 @@ final class CaptureSink: @unchecked Sendable {
     private let writer: PcapWriter?
     private let limit: UInt64?
     private let control: CaptureControl
-    private var written: UInt64 = 0
+    // Guarded by `mutex`; no dynamic exclusivity check per packet.
+    @exclusivity(unchecked) private var written: UInt64 = 0
 
     init(writer: PcapWriter?, limit: Int?, control: CaptureControl) {
         self.writer = writer

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Compare the CPU cost of capturing to /dev/null: wirecap (1 queue) vs tcpdump.
+#
+# Usage: scripts/cpu-vs-tcpdump.sh [PACKETS] [REPEATS]   (defaults 1000000 3)
+#
+# Builds a private veth pair between two throwaway network namespaces (IPv6
+# disabled before the veth exists, no IP addresses, so the only traffic on the
+# link is ours), then for each engine and repeat:
+#   - starts the capturer in the RX namespace, writing to /dev/null, under
+#     GNU time (/usr/bin/time), and waits for its "listening on" line;
+#   - sends PACKETS frames (256 flows, 64 bytes) with `wirecap send` from TX;
+#   - waits 1 s, reads utime+stime of the capture process from /proc/PID/stat,
+#     sends it SIGINT, waits for it, and reads its lifetime user+sys from time;
+#   - parses "N packets captured" / "N packets dropped by kernel" from its
+#     summary (wirecap and tcpdump print the same three lines).
+# tcpdump gets -B 32768 (32 MiB kernel buffer), the same size as wirecap's
+# default ring (32 blocks x 1 MiB).
+#
+# CPU figures are raw: nothing is subtracted. They include start-up, the idle
+# polling while waiting for traffic and during the ~1 s wait after sending,
+# and (for the "total" column) shutdown. Resolution is one clock tick (10 ms).
+#
+# Output: one "run" line per run and a final "table" with, per engine, the
+# medians of CPU seconds per million captured packets (lifetime total and as
+# read just before SIGINT), packets captured, packets dropped, and the CPU
+# nanoseconds per packet from readiness to SIGINT (all threads, summed from
+# /proc/PID/task/*/schedstat: exact, and free of the set-up cost of the ring).
+set -euo pipefail
+
+PACKETS=${1:-1000000}
+REPEATS=${2:-3}
+FLOWS=256
+SIZE=64
+TAIL_WAIT=1
+TCPDUMP_BUFFER_KIB=32768   # = wirecap's default ring: 32 blocks x 1 MiB
+
+die() { echo "cpu-vs-tcpdump: $*" >&2; exit 1; }
+
+[[ $PACKETS =~ ^[1-9][0-9]*$ ]] || die "PACKETS must be a positive integer"
+[[ $REPEATS =~ ^[1-9][0-9]*$ ]] || die "REPEATS must be a positive integer"
+[[ $(id -u) -eq 0 ]] || die "must run as root (needs network namespaces and AF_PACKET)"
+command -v tcpdump >/dev/null || die "tcpdump not found (apt-get install -y tcpdump)"
+command -v ip >/dev/null || die "ip (iproute2) not found"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WIRECAP=$ROOT/.build/release/wirecap
+if [[ ! -x $WIRECAP ]]; then
+    echo "cpu-vs-tcpdump: building $WIRECAP" >&2
+    (cd "$ROOT" && swift build -c release >&2)
+    [[ -x $WIRECAP ]] || die "build did not produce $WIRECAP"
+fi
+TCPDUMP=$(command -v tcpdump)
+HZ=$(getconf CLK_TCK)
+
+NS_TX=wirecap-cpu-$$-tx
+NS_RX=wirecap-cpu-$$-rx
+WORK=$(mktemp -d /tmp/wirecap-cpu.XXXXXX)
+CAP_PID=""     # the capture process (child of time)
+TIME_PID=""    # /usr/bin/time wrapping it (our direct child)
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for p in $CAP_PID $TIME_PID; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    [[ -n $TIME_PID ]] && wait "$TIME_PID" 2>/dev/null || true
+    ip netns del "$NS_TX" 2>/dev/null || true
+    ip netns del "$NS_RX" 2>/dev/null || true
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- namespaces and veth --------------------------------------------------
+ip netns add "$NS_TX"
+ip netns add "$NS_RX"
+for ns in "$NS_TX" "$NS_RX"; do
+    ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
+        net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+done
+ip -n "$NS_TX" link add vtx type veth peer name vrx netns "$NS_RX"
+ip -n "$NS_TX" link set vtx up
+ip -n "$NS_RX" link set vrx up
+
+# proc_cpu PID -> user+sys seconds from /proc/PID/stat (fields 14, 15)
+proc_cpu() {
+    local stat rest
+    stat=$(<"/proc/$1/stat")
+    rest=${stat##*) }          # comm may contain spaces; skip past ")"
+    awk -v hz="$HZ" '{ printf "%.2f", ($12 + $13) / hz }' <<<"$rest"
+}
+
+# task_cpu_ns PID -> nanoseconds on CPU of all threads of PID, from /proc/PID/task/*/schedstat
+# (first field: sum_exec_runtime). Unlike utime/stime it is not rounded to clock ticks.
+task_cpu_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
+}
+
+# median of the numbers on stdin ("NA" entries ignored)
+median() {
+    grep -v '^NA$' | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) { print "NA"; exit }
+              if (NR % 2) print v[(NR + 1) / 2]
+              else printf "%.10g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# run_one ENGINE REPEAT -> prints a "run" line and appends to $WORK/results
+run_one() {
+    local engine=$1 rep=$2 err=$WORK/$engine.$rep.err tim=$WORK/$engine.$rep.time
+    local -a cmd
+    case $engine in
+        wirecap) cmd=("$WIRECAP" capture -i vrx --queues 1 -w /dev/null) ;;
+        tcpdump) cmd=("$TCPDUMP" -i vrx -w /dev/null -n -B "$TCPDUMP_BUFFER_KIB") ;;
+    esac
+
+    # `ip netns exec` execs its command, so $! is /usr/bin/time itself.
+    ip netns exec "$NS_RX" /usr/bin/time -o "$tim" -f 'cpu %U %S' "${cmd[@]}" \
+        </dev/null >/dev/null 2>"$err" &
+    TIME_PID=$!
+
+    local i
+    for ((i = 0; i < 100; i++)); do
+        CAP_PID=$(pgrep -P "$TIME_PID" || true)
+        [[ -n $CAP_PID ]] && break
+        sleep 0.05
+    done
+    [[ -n $CAP_PID ]] || die "$engine: capture process did not start: $(cat "$err")"
+    [[ $(<"/proc/$TIME_PID/comm") == time ]] || die "$engine: pid $TIME_PID is not time"
+    local comm
+    comm=$(<"/proc/$CAP_PID/comm")
+    [[ $comm == "$engine" ]] || die "$engine: pid $CAP_PID is '$comm', not $engine"
+
+    for ((i = 0; i < 200; i++)); do
+        grep -q 'listening on' "$err" && break
+        kill -0 "$CAP_PID" 2>/dev/null || die "$engine exited early: $(cat "$err")"
+        sleep 0.05
+    done
+    grep -q 'listening on' "$err" || die "$engine: not ready after 10 s: $(cat "$err")"
+    local ns_ready
+    ns_ready=$(task_cpu_ns "$CAP_PID")
+
+    ip netns exec "$NS_TX" "$WIRECAP" send -i vtx --packets "$PACKETS" \
+        --flows "$FLOWS" --size "$SIZE" >"$WORK/send.out" 2>&1 \
+        || die "send failed: $(cat "$WORK/send.out")"
+    sleep "$TAIL_WAIT"
+
+    local cpu_sig ns_sig
+    cpu_sig=$(proc_cpu "$CAP_PID")
+    ns_sig=$(task_cpu_ns "$CAP_PID")
+    kill -INT "$CAP_PID"
+    local rc=0
+    wait "$TIME_PID" || rc=$?
+    CAP_PID="" TIME_PID=""
+    [[ $rc -eq 0 ]] || die "$engine exited with status $rc: $(cat "$err")"
+
+    local cpu_tot captured dropped
+    cpu_tot=$(awk '$1 == "cpu" { printf "%.2f", $2 + $3 }' "$tim")
+    captured=$(awk '/^[0-9]+ packets? captured/ { print $1 }' "$err" | tail -1)
+    dropped=$(awk '/^[0-9]+ packets? dropped by kernel/ { print $1 }' "$err" | tail -1)
+    [[ -n $cpu_tot && -n $captured && -n $dropped ]] \
+        || die "$engine: could not parse results: $(cat "$err" "$tim")"
+
+    local per_m_tot=NA per_m_sig=NA ns_per_pkt=NA
+    if ((captured > 0)); then
+        ns_per_pkt=$(awk -v a="$ns_ready" -v b="$ns_sig" -v n="$captured" 'BEGIN { printf "%.1f", (b - a) / n }')
+        per_m_tot=$(awk -v c="$cpu_tot" -v n="$captured" 'BEGIN { printf "%.3f", c * 1e6 / n }')
+        per_m_sig=$(awk -v c="$cpu_sig" -v n="$captured" 'BEGIN { printf "%.3f", c * 1e6 / n }')
+    fi
+    local sent_pps
+    sent_pps=$(awk '/^sent/ { for (i = 1; i <= NF; i++) if ($i == "pps") print $(i - 1) }' "$WORK/send.out")
+    printf 'run engine=%s rep=%d cpu_total_s=%s cpu_at_sigint_s=%s cpu_s_per_Mpkt=%s ns_per_pkt_after_ready=%s captured=%s dropped=%s send_pps=%s\n' \
+        "$engine" "$rep" "$cpu_tot" "$cpu_sig" "$per_m_tot" "$ns_per_pkt" "$captured" "$dropped" "${sent_pps:-?}"
+    echo "$engine $per_m_tot $per_m_sig $captured $dropped $ns_per_pkt" >>"$WORK/results"
+}
+
+echo "# packets=$PACKETS repeats=$REPEATS flows=$FLOWS size=$SIZE tail_wait=${TAIL_WAIT}s tcpdump_B=${TCPDUMP_BUFFER_KIB}KiB wirecap_ring=32x1MiB cpus=$(nproc)"
+: >"$WORK/results"
+for ((rep = 1; rep <= REPEATS; rep++)); do
+    for engine in wirecap tcpdump; do
+        run_one "$engine" "$rep"
+    done
+done
+
+echo "table engine cpu_s_per_Mpkt(total) cpu_s_per_Mpkt(at_sigint) captured dropped ns_per_pkt_after_ready (medians)"
+for engine in wirecap tcpdump; do
+    col() { awk -v e="$engine" -v c="$1" '$1 == e { print $c }' "$WORK/results" | median; }
+    printf 'table %-8s %s %s %s %s %s\n' "$engine" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)"
+done
