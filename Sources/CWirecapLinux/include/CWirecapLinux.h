@@ -47,6 +47,9 @@ static inline void CWirecapLinux_block_release(void *block) {
                      (uint32_t)TP_STATUS_KERNEL, __ATOMIC_RELEASE);
 }
 
+// A read prefetch: never faults, so it may point past the end of a block.
+static inline void CWirecapLinux_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 // Sockets and the ring.
 int CWirecapLinux_packet_socket(int protocol_host_order);
 int CWirecapLinux_set_int_option(int fd, int level, int name, int value);
