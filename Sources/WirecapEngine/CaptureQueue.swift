@@ -31,6 +31,9 @@ public final class CaptureQueue: Sendable {
 
     public func statistics() -> QueueStatistics { counters.snapshot(socket: ring.fd) }
 
+    /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
+    public var socketDescriptor: Int32 { ring.fd }
+
     /// How long a stop waits for the kernel to retire the block it is filling: the retire timer
     /// fires after the block timeout (8 ms when the kernel picks), so twice that plus slack.
     @usableFromInline var drainWindowNanoseconds: UInt64 {

@@ -54,59 +54,61 @@ struct CaptureErrorTests {
     }
 }
 
-@Suite("wirecap capture: stopping and statistics", .serialized, .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
-struct CaptureCommandTests {
-    @Test("-c stops at exactly that many packets over several queues; --stats-json has the contract keys", .timeLimit(.minutes(1)))
-    func countAndStatistics() throws {
-        let directory = FileManager.default.temporaryDirectory
-        let output = directory.appendingPathComponent("wirecap-count-\(getpid()).pcap").path
-        let json = directory.appendingPathComponent("wirecap-count-\(getpid()).json").path
-        defer {
-            unlink(output)
-            unlink(json)
+extension SandboxSuites {
+    @Suite("wirecap capture: stopping and statistics")
+    struct CaptureCommandTests {
+        @Test("-c stops at exactly that many packets over several queues; --stats-json has the contract keys", .timeLimit(.minutes(1)))
+        func countAndStatistics() throws {
+            let directory = FileManager.default.temporaryDirectory
+            let output = directory.appendingPathComponent("wirecap-count-\(getpid()).pcap").path
+            let json = directory.appendingPathComponent("wirecap-count-\(getpid()).json").path
+            defer {
+                unlink(output)
+                unlink(json)
+            }
+            try Sandbox.with(queues: 2) { sandbox in
+                let capture = try BackgroundCapture(
+                    ["-i", sandbox.receiverInterface, "--queues", "3", "-c", "1000", "-w", output, "--stats-json", json], in: sandbox.receiver)
+                try capture.waitUntilListening()
+                #expect(capture.stderr.contains("listening on \(sandbox.receiverInterface): 3 queues"))
+                let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "5000", "--flows", "64"], in: sandbox.sender)
+                #expect(sent.status == 0, "\(sent.stderr)")
+                capture.process.waitUntilExit()
+                #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
+                #expect(capture.stderr.contains("1000 packets captured"), "\(capture.stderr)")
+            }
+            #expect(try PcapReader(path: output).readAll().count == 1000)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+            #expect(object["interface"] as? String == "wcrecv0")
+            let queues = try #require(object["queues"] as? [[String: Any]])
+            #expect(queues.count == 3)
+            #expect(queues.map { $0["queue"] as? Int } == [0, 1, 2])
+            for key in ["received", "capture_drops", "freezes"] {
+                #expect(queues.allSatisfy { $0[key] is Int }, "every queue has \(key)")
+            }
+            let total = try #require(object["total"] as? [String: Any])
+            let received = queues.compactMap { $0["received"] as? Int }.reduce(0, +)
+            #expect(total["received"] as? Int == received)
+            #expect(received >= 1000)
+            #expect(total["capture_drops"] as? Int == 0)
         }
-        try Sandbox.with(queues: 2) { sandbox in
-            let capture = try BackgroundCapture(
-                ["-i", sandbox.receiverInterface, "--queues", "3", "-c", "1000", "-w", output, "--stats-json", json], in: sandbox.receiver)
-            try capture.waitUntilListening()
-            #expect(capture.stderr.contains("listening on \(sandbox.receiverInterface): 3 queues"))
-            let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "5000", "--flows", "64"], in: sandbox.sender)
-            #expect(sent.status == 0, "\(sent.stderr)")
-            capture.process.waitUntilExit()
-            #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
-            #expect(capture.stderr.contains("1000 packets captured"), "\(capture.stderr)")
-        }
-        #expect(try PcapReader(path: output).readAll().count == 1000)
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
-        #expect(object["interface"] as? String == "wcrecv0")
-        let queues = try #require(object["queues"] as? [[String: Any]])
-        #expect(queues.count == 3)
-        #expect(queues.map { $0["queue"] as? Int } == [0, 1, 2])
-        for key in ["received", "capture_drops", "freezes"] {
-            #expect(queues.allSatisfy { $0[key] is Int }, "every queue has \(key)")
-        }
-        let total = try #require(object["total"] as? [String: Any])
-        let received = queues.compactMap { $0["received"] as? Int }.reduce(0, +)
-        #expect(total["received"] as? Int == received)
-        #expect(received >= 1000)
-        #expect(total["capture_drops"] as? Int == 0)
-    }
 
-    @Test("--duration stops the capture by itself and the file is complete", .timeLimit(.minutes(1)))
-    func duration() throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-duration-\(getpid()).pcap").path
-        defer { unlink(output) }
-        try Sandbox.with { sandbox in
-            let capture = try BackgroundCapture(["-i", sandbox.receiverInterface, "--duration", "1.5", "-w", output], in: sandbox.receiver)
-            try capture.waitUntilListening()
-            let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "300"], in: sandbox.sender)
-            #expect(sent.status == 0)
-            capture.process.waitUntilExit()
-            #expect(capture.process.terminationStatus == 0)
-            #expect(capture.stderr.contains("300 packets captured"), "\(capture.stderr)")
+        @Test("--duration stops the capture by itself and the file is complete", .timeLimit(.minutes(1)))
+        func duration() throws {
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-duration-\(getpid()).pcap").path
+            defer { unlink(output) }
+            try Sandbox.with { sandbox in
+                let capture = try BackgroundCapture(["-i", sandbox.receiverInterface, "--duration", "1.5", "-w", output], in: sandbox.receiver)
+                try capture.waitUntilListening()
+                let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "300"], in: sandbox.sender)
+                #expect(sent.status == 0)
+                capture.process.waitUntilExit()
+                #expect(capture.process.terminationStatus == 0)
+                #expect(capture.stderr.contains("300 packets captured"), "\(capture.stderr)")
+            }
+            let records = try PcapReader(path: output).readAll()
+            #expect(records.count == 300)
+            #expect(records.allSatisfy { record in record.bytes.withUnsafeBytes { SequencedFrame.sequence(of: $0) } != nil })
         }
-        let records = try PcapReader(path: output).readAll()
-        #expect(records.count == 300)
-        #expect(records.allSatisfy { record in record.bytes.withUnsafeBytes { SequencedFrame.sequence(of: $0) } != nil })
     }
 }

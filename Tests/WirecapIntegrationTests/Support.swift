@@ -94,3 +94,9 @@ final class BackgroundCapture {
         unlink(stderrPath)
     }
 }
+
+/// Every test that sends frames through a sandbox runs inside this suite, one at a time: on a
+/// 2-core machine two at once would compete for the cores that the kernel's receive path and
+/// the capture threads need, and the leak check reads process-wide tables.
+@Suite("Sandbox (root)", .serialized, .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
+struct SandboxSuites {}
