@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compare the CPU cost of capturing to /dev/null: wirecap (1 queue) vs tcpdump.
 #
-# Usage: scripts/cpu-vs-tcpdump.sh [PACKETS] [REPEATS]   (defaults 1000000 3)
+# Usage: scripts/cpu-vs-tcpdump.sh [PACKETS] [REPEATS] [OUTDIR]   (defaults 1000000 3, no OUTDIR)
+# With OUTDIR, also writes OUTDIR/cpu-vs-tcpdump.dat and, if gnuplot is installed,
+# OUTDIR/cpu-vs-tcpdump.png (CPU ns per packet of every run, both engines).
 #
 # Builds a private veth pair between two throwaway network namespaces (IPv6
 # disabled before the veth exists, no IP addresses, so the only traffic on the
@@ -29,6 +31,7 @@ set -euo pipefail
 
 PACKETS=${1:-1000000}
 REPEATS=${2:-3}
+OUTDIR=${3:-}
 FLOWS=256
 SIZE=64
 TAIL_WAIT=1
@@ -190,3 +193,29 @@ for engine in wirecap tcpdump; do
     col() { awk -v e="$engine" -v c="$1" '$1 == e { print $c }' "$WORK/results" | median; }
     printf 'table %-8s %s %s %s %s %s\n' "$engine" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)"
 done
+
+if [[ -n $OUTDIR ]]; then
+    mkdir -p "$OUTDIR"
+    {
+        echo "# run wirecap_ns_per_pkt tcpdump_ns_per_pkt (CPU from readiness to SIGINT, all threads; $PACKETS packets of $SIZE bytes per run)"
+        paste <(awk '$1 == "wirecap" { print $6 }' "$WORK/results") <(awk '$1 == "tcpdump" { print $6 }' "$WORK/results") | awk '{ print NR, $1, $2 }'
+    } >"$OUTDIR/cpu-vs-tcpdump.dat"
+    if command -v gnuplot >/dev/null; then
+        gnuplot <<GP
+set terminal pngcairo size 720,400 font ",11"
+set output "$OUTDIR/cpu-vs-tcpdump.png"
+set title "CPU per captured packet, pcap to /dev/null, $PACKETS x $SIZE B per run"
+set ylabel "ns of CPU per packet"
+set xlabel "run"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set yrange [0:*]
+set key top left
+plot "$OUTDIR/cpu-vs-tcpdump.dat" using 2:xtic(1) title "wirecap capture -w (1 queue)", '' using 3 title "tcpdump -w (-B 32768)"
+GP
+        echo "wrote $OUTDIR/cpu-vs-tcpdump.dat and $OUTDIR/cpu-vs-tcpdump.png"
+    else
+        echo "wrote $OUTDIR/cpu-vs-tcpdump.dat (install gnuplot for the plot)"
+    fi
+fi
