@@ -172,6 +172,12 @@ double CWirecapLinux_thread_cpu_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+uint64_t CWirecapLinux_memlock_limit(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+    return (uint64_t)limit.rlim_cur;
+}
+
 double CWirecapLinux_process_cpu_seconds(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

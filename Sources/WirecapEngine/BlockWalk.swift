@@ -11,6 +11,7 @@ public enum BlockWalk {
     @usableFromInline static let statusVLANTPIDValid = UInt32(TP_STATUS_VLAN_TPID_VALID)
     @usableFromInline static let offsetNumPackets = Int(CWirecapLinux_BLOCK_NUM_PKTS)
     @usableFromInline static let offsetFirstPacket = Int(CWirecapLinux_BLOCK_FIRST_PKT)
+    @usableFromInline static let offsetBlockLength = Int(CWirecapLinux_BLOCK_LEN)
     @usableFromInline static let offsetNext = Int(CWirecapLinux_PKT_NEXT)
     @usableFromInline static let offsetSeconds = Int(CWirecapLinux_PKT_SEC)
     @usableFromInline static let offsetNanoseconds = Int(CWirecapLinux_PKT_NSEC)

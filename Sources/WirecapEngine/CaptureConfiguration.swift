@@ -46,6 +46,18 @@ public struct RingGeometry: Equatable, Sendable {
     public var ringBytes: Int { blockSize * blockCount }
 }
 
+/// WireCAP's ring-buffer pool: per queue, `chunks` chunks of one ring block each.
+public struct PoolConfiguration: Equatable, Sendable {
+    /// R, the chunks per queue. Buffering per queue grows from the ring to R blocks' worth.
+    public var chunks: Int
+    public var lockMemory: MemoryLockPolicy
+
+    public init(chunks: Int, lockMemory: MemoryLockPolicy = .auto) {
+        self.chunks = chunks
+        self.lockMemory = lockMemory
+    }
+}
+
 /// Everything needed to open a multi-queue capture on one interface.
 public struct CaptureConfiguration: Sendable {
     public var interface: String
@@ -59,6 +71,9 @@ public struct CaptureConfiguration: Sendable {
     public var promiscuous: Bool
     /// Pin each capture thread to one allowed CPU (spread round robin).
     public var pinThreads: Bool
+    /// The ring-buffer pool and work threads (WireCAP's basic mode); nil: the handler runs on the
+    /// capture thread over ring memory (a plain ring consumer).
+    public var pool: PoolConfiguration?
 
     public static let defaultSnapLength = 262_144
     public static let maximumQueues = 256
@@ -66,7 +81,7 @@ public struct CaptureConfiguration: Sendable {
     public init(
         interface: String, queues: Int = 1, fanout: FanoutMode = .hash, rollover: Bool = false,
         ring: RingGeometry = .default, snapLength: Int = CaptureConfiguration.defaultSnapLength,
-        promiscuous: Bool = true, pinThreads: Bool = true
+        promiscuous: Bool = true, pinThreads: Bool = true, pool: PoolConfiguration? = nil
     ) {
         self.interface = interface
         self.queues = queues
@@ -76,6 +91,7 @@ public struct CaptureConfiguration: Sendable {
         self.snapLength = snapLength
         self.promiscuous = promiscuous
         self.pinThreads = pinThreads
+        self.pool = pool
     }
 
     /// Headroom asked of the kernel in front of each frame so that a stripped VLAN tag can be put
@@ -124,6 +140,17 @@ public struct CaptureConfiguration: Sendable {
         if snapLength < 1 || snapLength > Self.defaultSnapLength {
             throw .invalidConfiguration(
                 "-s \(snapLength) is out of range: use 1 to \(Self.defaultSnapLength) bytes")
+        }
+        if let pool {
+            if pool.chunks < 1 || pool.chunks > 1 << 20 {
+                throw .invalidConfiguration("--pool-chunks \(pool.chunks) is out of range: use 0 (no pool) or 1 to \(1 << 20)")
+            }
+            let bytes = pool.chunks * ring.blockSize * queues
+            let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * page
+            if bytes > physical / 10 * 9 {
+                throw .invalidConfiguration(
+                    "--pool-chunks \(pool.chunks) x --block-size \(ring.blockSize) x --queues \(queues) needs \(bytes) bytes of pool memory, more than this machine's \(physical): lower --pool-chunks or --block-size")
+            }
         }
         let needed = Self.minimumBlockSize(snapLength: snapLength)
         if ring.blockSize < needed {

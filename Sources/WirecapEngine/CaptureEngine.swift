@@ -57,12 +57,21 @@ public final class CaptureEngine: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.control = try CaptureControl()
-        self.queues = rings.enumerated().map { index, ring in
-            CaptureQueue(
-                index: index, cpu: configuration.pinThreads ? placement.cpus[index] : nil, ring: ring, interface: name,
-                snapLength: configuration.snapLength, reinsertVLAN: true,
-                blockTimeoutMilliseconds: configuration.ring.blockTimeoutMilliseconds)
+        var queues: [CaptureQueue] = []
+        for (index, ring) in rings.enumerated() {
+            // A chunk holds one retired block, so the chunk size is the block size.
+            let pool = try configuration.pool.map { pool throws(CaptureError) in
+                try ChunkPool(
+                    queue: index, chunks: pool.chunks, chunkSize: configuration.ring.blockSize, node: placement.nodes[index],
+                    lock: pool.lockMemory, logger: logger)
+            }
+            queues.append(
+                CaptureQueue(
+                    index: index, cpu: configuration.pinThreads ? placement.cpus[index] : nil, ring: ring, interface: name,
+                    snapLength: configuration.snapLength, blockTimeoutMilliseconds: configuration.ring.blockTimeoutMilliseconds,
+                    pool: pool))
         }
+        self.queues = queues
         // Start every queue's statistics from zero at the moment the group became complete.
         for queue in queues { _ = queue.statistics() }
         logger.debug(
@@ -89,17 +98,46 @@ public final class CaptureEngine: Sendable {
         return group
     }
 
-    /// Starts one capture thread per queue. Each thread makes its own handler with
-    /// `makeHandler(queueIndex)` and owns it; the loop is specialised for `H`.
+    /// Starts the capture. Without a pool: one capture thread per queue runs its handler on the
+    /// ring memory. With a pool: capture threads copy blocks into chunks and one work thread per
+    /// queue runs the handler over each chunk's packets. Each thread makes its own handler with
+    /// `makeHandler(queueIndex)` and owns it; the loops are specialised for `H`.
     @inlinable
     public func start<H: PacketHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
+        if configuration.pool != nil {
+            try startChunks { PacketsOfChunks(makeHandler($0)) }
+            return
+        }
+        let snapLength = configuration.snapLength
         for queue in queues {
             let control = self.control
-            let thread = try PinnedThread.spawn(cpu: queue.cpu) {
-                var handler = makeHandler(queue.index)
-                queue.run(handler: &handler, control: control)
-            }
-            register(thread)
+            register(
+                try PinnedThread.spawn(cpu: queue.cpu) {
+                    var consumer = WalkingConsumer(handler: makeHandler(queue.index), snapLength: snapLength)
+                    queue.run(consumer: &consumer, control: control)
+                })
+        }
+    }
+
+    /// Pool mode with a handler that sees whole chunks and may keep them (`.keep`, then
+    /// `Chunk.recycle()` from any thread).
+    @inlinable
+    public func startChunks<H: ChunkHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
+        guard configuration.pool != nil else {
+            throw .invalidConfiguration("a chunk handler needs the ring-buffer pool: set --pool-chunks to 1 or more")
+        }
+        for queue in queues {
+            let control = self.control
+            register(
+                try PinnedThread.spawn(cpu: queue.cpu) {
+                    var consumer = CopyingConsumer(pool: queue.pool!, chunkQueue: queue.chunkQueue!)
+                    queue.run(consumer: &consumer, control: control)
+                })
+            register(
+                try PinnedThread.spawn(cpu: queue.cpu) {
+                    var handler = makeHandler(queue.index)
+                    queue.work(handler: &handler)
+                })
         }
     }
 

@@ -4,51 +4,62 @@ import Glibc
 import CWirecapLinux
 import Synchronization
 
-/// One WireCAP receive queue: a fanout member socket with its ring, and its counters.
+/// One WireCAP receive queue: a fanout member socket with its ring, its counters, and in pool
+/// mode its chunk pool and capture queue.
 ///
 /// `run` is the capture thread's loop: take the next block in ring order once the kernel has
-/// retired it, walk it, give it back, and sleep in `poll` when there is nothing to take. Blocks
-/// go back strictly in ring order and right after the walk, so the ring never waits on user space
-/// longer than one handler pass over one block.
+/// retired it, hand it to the consumer, give it back, and sleep in `poll` when there is nothing to
+/// take. Blocks go back strictly in ring order and right after the consumer is done, so user
+/// space never holds more than the one block in hand. `work` is the work thread's loop in pool
+/// mode: take filled chunks from the capture queue and run the handler on them.
 public final class CaptureQueue: Sendable {
     public let index: Int
     public let cpu: Int?
     @usableFromInline let ring: RxRing
     @usableFromInline let counters: QueueCounters
     @usableFromInline let snapLength: Int
-    @usableFromInline let reinsertVLAN: Bool
     @usableFromInline let blockTimeoutMilliseconds: Int
+    /// Pool mode only.
+    public let pool: ChunkPool?
+    public let chunkQueue: ChunkQueue?
 
-    init(index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, reinsertVLAN: Bool, blockTimeoutMilliseconds: Int) {
+    init(
+        index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, blockTimeoutMilliseconds: Int,
+        pool: ChunkPool?
+    ) {
         self.index = index
         self.cpu = cpu
         self.ring = ring
         self.counters = QueueCounters(queue: index, interface: interface)
         self.snapLength = snapLength
-        self.reinsertVLAN = reinsertVLAN
         self.blockTimeoutMilliseconds = blockTimeoutMilliseconds
+        self.pool = pool
+        self.chunkQueue = pool.map { ChunkQueue(queue: index, capacity: $0.chunkCount) }
     }
 
-    public func statistics() -> QueueStatistics { counters.snapshot(socket: ring.fd) }
+    public func statistics() -> QueueStatistics {
+        counters.snapshot(socket: ring.fd, pool: pool, chunkQueue: chunkQueue)
+    }
 
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
     public var socketDescriptor: Int32 { ring.fd }
 
-    /// How long a stop waits for the kernel to retire the block it is filling: the retire timer
-    /// fires after the block timeout (8 ms when the kernel picks), so twice that plus slack.
+    /// How long a stop waits for the kernel to retire the block it is filling, or for a chunk to
+    /// come free: the retire timer fires after the block timeout (8 ms when the kernel picks), so
+    /// twice that plus slack. The window restarts whenever a block is taken.
     @usableFromInline var drainWindowNanoseconds: UInt64 {
         UInt64(max(blockTimeoutMilliseconds, 8) * 2 + 100) * 1_000_000
     }
 
     @inlinable
-    public func run<H: PacketHandler>(handler: inout H, control: CaptureControl) {
+    public func run<C: BlockConsumer>(consumer: inout C, control: CaptureControl) {
         let statsInterval: UInt64 = 1_000_000_000
         var nextStats = CWirecapLinux_monotonic_coarse_ns() + statsInterval
         var index = 0
-        var received: UInt64 = 0
+        var taken: UInt64 = 0
         var blocks: UInt64 = 0
         // Once a stop is seen: no new packets may enter (drop-all filter), and we keep taking
-        // blocks until everything the kernel accepted has been handed over, or the window ends.
+        // blocks until everything the kernel accepted has been taken, or the window ends.
         var drainTarget: UInt64? = nil
         var drainDeadline: UInt64 = 0
         var fds = (
@@ -59,28 +70,31 @@ public final class CaptureQueue: Sendable {
             let block = ring.block(index)
             let status = CWirecapLinux_block_status_acquire(block)
             if status & BlockWalk.statusUser != 0 {
-                received &+= UInt64(
-                    BlockWalk.walk(block: block, queue: self.index, snapLength: snapLength, reinsertVLAN: reinsertVLAN, handler: &handler))
-                blocks &+= 1
-                CWirecapLinux_block_release(block)
-                index = index + 1 == ring.blockCount ? 0 : index + 1
-                counters.received.store(received, ordering: .releasing)
-                counters.blocks.store(blocks, ordering: .relaxed)
+                let packets = UInt64(block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self))
+                if consumer.consume(block: block, queue: self.index) {
+                    taken &+= packets
+                    blocks &+= 1
+                    CWirecapLinux_block_release(block)
+                    index = index + 1 == ring.blockCount ? 0 : index + 1
+                    counters.taken.store(taken, ordering: .releasing)
+                    counters.blocks.store(blocks, ordering: .relaxed)
+                    if drainTarget != nil { drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
+                }
                 let now = CWirecapLinux_monotonic_coarse_ns()
                 if status & BlockWalk.statusLosing != 0 || now >= nextStats {
                     counters.refresh(socket: ring.fd)
                     nextStats = now + statsInterval
                 }
+                if drainTarget == nil && control.isStopping { drainTarget = beginDrain() ; drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
+                if let target = drainTarget, taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
                 continue
             }
             if drainTarget == nil && control.isStopping {
-                try? ring.setReturnFilter(0)
-                let accepted = counters.snapshot(socket: ring.fd).kernelAccepted
-                drainTarget = accepted
+                drainTarget = beginDrain()
                 drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
             }
             if let target = drainTarget {
-                if received >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
+                if taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
                 // Only the ring now: the wake-up fd stays readable after a stop.
                 fds.0.revents = 0
                 _ = poll(&fds.0, 1, 5)
@@ -98,6 +112,30 @@ public final class CaptureQueue: Sendable {
             }
         }
         counters.refresh(socket: ring.fd)
-        counters.recordCPU(seconds: CWirecapLinux_thread_cpu_seconds())
+        counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
+        chunkQueue?.finish()
+    }
+
+    /// Shuts the door (drop-all filter) and returns how many packets the kernel has accepted in
+    /// all: the drain takes blocks until it has taken that many.
+    @usableFromInline
+    func beginDrain() -> UInt64 {
+        try? ring.setReturnFilter(0)
+        counters.refresh(socket: ring.fd)
+        return counters.kernelAccepted
+    }
+
+    /// The work thread's loop (pool mode): runs `handler` on each filled chunk, in capture order,
+    /// until the capture thread has finished and the capture queue is empty.
+    @inlinable
+    public func work<H: ChunkHandler>(handler: inout H) {
+        guard let chunkQueue, let pool else { return }
+        while let filled = chunkQueue.pop() {
+            let chunk = Chunk(pool: pool, filled: filled, queue: index, snapLength: snapLength)
+            let disposition = handler.handle(chunk)
+            chunkQueue.processed(filled)
+            if case .recycle = disposition { chunk.recycle() }
+        }
+        counters.recordWorkCPU(seconds: CWirecapLinux_thread_cpu_seconds())
     }
 }

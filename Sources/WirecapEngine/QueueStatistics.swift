@@ -2,43 +2,72 @@ import CWirecapLinux
 import Metrics
 import Synchronization
 
-/// A snapshot of one queue's counters.
+/// A snapshot of one queue's counters. Packets obey the conservation law
+/// `received == processed + deliveryDrops + inFlight` in every snapshot, where `inFlight` is
+/// counted in its parts (ring, capture queue, handler); nothing is lost silently.
 public struct QueueStatistics: Sendable, Equatable {
     public var queue: Int
-    /// Packets handed to the application's handler.
+    /// Packets the kernel accepted into the ring (`tp_packets - tp_drops`).
     public var received: UInt64 = 0
     /// Packets the kernel dropped because the ring was full (`tp_drops`).
     public var captureDrops: UInt64 = 0
     /// Times the kernel found the ring full and froze the queue (`tp_freeze_q_cnt`).
     public var freezes: UInt64 = 0
-    /// Packets the kernel put into the ring (`tp_packets - tp_drops`).
-    public var kernelAccepted: UInt64 = 0
-    /// Blocks walked.
+    /// Packets lost inside the library after the kernel accepted them. A full pool pushes back
+    /// into the ring instead of dropping, so this stays 0 unless that design changes; it is
+    /// counted, not assumed.
+    public var deliveryDrops: UInt64 = 0
+    /// Packets the handler has finished with.
+    public var processed: UInt64 = 0
+    /// Accepted but not yet taken from the ring (in it, or left there at stop).
+    public var inRing: UInt64 = 0
+    /// Packets in filled chunks waiting in the capture queue (pool mode).
+    public var queued: UInt64 = 0
+    /// Packets of the chunk a handler is working on (pool mode).
+    public var inHandler: UInt64 = 0
+    /// Ring blocks taken.
     public var blocks: UInt64 = 0
-    /// CPU seconds the capture thread used (set when the thread ends).
-    public var cpuSeconds: Double = 0
+    /// Pool figures (pool mode; zero otherwise).
+    public var poolChunks: Int = 0
+    public var poolFree: Int = 0
+    /// The fewest free chunks the pool ever had: how close a burst came to exhausting it.
+    public var poolFreeMinimum: Int = 0
+    public var chunksCaptured: UInt64 = 0
+    public var chunksRecycled: UInt64 = 0
+    /// The most chunks ever waiting in the capture queue at once.
+    public var backlogMax: Int = 0
+    /// CPU seconds of the capture thread and of the work thread (set when each ends).
+    public var captureCPUSeconds: Double = 0
+    public var workCPUSeconds: Double = 0
 
     public init(queue: Int) { self.queue = queue }
 
-    /// Accepted by the kernel but not (yet) handed to the handler: in the ring, or left there
-    /// when the capture stopped. Zero after a drained stop; never silently lost.
-    public var unread: UInt64 { kernelAccepted > received ? kernelAccepted - received : 0 }
+    public var inFlight: UInt64 { inRing + queued + inHandler }
+    public var cpuSeconds: Double { captureCPUSeconds + workCPUSeconds }
+    /// Chunks out of the pool that are neither waiting nor in a handler: kept by the application.
+    public var chunksHeld: Int { max(0, poolChunks - poolFree) }
+    /// The conservation law, checked on counters that are kept apart.
+    public var isConserved: Bool { received == processed + deliveryDrops + inFlight }
 }
 
-/// The whole capture's counters.
+/// The whole capture's counters: per queue and summed.
 public struct CaptureStatistics: Sendable, Equatable {
     public var queues: [QueueStatistics]
     public var received: UInt64 { queues.reduce(0) { $0 + $1.received } }
     public var captureDrops: UInt64 { queues.reduce(0) { $0 + $1.captureDrops } }
     public var freezes: UInt64 { queues.reduce(0) { $0 + $1.freezes } }
-    public var kernelAccepted: UInt64 { queues.reduce(0) { $0 + $1.kernelAccepted } }
-    public var unread: UInt64 { queues.reduce(0) { $0 + $1.unread } }
+    public var deliveryDrops: UInt64 { queues.reduce(0) { $0 + $1.deliveryDrops } }
+    public var processed: UInt64 { queues.reduce(0) { $0 + $1.processed } }
+    public var inFlight: UInt64 { queues.reduce(0) { $0 + $1.inFlight } }
     public var cpuSeconds: Double { queues.reduce(0) { $0 + $1.cpuSeconds } }
+    public var isConserved: Bool { queues.allSatisfy(\.isConserved) }
+    /// Everything offered to the interface after readiness: accepted or dropped by the kernel.
+    public var offered: UInt64 { received + captureDrops }
 }
 
-/// One queue's counters, shared between its capture thread and whoever asks for a snapshot.
+/// One queue's counters, shared between its threads and whoever asks for a snapshot.
 ///
-/// The capture thread publishes `received` once per block, not per packet. `PACKET_STATISTICS`
+/// The capture thread publishes `taken` once per block, not per packet. `PACKET_STATISTICS`
 /// resets on every read and its counters are 32-bit, so every read is folded into 64-bit totals
 /// under a lock; it is read at least once a second, whenever a block says packets were lost,
 /// and on every snapshot.
@@ -48,11 +77,13 @@ final class QueueCounters: Sendable {
         var packets: UInt64 = 0
         var drops: UInt64 = 0
         var freezes: UInt64 = 0
-        var cpuSeconds: Double = 0
+        var captureCPU: Double = 0
+        var workCPU: Double = 0
     }
 
     let queue: Int
-    @usableFromInline let received = Atomic<UInt64>(0)
+    /// Packets taken out of the ring (walked in plain mode, copied into chunks in pool mode).
+    @usableFromInline let taken = Atomic<UInt64>(0)
     @usableFromInline let blocks = Atomic<UInt64>(0)
     private let kernel = Mutex(KernelTotals())
     private let dropsCounter: Counter
@@ -81,25 +112,51 @@ final class QueueCounters: Sendable {
         if packets > 0 { packetsCounter.increment(by: Int64(packets)) }
     }
 
+    /// Packets accepted into the ring so far, as of the last refresh.
     @usableFromInline
-    func recordCPU(seconds: Double) {
-        kernel.withLock { $0.cpuSeconds = seconds }
-    }
+    var kernelAccepted: UInt64 { kernel.withLock { $0.packets - $0.drops } }
 
-    /// `received` is read before the kernel's counters are refreshed: everything handed to the
-    /// handler was counted by the kernel first, so `kernelAccepted >= received` in every snapshot.
     @usableFromInline
-    func snapshot(socket fd: Int32) -> QueueStatistics {
+    func recordCaptureCPU(seconds: Double) { kernel.withLock { $0.captureCPU = seconds } }
+
+    @usableFromInline
+    func recordWorkCPU(seconds: Double) { kernel.withLock { $0.workCPU = seconds } }
+
+    /// What the library counted is read before the kernel's counters are refreshed: the kernel
+    /// counted every packet before we could take it, so `received >= taken` in every snapshot.
+    @usableFromInline
+    func snapshot(socket fd: Int32, pool: ChunkPool?, chunkQueue: ChunkQueue?) -> QueueStatistics {
         var stats = QueueStatistics(queue: queue)
-        stats.received = received.load(ordering: .acquiring)
+        var takenFromRing: UInt64
+        if let chunkQueue {
+            let counts = chunkQueue.snapshot()
+            takenFromRing = counts.captured
+            stats.queued = counts.queued
+            stats.inHandler = counts.inHandler
+            stats.processed = counts.processed
+            stats.backlogMax = counts.backlogMax
+        } else {
+            takenFromRing = taken.load(ordering: .acquiring)
+            stats.processed = takenFromRing
+        }
+        if let pool {
+            let p = pool.snapshot()
+            stats.poolChunks = p.chunks
+            stats.poolFree = p.free
+            stats.poolFreeMinimum = p.freeMinimum
+            stats.chunksCaptured = p.taken
+            stats.chunksRecycled = p.recycled
+        }
         stats.blocks = blocks.load(ordering: .relaxed)
         refresh(socket: fd)
         kernel.withLock { totals in
             stats.captureDrops = totals.drops
             stats.freezes = totals.freezes
-            stats.kernelAccepted = totals.packets - totals.drops
-            stats.cpuSeconds = totals.cpuSeconds
+            stats.received = totals.packets - totals.drops
+            stats.captureCPUSeconds = totals.captureCPU
+            stats.workCPUSeconds = totals.workCPU
         }
+        stats.inRing = stats.received >= takenFromRing + stats.deliveryDrops ? stats.received - takenFromRing - stats.deliveryDrops : 0
         return stats
     }
 }

@@ -56,16 +56,31 @@ struct CaptureCommand: ParsableCommand {
     @Flag(help: "Do not pin capture threads to CPUs.")
     var noPin = false
 
+    @Option(help: "Ring-buffer pool: chunks per queue, each one ring block (0: no pool, the handler runs on the ring).")
+    var poolChunks: Int = 0
+
+    @Option(help: "Lock pool memory: auto (warn if the limit forbids), required (fail instead), off.")
+    var lockPool: MemoryLockPolicy = .auto
+
+    @Option(help: "Synthetic processing load: nanoseconds of work per packet in the handler.")
+    var workNs: Int = 0
+
+    @Option(help: "How the load is spent: spin (burns CPU) or sleep (n x work-ns per batch, no CPU).")
+    var workMode: SyntheticWork.Mode = .spin
+
     func validate() throws {
         if let c, c < 1 { throw ValidationError("-c \(c) is out of range: give a packet count of 1 or more") }
         if let duration, !(duration > 0) { throw ValidationError("--duration \(duration) is out of range: give a positive number of seconds") }
+        if poolChunks < 0 { throw ValidationError("--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more") }
+        if workNs < 0 || workNs > 1_000_000_000 { throw ValidationError("--work-ns \(workNs) is out of range: use 0 to 1000000000") }
     }
 
     func run() throws {
         let configuration = CaptureConfiguration(
             interface: i, queues: queues, fanout: fanout, rollover: rollover,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
-            snapLength: s, promiscuous: !p, pinThreads: !noPin)
+            snapLength: s, promiscuous: !p, pinThreads: !noPin,
+            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool) : nil)
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
         _ = CWirecapLinux_block_stop_signals()
         let engine: CaptureEngine
@@ -80,7 +95,8 @@ struct CaptureCommand: ParsableCommand {
             throw fail("cannot write \(error)")
         }
         let sink = CaptureSink(writer: writer, limit: c, control: engine.control)
-        try engine.start { _ in SinkHandler(sink: sink) }
+        let work = SyntheticWork(nanosecondsPerPacket: workNs, mode: workMode)
+        try engine.start { _ in WorkingHandler(SinkHandler(sink: sink), work: work) }
         printError("listening on \(i): \(queues) queues")
 
         let started = CWirecapLinux_monotonic_ns()
@@ -94,7 +110,7 @@ struct CaptureCommand: ParsableCommand {
             if showProgress && now - lastProgress >= 1_000_000_000 {
                 lastProgress = now
                 let stats = engine.statistics()
-                FileHandle.standardError.write(Data("\r\(stats.received) received, \(stats.captureDrops) dropped   ".utf8))
+                FileHandle.standardError.write(Data("\r\(stats.processed) processed, \(stats.captureDrops) dropped   ".utf8))
             }
         }
         if showProgress { FileHandle.standardError.write(Data("\r".utf8)) }
@@ -108,14 +124,19 @@ struct CaptureCommand: ParsableCommand {
         let statistics = engine.statistics()
         let captured = sink.packetsCaptured
         printError("\(captured) packets captured")
-        printError("\(statistics.kernelAccepted + statistics.captureDrops) packets received by filter")
+        printError("\(statistics.offered) packets received by filter")
         printError("\(statistics.captureDrops) packets dropped by kernel")
-        if statistics.unread > 0 {
-            printError("\(statistics.unread) packets accepted by the kernel but left unread at stop")
+        if statistics.deliveryDrops > 0 { printError("\(statistics.deliveryDrops) packets dropped on delivery") }
+        if statistics.inFlight > 0 {
+            printError("\(statistics.inFlight) packets accepted by the kernel but not processed at stop")
         }
-        if queues > 1 {
+        if queues > 1 || poolChunks > 0 {
             for q in statistics.queues {
-                printError("queue \(q.queue): \(q.received) received, \(q.captureDrops) capture drops, \(q.freezes) freezes")
+                var line = "queue \(q.queue): \(q.received) received, \(q.processed) processed, \(q.captureDrops) capture drops, \(q.freezes) freezes"
+                if poolChunks > 0 {
+                    line += ", \(q.deliveryDrops) delivery drops, pool free min \(q.poolFreeMinimum)/\(q.poolChunks)"
+                }
+                printError(line)
             }
         }
         if let statsJson {

@@ -8,16 +8,41 @@ struct StatisticsReport: Encodable {
         let received: UInt64
         let captureDrops: UInt64
         let freezes: UInt64
-        let kernelAccepted: UInt64
-        let unread: UInt64
-        let cpuSeconds: Double
+        let deliveryDrops: UInt64
+        let processed: UInt64
+        let inFlight: UInt64
+        let poolChunks: Int
+        let poolFreeMin: Int
+        let chunksCaptured: UInt64
+        let chunksRecycled: UInt64
+        let backlogMax: Int
+        let captureCpuSeconds: Double
+        let workCpuSeconds: Double
+
+        init(_ q: QueueStatistics) {
+            queue = q.queue
+            received = q.received
+            captureDrops = q.captureDrops
+            freezes = q.freezes
+            deliveryDrops = q.deliveryDrops
+            processed = q.processed
+            inFlight = q.inFlight
+            poolChunks = q.poolChunks
+            poolFreeMin = q.poolFreeMinimum
+            chunksCaptured = q.chunksCaptured
+            chunksRecycled = q.chunksRecycled
+            backlogMax = q.backlogMax
+            captureCpuSeconds = q.captureCPUSeconds
+            workCpuSeconds = q.workCPUSeconds
+        }
     }
     struct Total: Encodable {
         let received: UInt64
         let captureDrops: UInt64
         let freezes: UInt64
-        let kernelAccepted: UInt64
-        let unread: UInt64
+        let deliveryDrops: UInt64
+        let processed: UInt64
+        let inFlight: UInt64
         let captured: UInt64
         let cpuSeconds: Double
     }
@@ -26,17 +51,14 @@ struct StatisticsReport: Encodable {
     let total: Total
     let seconds: Double
 
+    /// `captured` is what the application kept (written to -w, counted against -c).
     init(interface: String, statistics: CaptureStatistics, captured: UInt64, seconds: Double) {
         self.interface = interface
-        queues = statistics.queues.map {
-            Queue(
-                queue: $0.queue, received: $0.received, captureDrops: $0.captureDrops, freezes: $0.freezes,
-                kernelAccepted: $0.kernelAccepted, unread: $0.unread, cpuSeconds: $0.cpuSeconds)
-        }
+        queues = statistics.queues.map(Queue.init)
         total = Total(
             received: statistics.received, captureDrops: statistics.captureDrops, freezes: statistics.freezes,
-            kernelAccepted: statistics.kernelAccepted, unread: statistics.unread, captured: captured,
-            cpuSeconds: statistics.cpuSeconds)
+            deliveryDrops: statistics.deliveryDrops, processed: statistics.processed, inFlight: statistics.inFlight,
+            captured: captured, cpuSeconds: statistics.cpuSeconds)
         self.seconds = seconds
     }
 

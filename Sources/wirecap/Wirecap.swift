@@ -22,3 +22,5 @@ func printError(_ line: String) {
 }
 
 extension FanoutMode: ExpressibleByArgument {}
+extension MemoryLockPolicy: ExpressibleByArgument {}
+extension SyntheticWork.Mode: ExpressibleByArgument {}

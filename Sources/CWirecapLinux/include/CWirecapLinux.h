@@ -82,6 +82,8 @@ int CWirecapLinux_block_stop_signals(void);
 // Waits up to timeout_ms for SIGINT or SIGTERM; returns the signal number, 0 on timeout.
 int CWirecapLinux_wait_stop_signal(int timeout_ms);
 double CWirecapLinux_thread_cpu_seconds(void);
+// RLIMIT_MEMLOCK's soft limit in bytes; UINT64_MAX when unlimited.
+uint64_t CWirecapLinux_memlock_limit(void);
 double CWirecapLinux_process_cpu_seconds(void);
 uint64_t CWirecapLinux_monotonic_ns(void);
 uint64_t CWirecapLinux_monotonic_coarse_ns(void);

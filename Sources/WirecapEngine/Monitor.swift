@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mutex with a condition variable: the hand-off point between a queue's capture thread and
+/// its work thread. Taken once per chunk, never per packet.
+@usableFromInline
+final class Monitor: @unchecked Sendable {
+    // @unchecked: the pthread objects are only used through their own locking calls.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        condition = .allocate(capacity: 1)
+        condition.initialize(to: pthread_cond_t())
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    @usableFromInline @inline(__always) func lock() { pthread_mutex_lock(mutex) }
+    @usableFromInline @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+
+    @usableFromInline @inline(__always)
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+
+    /// Waits (lock held) until signalled or `nanoseconds` pass.
+    @usableFromInline
+    func wait(nanoseconds: UInt64) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let total = UInt64(now.tv_nsec) + nanoseconds
+        var deadline = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
+        pthread_cond_timedwait(condition, mutex, &deadline)
+    }
+
+    @usableFromInline @inline(__always) func broadcast() { pthread_cond_broadcast(condition) }
+}
