@@ -68,26 +68,40 @@ public final class FrameSender: @unchecked Sendable {
         }
     }
 
-    /// Sends frames `0..<count` made by `frames`, in batches of `sendmmsg`, at `rate` frames per
-    /// second (nil: as fast as the kernel takes them).
-    public func sendSequenced(_ frames: SequencedFrame, count: Int, first: UInt64 = 0, rate: Double? = nil, batch: Int = 256) -> Report {
+    /// Sends frames `first..<first+count` made by `frames`, in batches of `sendmmsg`, at `rate`
+    /// frames per second (nil: as fast as the kernel takes them). With `prebuilt`, every frame is
+    /// made before the clock starts, so the send rate does not depend on how fast frames are made
+    /// (in a debug build that is slower than the kernel).
+    public func sendSequenced(
+        _ frames: SequencedFrame, count: Int, first: UInt64 = 0, rate: Double? = nil, batch: Int = 256, prebuilt: Bool = false
+    ) -> Report {
         let batch = max(1, min(batch, 1024, rate.map { max(1, Int($0 / 1000)) } ?? 1024))
-        var buffer = [UInt8](repeating: 0, count: batch * frames.size)
-        let lengths = [UInt32](repeating: UInt32(frames.size), count: batch)
+        let size = frames.size
+        let lengths = [UInt32](repeating: UInt32(size), count: batch)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: (prebuilt ? count : batch) * size, alignment: 64)
+        defer { scratch.deallocate() }
+        if prebuilt {
+            for i in 0..<count {
+                frames.write(sequence: first + UInt64(i), into: UnsafeMutableRawBufferPointer(rebasing: scratch[(i * size)...]))
+            }
+        }
         var report = Report()
         let start = CWirecapLinux_monotonic_ns()
-        var sequence = first
-        let end = first + UInt64(count)
-        while sequence < end {
-            let n = Int(min(UInt64(batch), end - sequence))
-            buffer.withUnsafeMutableBytes { raw in
+        var sent = 0
+        while sent < count {
+            let n = min(batch, count - sent)
+            let base: UnsafeMutableRawPointer
+            if prebuilt {
+                base = scratch.baseAddress! + sent * size
+            } else {
+                base = scratch.baseAddress!
                 for i in 0..<n {
-                    frames.write(sequence: sequence + UInt64(i), into: UnsafeMutableRawBufferPointer(rebasing: raw[(i * frames.size)...]))
+                    frames.write(sequence: first + UInt64(sent + i), into: UnsafeMutableRawBufferPointer(rebasing: scratch[(i * size)...]))
                 }
             }
             if let rate {
                 // Pace against the start time, not the previous batch, so errors do not add up.
-                let due = start + UInt64(Double(sequence - first) / rate * 1e9)
+                let due = start + UInt64(Double(sent) / rate * 1e9)
                 let now = CWirecapLinux_monotonic_ns()
                 if due > now {
                     var ts = timespec(tv_sec: Int((due - now) / 1_000_000_000), tv_nsec: Int((due - now) % 1_000_000_000))
@@ -96,12 +110,8 @@ public final class FrameSender: @unchecked Sendable {
             }
             var done = 0
             while done < n {
-                let rc = buffer.withUnsafeBytes { raw in
-                    lengths.withUnsafeBufferPointer { lens in
-                        CWirecapLinux_send_batch(
-                            fd, raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + done * frames.size, lens.baseAddress!,
-                            UInt32(n - done))
-                    }
+                let rc = lengths.withUnsafeBufferPointer { lens in
+                    CWirecapLinux_send_batch(fd, base.assumingMemoryBound(to: UInt8.self) + done * size, lens.baseAddress!, UInt32(n - done))
                 }
                 if rc > 0 {
                     done += Int(rc)
@@ -113,8 +123,8 @@ public final class FrameSender: @unchecked Sendable {
                 }
             }
             report.sent += done
-            report.bytes += done * frames.size
-            sequence += UInt64(n)
+            report.bytes += done * size
+            sent += n
         }
         report.seconds = Double(CWirecapLinux_monotonic_ns() - start) / 1e9
         return report
