@@ -68,14 +68,17 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "How the load is spent: spin (burns CPU) or sleep (n x work-ns per batch, no CPU).")
     var workMode: SyntheticWork.Mode = .spin
 
-    func validate() throws {
-        if let c, c < 1 { throw ValidationError("-c \(c) is out of range: give a packet count of 1 or more") }
-        if let duration, !(duration > 0) { throw ValidationError("--duration \(duration) is out of range: give a positive number of seconds") }
-        if poolChunks < 0 { throw ValidationError("--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more") }
-        if workNs < 0 || workNs > 1_000_000_000 { throw ValidationError("--work-ns \(workNs) is out of range: use 0 to 1000000000") }
+    /// Checked in `run`, not `validate`, so that the error is one line like every other one.
+    func optionProblem() -> String? {
+        if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
+        if let duration, !(duration > 0) { return "--duration \(duration) is out of range: give a positive number of seconds" }
+        if poolChunks < 0 { return "--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more" }
+        if workNs < 0 || workNs > 1_000_000_000 { return "--work-ns \(workNs) is out of range: use 0 to 1000000000" }
+        return nil
     }
 
     func run() throws {
+        if let problem = optionProblem() { throw fail(problem) }
         let configuration = CaptureConfiguration(
             interface: i, queues: queues, fanout: fanout, rollover: rollover,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),

@@ -47,15 +47,18 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "How the load is spent: spin or sleep.")
     var workMode: SyntheticWork.Mode = .spin
 
-    func validate() throws {
-        if packets < 1 { throw ValidationError("--packets \(packets) is out of range: give 1 or more") }
-        if flows < 1 || flows > 65536 { throw ValidationError("--flows \(flows) is out of range: use 1 to 65536") }
+    /// Checked in `run`, so that the error is one line like every other one.
+    func optionProblem() -> String? {
+        if packets < 1 { return "--packets \(packets) is out of range: give 1 or more" }
+        if flows < 1 || flows > 65536 { return "--flows \(flows) is out of range: use 1 to 65536" }
         if size < SequencedFrame.minimumSize || size > 1514 {
-            throw ValidationError("--size \(size) is out of range: use \(SequencedFrame.minimumSize) to 1514 bytes")
+            return "--size \(size) is out of range: use \(SequencedFrame.minimumSize) to 1514 bytes"
         }
+        return nil
     }
 
     func run() throws {
+        if let problem = optionProblem() { throw fail(problem) }
         if let reason = Sandbox.unavailableReason { throw fail("demo \(reason)") }
         let ring = RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: 8)
         let pool = poolChunks > 0 ? PoolConfiguration(chunks: poolChunks) : nil

@@ -23,16 +23,19 @@ struct SendCommand: ParsableCommand {
     @Option(help: "Frames per second (default: as fast as the kernel takes them).")
     var pps: Double?
 
-    func validate() throws {
-        if packets < 1 { throw ValidationError("--packets \(packets) is out of range: give 1 or more") }
-        if flows < 1 || flows > 65536 { throw ValidationError("--flows \(flows) is out of range: use 1 to 65536") }
+    /// Checked in `run`, so that the error is one line like every other one.
+    func optionProblem() -> String? {
+        if packets < 1 { return "--packets \(packets) is out of range: give 1 or more" }
+        if flows < 1 || flows > 65536 { return "--flows \(flows) is out of range: use 1 to 65536" }
         if size < SequencedFrame.minimumSize || size > 9000 {
-            throw ValidationError("--size \(size) is out of range: use \(SequencedFrame.minimumSize) to 9000 bytes")
+            return "--size \(size) is out of range: use \(SequencedFrame.minimumSize) to 9000 bytes"
         }
-        if let pps, !(pps > 0) { throw ValidationError("--pps \(pps) is out of range: give a positive rate") }
+        if let pps, !(pps > 0) { return "--pps \(pps) is out of range: give a positive rate" }
+        return nil
     }
 
     func run() throws {
+        if let problem = optionProblem() { throw fail(problem) }
         let sender: FrameSender
         do {
             sender = try FrameSender(interface: i)

@@ -8,6 +8,11 @@ struct Wirecap: ParsableCommand {
         commandName: "wirecap",
         abstract: "Lossless multi-queue packet capture on Linux (AF_PACKET TPACKET_V3, WireCAP-style).",
         subcommands: [CaptureCommand.self, SendCommand.self, DemoCommand.self])
+
+    static func main() {
+        StderrLogHandler.bootstrap
+        main(nil)
+    }
 }
 
 /// Prints `wirecap: message` on standard error and exits non-zero: the one-line error a person

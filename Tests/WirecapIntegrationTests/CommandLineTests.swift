@@ -43,6 +43,27 @@ struct CaptureErrorTests {
         expectOneLineError(try Tool.run(["capture", "-i", "lo"], unprivileged: true), containing: ["lo", "CAP_NET_RAW", "run as root"])
     }
 
+    @Test("pool sizes and loads out of range")
+    func poolOptions() throws {
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--pool-chunks=-1"]), containing: ["--pool-chunks -1 is out of range"])
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--pool-chunks", "1000000", "--block-size", "1048576"]),
+            containing: ["--pool-chunks 1000000", "more than this machine's", "lower --pool-chunks"])
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--work-ns=-5"]), containing: ["--work-ns -5 is out of range"])
+    }
+
+    @Test("pool memory that cannot be locked, with --lock-pool required", .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
+    func poolLockRequired() throws {
+        // Root locks anything through CAP_IPC_LOCK; without it, RLIMIT_MEMLOCK applies.
+        try #require((try? Command.locate("setpriv")) != nil, "setpriv (util-linux) drops CAP_IPC_LOCK for this test")
+        try Sandbox.with { sandbox in
+            let outcome = try Tool.run(
+                ["capture", "-i", sandbox.receiverInterface, "--pool-chunks", "64", "--lock-pool", "required"], in: sandbox.receiver,
+                wrappers: [["setpriv", "--bounding-set", "-ipc_lock"], ["prlimit", "--memlock=8388608:8388608"]])
+            expectOneLineError(outcome, containing: ["cannot lock the", "RLIMIT_MEMLOCK", "--lock-pool off"])
+        }
+    }
+
     @Test("an interface that is down", .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
     func interfaceDown() throws {
         try Sandbox.with { sandbox in
@@ -90,6 +111,38 @@ extension SandboxSuites {
             let received = queues.compactMap { $0["received"] as? Int }.reduce(0, +)
             #expect(total["received"] as? Int == received)
             #expect(received >= 1000)
+            #expect(total["capture_drops"] as? Int == 0)
+        }
+
+        @Test("with a pool, --stats-json carries the pool figures and the conservation law holds per queue", .timeLimit(.minutes(1)))
+        func poolStatistics() throws {
+            let json = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-pool-\(getpid()).json").path
+            defer { unlink(json) }
+            try Sandbox.with { sandbox in
+                let capture = try BackgroundCapture(
+                    ["-i", sandbox.receiverInterface, "--queues", "2", "--pool-chunks", "16", "--block-size", "65536", "-s", "2048",
+                     "--work-ns", "200", "--work-mode", "spin", "--duration", "2", "--stats-json", json], in: sandbox.receiver)
+                try capture.waitUntilListening()
+                let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "20000", "--flows", "64"], in: sandbox.sender)
+                #expect(sent.status == 0)
+                capture.process.waitUntilExit()
+                #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
+                #expect(capture.stderr.contains("20000 packets captured"), "\(capture.stderr)")
+            }
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+            let queues = try #require(object["queues"] as? [[String: Any]])
+            #expect(queues.count == 2)
+            for q in queues {
+                for key in ["received", "capture_drops", "delivery_drops", "processed", "in_flight", "pool_chunks", "pool_free_min", "chunks_captured", "chunks_recycled"] {
+                    #expect(q[key] is Int, "queue has \(key): \(q)")
+                }
+                let received = q["received"] as? Int ?? -1
+                #expect(received == (q["processed"] as? Int ?? 0) + (q["delivery_drops"] as? Int ?? 0) + (q["in_flight"] as? Int ?? 0))
+                #expect(q["pool_chunks"] as? Int == 16)
+                #expect(q["chunks_captured"] as? Int == q["chunks_recycled"] as? Int)
+            }
+            let total = try #require(object["total"] as? [String: Any])
+            #expect(total["processed"] as? Int == 20000)
             #expect(total["capture_drops"] as? Int == 0)
         }
 

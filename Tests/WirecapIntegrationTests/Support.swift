@@ -32,11 +32,13 @@ enum Tool {
     /// Runs `wirecap ARGS` to completion, inside `namespace` when given, and as the unprivileged
     /// user `nobody` when `unprivileged` (through util-linux's setpriv, which drops root's
     /// capabilities with the user id).
-    static func run(_ arguments: [String], in namespace: NetworkNamespace? = nil, unprivileged: Bool = false) throws -> Outcome {
+    static func run(_ arguments: [String], in namespace: NetworkNamespace? = nil, unprivileged: Bool = false, wrappers: [[String]] = []) throws -> Outcome {
         var command = [executable] + arguments
         if unprivileged && geteuid() == 0 {
             command = [try Command.locate("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"] + command
         }
+        // Programs that change the limits or capabilities of what they run (setpriv, prlimit).
+        for wrapper in wrappers.reversed() { command = [try Command.locate(wrapper[0])] + wrapper.dropFirst() + command }
         if let namespace { command = [try Command.locate("ip"), "netns", "exec", namespace.name] + command }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
