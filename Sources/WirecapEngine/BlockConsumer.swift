@@ -24,19 +24,20 @@ public struct WalkingConsumer<H: PacketHandler>: BlockConsumer {
 }
 
 /// WireCAP capture: copy the block into a free pool chunk (one bulk copy of the used length,
-/// keeping the block's layout) and queue the chunk for the work thread. The ring block goes back
+/// keeping the block's layout) and queue the chunk for a work thread of the buddy group (its own,
+/// unless the offload policy picks a buddy). The ring block goes back
 /// to the kernel at once, so no handler, however slow or however long it keeps a chunk, holds
 /// ring memory.
 public struct CopyingConsumer: BlockConsumer {
     @usableFromInline let pool: ChunkPool
-    @usableFromInline let chunkQueue: ChunkQueue
+    @usableFromInline let group: BuddyGroup
     @usableFromInline var sequence: UInt64 = 0
     /// How long one `consume` waits for a recycle before giving the loop a turn.
     @usableFromInline static let waitNanoseconds: UInt64 = 2_000_000
 
-    @inlinable public init(pool: ChunkPool, chunkQueue: ChunkQueue) {
+    @inlinable public init(pool: ChunkPool, group: BuddyGroup) {
         self.pool = pool
-        self.chunkQueue = chunkQueue
+        self.group = group
     }
 
     @inlinable
@@ -45,7 +46,7 @@ public struct CopyingConsumer: BlockConsumer {
         let length = min(Int(block.load(fromByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)), pool.chunkSize)
         pool.address(of: chunk).copyMemory(from: block, byteCount: length)
         let packets = block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
-        chunkQueue.push(FilledChunk(index: Int32(chunk), owner: Int32(queue), packets: Int32(packets), sequence: sequence))
+        group.push(FilledChunk(index: Int32(chunk), owner: Int32(queue), packets: Int32(packets), sequence: sequence))
         sequence &+= 1
         return true
     }

@@ -58,6 +58,19 @@ public struct PoolConfiguration: Equatable, Sendable {
     }
 }
 
+/// WireCAP's advanced mode: which queues share work, and when they start to.
+public struct OffloadConfiguration: Equatable, Sendable {
+    /// T in 0...1: a queue whose backlog exceeds T x its pool size hands new chunks to buddies.
+    public var threshold: Double
+    /// Buddy groups as lists of queue indices; nil: by NUMA node (one group on a single node).
+    public var groups: [[Int]]?
+
+    public init(threshold: Double, groups: [[Int]]? = nil) {
+        self.threshold = threshold
+        self.groups = groups
+    }
+}
+
 /// Everything needed to open a multi-queue capture on one interface.
 public struct CaptureConfiguration: Sendable {
     public var interface: String
@@ -74,6 +87,8 @@ public struct CaptureConfiguration: Sendable {
     /// The ring-buffer pool and work threads (WireCAP's basic mode); nil: the handler runs on the
     /// capture thread over ring memory (a plain ring consumer).
     public var pool: PoolConfiguration?
+    /// Buddy-group offloading (needs the pool); nil: every queue keeps its own chunks.
+    public var offload: OffloadConfiguration?
 
     public static let defaultSnapLength = 262_144
     public static let maximumQueues = 256
@@ -81,7 +96,8 @@ public struct CaptureConfiguration: Sendable {
     public init(
         interface: String, queues: Int = 1, fanout: FanoutMode = .hash, rollover: Bool = false,
         ring: RingGeometry = .default, snapLength: Int = CaptureConfiguration.defaultSnapLength,
-        promiscuous: Bool = true, pinThreads: Bool = true, pool: PoolConfiguration? = nil
+        promiscuous: Bool = true, pinThreads: Bool = true, pool: PoolConfiguration? = nil,
+        offload: OffloadConfiguration? = nil
     ) {
         self.interface = interface
         self.queues = queues
@@ -92,6 +108,7 @@ public struct CaptureConfiguration: Sendable {
         self.promiscuous = promiscuous
         self.pinThreads = pinThreads
         self.pool = pool
+        self.offload = offload
     }
 
     /// Headroom asked of the kernel in front of each frame so that a stripped VLAN tag can be put
@@ -150,6 +167,21 @@ public struct CaptureConfiguration: Sendable {
             if bytes > physical / 10 * 9 {
                 throw .invalidConfiguration(
                     "--pool-chunks \(pool.chunks) x --block-size \(ring.blockSize) x --queues \(queues) needs \(bytes) bytes of pool memory, more than this machine's \(physical): lower --pool-chunks or --block-size")
+            }
+        }
+        if let offload {
+            if !(0...1).contains(offload.threshold) {
+                throw .invalidConfiguration("--offload-threshold \(offload.threshold) is out of range: use a fraction from 0 to 1 (0.5 is typical)")
+            }
+            if pool == nil {
+                throw .invalidConfiguration("offloading moves pool chunks between queues: give --pool-chunks 1 or more with --offload-threshold")
+            }
+            if let groups = offload.groups {
+                let listed = groups.flatMap { $0 }
+                if listed.sorted() != Array(0..<queues) || groups.contains(where: \.isEmpty) {
+                    throw .invalidConfiguration(
+                        "--buddy-groups \(groups.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ":")) must name every queue 0...\(queues - 1) exactly once, e.g. 0,1:2,3")
+                }
             }
         }
         let needed = Self.minimumBlockSize(snapLength: snapLength)

@@ -57,19 +57,24 @@ public final class CaptureEngine: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.control = try CaptureControl()
+        // A chunk holds one retired block, so the chunk size is the block size.
+        var pools: [ChunkPool?] = []
+        for index in 0..<configuration.queues {
+            pools.append(
+                try configuration.pool.map { pool throws(CaptureError) in
+                    try ChunkPool(
+                        queue: index, chunks: pool.chunks, chunkSize: configuration.ring.blockSize, node: placement.nodes[index],
+                        lock: pool.lockMemory, logger: logger)
+                })
+        }
+        let groups = Self.buddyGroups(configuration: configuration, placement: placement, pools: pools)
         var queues: [CaptureQueue] = []
         for (index, ring) in rings.enumerated() {
-            // A chunk holds one retired block, so the chunk size is the block size.
-            let pool = try configuration.pool.map { pool throws(CaptureError) in
-                try ChunkPool(
-                    queue: index, chunks: pool.chunks, chunkSize: configuration.ring.blockSize, node: placement.nodes[index],
-                    lock: pool.lockMemory, logger: logger)
-            }
             queues.append(
                 CaptureQueue(
                     index: index, cpu: configuration.pinThreads ? placement.cpus[index] : nil, ring: ring, interface: name,
                     snapLength: configuration.snapLength, blockTimeoutMilliseconds: configuration.ring.blockTimeoutMilliseconds,
-                    pool: pool))
+                    pool: pools[index], group: groups.first { $0.members.contains(index) }))
         }
         self.queues = queues
         // Start every queue's statistics from zero at the moment the group became complete.
@@ -77,6 +82,24 @@ public final class CaptureEngine: Sendable {
         logger.debug(
             "capture group ready",
             metadata: ["interface": "\(name)", "queues": "\(configuration.queues)", "fanout_group": "\(fanoutGroup)"])
+    }
+
+    /// Without offloading every queue is a group of its own. With it: the groups given, or one
+    /// group per NUMA node, so chunks never cross a node (on one node: all queues together).
+    static func buddyGroups(configuration: CaptureConfiguration, placement: CPUPlacement, pools: [ChunkPool?]) -> [BuddyGroup] {
+        guard let pool = configuration.pool else { return [] }
+        let queues = configuration.queues
+        let members: [[Int]]
+        if let offload = configuration.offload {
+            members = offload.groups ?? Dictionary(grouping: 0..<queues) { placement.nodes[$0] }.keys.sorted().map { node in
+                (0..<queues).filter { placement.nodes[$0] == node }
+            }
+        } else {
+            members = (0..<queues).map { [$0] }
+        }
+        return members.map {
+            BuddyGroup(members: $0, queueCount: queues, pools: pools, capacity: pool.chunks, threshold: configuration.offload?.threshold)
+        }
     }
 
     /// The first member asks the kernel for an unused group id (FLAG_UNIQUEID), the others join
@@ -130,7 +153,7 @@ public final class CaptureEngine: Sendable {
             let control = self.control
             register(
                 try PinnedThread.spawn(cpu: queue.cpu) {
-                    var consumer = CopyingConsumer(pool: queue.pool!, chunkQueue: queue.chunkQueue!)
+                    var consumer = CopyingConsumer(pool: queue.pool!, group: queue.group!)
                     queue.run(consumer: &consumer, control: control)
                 })
             register(

@@ -19,13 +19,13 @@ public final class CaptureQueue: Sendable {
     @usableFromInline let counters: QueueCounters
     @usableFromInline let snapLength: Int
     @usableFromInline let blockTimeoutMilliseconds: Int
-    /// Pool mode only.
+    /// Pool mode only: this queue's pool, and the buddy group whose capture queues it uses.
     public let pool: ChunkPool?
-    public let chunkQueue: ChunkQueue?
+    public let group: BuddyGroup?
 
     init(
         index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, blockTimeoutMilliseconds: Int,
-        pool: ChunkPool?
+        pool: ChunkPool?, group: BuddyGroup?
     ) {
         self.index = index
         self.cpu = cpu
@@ -34,11 +34,11 @@ public final class CaptureQueue: Sendable {
         self.snapLength = snapLength
         self.blockTimeoutMilliseconds = blockTimeoutMilliseconds
         self.pool = pool
-        self.chunkQueue = pool.map { ChunkQueue(queue: index, capacity: $0.chunkCount) }
+        self.group = group
     }
 
     public func statistics() -> QueueStatistics {
-        counters.snapshot(socket: ring.fd, pool: pool, chunkQueue: chunkQueue)
+        counters.snapshot(socket: ring.fd, pool: pool, group: group)
     }
 
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
@@ -113,7 +113,7 @@ public final class CaptureQueue: Sendable {
         }
         counters.refresh(socket: ring.fd)
         counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
-        chunkQueue?.finish()
+        group?.captureFinished()
     }
 
     /// Shuts the door (drop-all filter) and returns how many packets the kernel has accepted in
@@ -125,15 +125,16 @@ public final class CaptureQueue: Sendable {
         return counters.kernelAccepted
     }
 
-    /// The work thread's loop (pool mode): runs `handler` on each filled chunk, in capture order,
-    /// until the capture thread has finished and the capture queue is empty.
+    /// The work thread's loop (pool mode): runs `handler` on each filled chunk of this queue's
+    /// capture queue, its own and those its buddies offloaded, in arrival order, until the group's
+    /// capture threads have finished and the queue is empty. A chunk goes back to its owner's pool.
     @inlinable
     public func work<H: ChunkHandler>(handler: inout H) {
-        guard let chunkQueue, let pool else { return }
-        while let filled = chunkQueue.pop() {
-            let chunk = Chunk(pool: pool, filled: filled, queue: index, snapLength: snapLength)
+        guard let group else { return }
+        while let filled = group.pop(for: index) {
+            let chunk = Chunk(pool: group.pools[Int(filled.owner)]!, filled: filled, queue: index, snapLength: snapLength)
             let disposition = handler.handle(chunk)
-            chunkQueue.processed(filled)
+            group.processed(filled, by: index)
             if case .recycle = disposition { chunk.recycle() }
         }
         counters.recordWorkCPU(seconds: CWirecapLinux_thread_cpu_seconds())

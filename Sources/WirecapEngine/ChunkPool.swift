@@ -35,11 +35,12 @@ public final class ChunkPool: @unchecked Sendable {
     private let freeStack: UnsafeMutablePointer<Int32>
     // 0 free, 1 out (captured, queued, in a handler or held). Guards against double recycles.
     private let state: UnsafeMutablePointer<UInt8>
-    private var freeCount: Int
-    private var freeMinimum: Int
-    private var waiting = false
-    private var taken: UInt64 = 0
-    private var recycled: UInt64 = 0
+    // Guarded by `monitor`, so the per-access exclusivity checks would only cost time.
+    @exclusivity(unchecked) private var freeCount: Int
+    @exclusivity(unchecked) private var freeMinimum: Int
+    @exclusivity(unchecked) private var waiting = false
+    @exclusivity(unchecked) private var taken: UInt64 = 0
+    @exclusivity(unchecked) private var recycled: UInt64 = 0
 
     public init(queue: Int, chunks: Int, chunkSize: Int, node: Int?, lock policy: MemoryLockPolicy, logger: Logger) throws(CaptureError) {
         precondition(chunks > 0 && chunkSize > 0)

@@ -36,6 +36,9 @@ public struct QueueStatistics: Sendable, Equatable {
     public var chunksRecycled: UInt64 = 0
     /// The most chunks ever waiting in the capture queue at once.
     public var backlogMax: Int = 0
+    /// Chunks this queue's capture thread sent to a buddy, and its work thread took from buddies.
+    public var offloadedOut: UInt64 = 0
+    public var offloadedIn: UInt64 = 0
     /// CPU seconds of the capture thread and of the work thread (set when each ends).
     public var captureCPUSeconds: Double = 0
     public var workCPUSeconds: Double = 0
@@ -125,16 +128,18 @@ final class QueueCounters: Sendable {
     /// What the library counted is read before the kernel's counters are refreshed: the kernel
     /// counted every packet before we could take it, so `received >= taken` in every snapshot.
     @usableFromInline
-    func snapshot(socket fd: Int32, pool: ChunkPool?, chunkQueue: ChunkQueue?) -> QueueStatistics {
+    func snapshot(socket fd: Int32, pool: ChunkPool?, group: BuddyGroup?) -> QueueStatistics {
         var stats = QueueStatistics(queue: queue)
         var takenFromRing: UInt64
-        if let chunkQueue {
-            let counts = chunkQueue.snapshot()
+        if let group {
+            let counts = group.snapshot(of: queue)
             takenFromRing = counts.captured
             stats.queued = counts.queued
             stats.inHandler = counts.inHandler
             stats.processed = counts.processed
             stats.backlogMax = counts.backlogMax
+            stats.offloadedOut = counts.offloadedOut
+            stats.offloadedIn = counts.offloadedIn
         } else {
             takenFromRing = taken.load(ordering: .acquiring)
             stats.processed = takenFromRing

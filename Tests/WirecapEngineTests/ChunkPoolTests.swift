@@ -78,27 +78,27 @@ struct ChunkPoolTests {
 
     @Test("the capture queue keeps captured == queued + in handler + processed at every step")
     func captureQueueCounts() {
-        let queue = ChunkQueue(queue: 0, capacity: 8)
-        func check(_ where_: String) {
-            let c = queue.snapshot()
-            #expect(c.captured == c.queued + c.inHandler + c.processed, "\(where_): \(c)")
+        let group = BuddyGroup(members: [0], queueCount: 1, pools: [nil], capacity: 8, threshold: nil)
+        func check(_ step: String) {
+            let c = group.snapshot(of: 0)
+            #expect(c.captured == c.queued + c.inHandler + c.processed, "\(step): \(c)")
         }
         for i in 0..<5 {
-            queue.push(FilledChunk(index: Int32(i), owner: 0, packets: Int32(10 + i), sequence: UInt64(i)))
+            group.push(FilledChunk(index: Int32(i), owner: 0, packets: Int32(10 + i), sequence: UInt64(i)))
             check("push \(i)")
         }
-        #expect(queue.snapshot().backlogMax == 5)
+        #expect(group.snapshot(of: 0).backlogMax == 5)
         for i in 0..<5 {
-            let chunk = queue.pop()
+            let chunk = group.pop(for: 0)
             #expect(chunk?.sequence == UInt64(i), "first in, first out")
             check("pop \(i)")
-            if let chunk { queue.processed(chunk) }
+            if let chunk { group.processed(chunk, by: 0) }
             check("processed \(i)")
         }
-        let c = queue.snapshot()
+        let c = group.snapshot(of: 0)
         #expect(c.processed == 60 && c.queued == 0 && c.inHandler == 0 && c.chunksProcessed == 5)
-        queue.finish()
-        #expect(queue.pop() == nil, "finished and empty: the work thread ends")
+        group.captureFinished()
+        #expect(group.pop(for: 0) == nil, "finished and empty: the work thread ends")
     }
 
     @Test("copy-out capture keeps the block's layout: the chunk walks to the same packets")
@@ -108,11 +108,11 @@ struct ChunkPoolTests {
         } + [SyntheticFrame(bytes: taggedFrame(length: 300, tpid: 0x88a8, tci: 42, seed: 9), stripVLAN: true)]
         let block = try SyntheticBlock(size: 1 << 16, frames: frames)
         let pool = try makePool(chunks: 2, chunkSize: 1 << 16)
-        let queue = ChunkQueue(queue: 3, capacity: 2)
-        var consumer = CopyingConsumer(pool: pool, chunkQueue: queue)
+        let group = BuddyGroup(members: [3], queueCount: 4, pools: [nil, nil, nil, pool], capacity: 2, threshold: nil)
+        var consumer = CopyingConsumer(pool: pool, group: group)
         let first = consumer.consume(block: block.pointer, queue: 3)
         #expect(first)
-        let filled = try #require(queue.pop())
+        let filled = try #require(group.pop(for: 3))
         #expect(filled.packets == 51 && filled.owner == 3 && filled.sequence == 0)
         var handler = RecordingHandler()
         let count = BlockWalk.walk(block: pool.address(of: Int(filled.index)), queue: 3, snapLength: 65535, reinsertVLAN: true, handler: &handler)

@@ -1,0 +1,164 @@
+/// A WireCAP buddy group: the capture queues of the queues that share work, and the counts of the
+/// path from ring to handler, kept per owner queue.
+///
+/// Each member has a FIFO of filled chunks (its *capture queue*) drained by its work thread. A
+/// member's capture thread pushes each chunk it fills; with an offload policy, a chunk may land in
+/// a buddy's FIFO instead (WireCAP's advanced mode). Whoever processes a chunk, its packets are
+/// counted for the queue that captured it (its owner), and it goes back to the owner's pool, so
+/// `received == processed + delivery_drops + in_flight` holds per queue.
+///
+/// Everything moves under one lock per group, taken once per chunk and never per packet: a
+/// snapshot is always consistent, and a decision sees every member's backlog at once.
+public final class BuddyGroup: @unchecked Sendable {
+    // @unchecked: every mutable field is touched only with `monitor` held.
+    /// Global queue indices of the members.
+    public let members: [Int]
+    public let policy: OffloadPolicy?
+    /// Every queue's pool, by global queue index (a chunk returns to its owner's).
+    public let pools: [ChunkPool?]
+    @usableFromInline let monitor = Monitor()
+    private let memberList: UnsafeMutableBufferPointer<Int>
+    private let backlogs: UnsafeMutableBufferPointer<Int>
+    private let offloading: UnsafeMutableBufferPointer<Bool>
+    // Guarded by `monitor`, so the per-access exclusivity checks would only cost time.
+    @exclusivity(unchecked) private var fifos: [Fifo]
+    @exclusivity(unchecked) private var counts: [Counts]
+    @exclusivity(unchecked) private var finishedCaptures = 0
+
+    /// Per queue. Packet counts are by owner; chunk counts say which thread did what.
+    public struct Counts: Sendable, Equatable {
+        /// Packets this queue's capture thread took from its ring into chunks.
+        public var captured: UInt64 = 0
+        /// Packets of chunks this queue owns, waiting in some member's capture queue.
+        public var queued: UInt64 = 0
+        /// Packets of chunks this queue owns that a handler is working on.
+        public var inHandler: UInt64 = 0
+        /// Packets of chunks this queue owns that a handler has finished with.
+        public var processed: UInt64 = 0
+        /// Chunks this queue's capture thread sent to a buddy.
+        public var offloadedOut: UInt64 = 0
+        /// Chunks this queue's work thread took from buddies.
+        public var offloadedIn: UInt64 = 0
+        /// Chunks this queue's work thread processed, its own and its buddies'.
+        public var chunksProcessed: UInt64 = 0
+        /// Chunks waiting in this queue's capture queue now, and at most.
+        public var backlog: Int = 0
+        public var backlogMax: Int = 0
+    }
+
+    /// A ring buffer of filled chunks, big enough for every chunk of the group.
+    private struct Fifo {
+        var slots: [FilledChunk]
+        var head = 0
+        var count = 0
+
+        init(capacity: Int) { slots = Array(repeating: FilledChunk(index: 0, owner: 0, packets: 0, sequence: 0), count: capacity) }
+
+        mutating func push(_ chunk: FilledChunk) {
+            slots[(head + count) % slots.count] = chunk
+            count += 1
+        }
+
+        mutating func pop() -> FilledChunk {
+            let chunk = slots[head]
+            head = (head + 1) % slots.count
+            count -= 1
+            return chunk
+        }
+    }
+
+    /// - Parameters:
+    ///   - queueCount: all queues of the capture (global indices run 0..<queueCount).
+    ///   - capacity: chunks one member may have waiting before it counts as full (its pool size);
+    ///     the high mark is `threshold x capacity`.
+    public init(members: [Int], queueCount: Int, pools: [ChunkPool?], capacity: Int, threshold: Double?) {
+        precondition(!members.isEmpty && members.allSatisfy { (0..<queueCount).contains($0) })
+        self.members = members
+        self.pools = pools
+        policy = threshold.map { OffloadPolicy(threshold: $0, capacity: capacity) }
+        memberList = .allocate(capacity: members.count)
+        _ = memberList.initialize(from: members)
+        backlogs = .allocate(capacity: queueCount)
+        backlogs.initialize(repeating: 0)
+        offloading = .allocate(capacity: queueCount)
+        offloading.initialize(repeating: false)
+        let total = members.reduce(0) { $0 + (pools[$1]?.chunkCount ?? capacity) }
+        fifos = (0..<queueCount).map { members.contains($0) ? Fifo(capacity: total) : Fifo(capacity: 1) }
+        counts = Array(repeating: Counts(), count: queueCount)
+    }
+
+    deinit {
+        memberList.deallocate()
+        backlogs.deallocate()
+        offloading.deallocate()
+    }
+
+    /// Capture: queues a chunk that `chunk.owner` filled, on its own capture queue or, when the
+    /// policy says so, a buddy's. Returns the member that got it.
+    @discardableResult
+    public func push(_ chunk: FilledChunk) -> Int {
+        let owner = Int(chunk.owner)
+        monitor.lock()
+        defer { monitor.unlock() }
+        var target = owner
+        if let policy {
+            target = policy.target(
+                owner: owner, members: UnsafeBufferPointer(memberList), backlogs: UnsafeBufferPointer(backlogs), offloading: offloading)
+        }
+        fifos[target].push(chunk)
+        backlogs[target] += 1
+        counts[owner].captured &+= UInt64(chunk.packets)
+        counts[owner].queued &+= UInt64(chunk.packets)
+        if target != owner { counts[owner].offloadedOut &+= 1 }
+        if backlogs[target] > counts[target].backlogMax { counts[target].backlogMax = backlogs[target] }
+        if backlogs[target] == 1 { monitor.broadcast() }
+        return target
+    }
+
+    /// The next chunk for `member`'s work thread; waits for one; nil once every capture thread
+    /// of the group has finished and the member's capture queue is empty.
+    public func pop(for member: Int) -> FilledChunk? {
+        monitor.lock()
+        defer { monitor.unlock() }
+        while fifos[member].count == 0 {
+            if finishedCaptures == members.count { return nil }
+            monitor.wait(nanoseconds: 100_000_000)
+        }
+        let chunk = fifos[member].pop()
+        backlogs[member] -= 1
+        let owner = Int(chunk.owner)
+        counts[owner].queued &-= UInt64(chunk.packets)
+        counts[owner].inHandler &+= UInt64(chunk.packets)
+        if owner != member { counts[member].offloadedIn &+= 1 }
+        return chunk
+    }
+
+    /// `member`'s handler is done with `chunk` (recycled or kept).
+    public func processed(_ chunk: FilledChunk, by member: Int) {
+        let owner = Int(chunk.owner)
+        monitor.lock()
+        counts[owner].inHandler &-= UInt64(chunk.packets)
+        counts[owner].processed &+= UInt64(chunk.packets)
+        counts[member].chunksProcessed &+= 1
+        monitor.unlock()
+    }
+
+    /// A member's capture thread will push no more. Work threads end once all have finished
+    /// (a buddy may still send them chunks until then) and their queue is empty.
+    public func captureFinished() {
+        monitor.lock()
+        finishedCaptures += 1
+        monitor.broadcast()
+        monitor.unlock()
+    }
+
+    public func backlog(of member: Int) -> Int { monitor.withLock { backlogs[member] } }
+
+    public func snapshot(of queue: Int) -> Counts {
+        monitor.withLock {
+            var c = counts[queue]
+            c.backlog = backlogs[queue]
+            return c
+        }
+    }
+}
