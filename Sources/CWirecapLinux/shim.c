@@ -84,6 +84,17 @@ int CWirecapLinux_read_stats(int fd, uint64_t *packets, uint64_t *drops, uint64_
     return 0;
 }
 
+int CWirecapLinux_read_rollover_stats(int fd, uint64_t *all, uint64_t *huge, uint64_t *failed) {
+    struct tpacket_rollover_stats st;
+    socklen_t len = sizeof(st);
+    memset(&st, 0, sizeof(st));
+    if (getsockopt(fd, SOL_PACKET, PACKET_ROLLOVER_STATS, &st, &len) != 0) return -1;
+    *all = st.tp_all;
+    *huge = st.tp_huge;
+    *failed = st.tp_failed;
+    return 0;
+}
+
 static int with_ifreq(const char *name, unsigned long request, struct ifreq *ifr) {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0) s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -39,6 +39,12 @@ public struct QueueStatistics: Sendable, Equatable {
     /// Chunks this queue's capture thread sent to a buddy, and its work thread took from buddies.
     public var offloadedOut: UInt64 = 0
     public var offloadedIn: UInt64 = 0
+    /// Kernel rollover (`--rollover`, from PACKET_ROLLOVER_STATS): packets this queue took in
+    /// because another member's ring was full, how many of those when its own ring was filling
+    /// too ("huge"), and packets that found no member with room.
+    public var rolloverIn: UInt64 = 0
+    public var rolloverHuge: UInt64 = 0
+    public var rolloverFailed: UInt64 = 0
     /// CPU seconds of the capture thread and of the work thread (set when each ends).
     public var captureCPUSeconds: Double = 0
     public var workCPUSeconds: Double = 0
@@ -153,6 +159,14 @@ final class QueueCounters: Sendable {
             stats.chunksRecycled = p.recycled
         }
         stats.blocks = blocks.load(ordering: .relaxed)
+        var all: UInt64 = 0
+        var huge: UInt64 = 0
+        var failed: UInt64 = 0
+        if CWirecapLinux_read_rollover_stats(fd, &all, &huge, &failed) == 0 {
+            stats.rolloverIn = all
+            stats.rolloverHuge = huge
+            stats.rolloverFailed = failed
+        }
         refresh(socket: fd)
         kernel.withLock { totals in
             stats.captureDrops = totals.drops

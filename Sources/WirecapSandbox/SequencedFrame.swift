@@ -10,16 +10,26 @@ public struct SequencedFrame: Sendable {
 
     public let flows: Int
     public let size: Int
+    /// Share of frames, in percent, that go to flow 0 (an elephant); the rest are spread round
+    /// robin over the other flows. 0: every flow gets the same share.
+    public let elephantPercent: Int
 
-    public init(flows: Int, size: Int) {
+    public init(flows: Int, size: Int, elephantPercent: Int = 0) {
         precondition(flows >= 1 && flows <= 1 << 16, "flows must be 1...65536")
         precondition(size >= Self.minimumSize && size <= 9000, "frame size must be \(Self.minimumSize)...9000")
+        precondition((0...100).contains(elephantPercent) && (elephantPercent == 0 || flows >= 2), "an elephant needs 2 flows or more")
         self.flows = flows
         self.size = size
+        self.elephantPercent = elephantPercent
     }
 
-    /// The flow frame `sequence` belongs to: round robin, so every flow gets its share.
-    public func flow(of sequence: UInt64) -> Int { Int(sequence % UInt64(flows)) }
+    /// The flow frame `sequence` belongs to: round robin, so every flow gets its share; with an
+    /// elephant, `elephantPercent` of every 100 consecutive frames go to flow 0.
+    public func flow(of sequence: UInt64) -> Int {
+        guard elephantPercent > 0 else { return Int(sequence % UInt64(flows)) }
+        if Int(sequence % 100) < elephantPercent { return 0 }
+        return 1 + Int(sequence % UInt64(flows - 1))
+    }
 
     /// Writes frame `sequence` into `buffer` (at least `size` bytes).
     public func write(sequence: UInt64, into buffer: UnsafeMutableRawBufferPointer) {

@@ -62,6 +62,12 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Lock pool memory: auto (warn if the limit forbids), required (fail instead), off.")
     var lockPool: MemoryLockPolicy = .auto
 
+    @Option(help: "Buddy offloading threshold T in 0...1: a queue whose backlog exceeds T x --pool-chunks hands new chunks to idle buddies (off unless given).")
+    var offloadThreshold: Double?
+
+    @Option(help: "Buddy groups, e.g. 0,1:2,3 (default: one group per NUMA node).")
+    var buddyGroups: String?
+
     @Option(help: "Synthetic processing load: nanoseconds of work per packet in the handler.")
     var workNs: Int = 0
 
@@ -74,7 +80,19 @@ struct CaptureCommand: ParsableCommand {
         if let duration, !(duration > 0) { return "--duration \(duration) is out of range: give a positive number of seconds" }
         if poolChunks < 0 { return "--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more" }
         if workNs < 0 || workNs > 1_000_000_000 { return "--work-ns \(workNs) is out of range: use 0 to 1000000000" }
+        if buddyGroups != nil && offloadThreshold == nil { return "--buddy-groups needs --offload-threshold (the groups only matter when offloading is on)" }
+        if let buddyGroups, Self.parseGroups(buddyGroups) == nil {
+            return "--buddy-groups \(buddyGroups) is not a list of groups: write queue numbers joined by commas, groups by colons, e.g. 0,1:2,3"
+        }
         return nil
+    }
+
+    static func parseGroups(_ text: String) -> [[Int]]? {
+        let groups = text.split(separator: ":", omittingEmptySubsequences: false).map { group in
+            group.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        }
+        guard groups.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0 != nil } }) else { return nil }
+        return groups.map { $0.map { $0! } }
     }
 
     func run() throws {
@@ -83,7 +101,8 @@ struct CaptureCommand: ParsableCommand {
             interface: i, queues: queues, fanout: fanout, rollover: rollover,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
             snapLength: s, promiscuous: !p, pinThreads: !noPin,
-            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool) : nil)
+            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool) : nil,
+            offload: offloadThreshold.map { OffloadConfiguration(threshold: $0, groups: buddyGroups.flatMap(Self.parseGroups)) })
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
         _ = CWirecapLinux_block_stop_signals()
         let engine: CaptureEngine
@@ -139,6 +158,8 @@ struct CaptureCommand: ParsableCommand {
                 if poolChunks > 0 {
                     line += ", \(q.deliveryDrops) delivery drops, pool free min \(q.poolFreeMinimum)/\(q.poolChunks)"
                 }
+                if offloadThreshold != nil { line += ", chunks offloaded out \(q.offloadedOut) / in \(q.offloadedIn)" }
+                if rollover { line += ", rolled over in \(q.rolloverIn), rollover failed \(q.rolloverFailed)" }
                 printError(line)
             }
         }

@@ -16,6 +16,11 @@ struct StatisticsReport: Encodable {
         let chunksCaptured: UInt64
         let chunksRecycled: UInt64
         let backlogMax: Int
+        let offloadedOut: UInt64
+        let offloadedIn: UInt64
+        let rolloverIn: UInt64
+        let rolloverHuge: UInt64
+        let rolloverFailed: UInt64
         let captureCpuSeconds: Double
         let workCpuSeconds: Double
 
@@ -32,6 +37,11 @@ struct StatisticsReport: Encodable {
             chunksCaptured = q.chunksCaptured
             chunksRecycled = q.chunksRecycled
             backlogMax = q.backlogMax
+            offloadedOut = q.offloadedOut
+            offloadedIn = q.offloadedIn
+            rolloverIn = q.rolloverIn
+            rolloverHuge = q.rolloverHuge
+            rolloverFailed = q.rolloverFailed
             captureCpuSeconds = q.captureCPUSeconds
             workCpuSeconds = q.workCPUSeconds
         }
