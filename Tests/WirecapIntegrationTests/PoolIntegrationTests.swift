@@ -12,47 +12,14 @@ extension SandboxSuites {
         /// 4 MiB of ring: 16 blocks of 256 KiB.
         static let smallRing = RingGeometry(blockSize: 256 << 10, blockCount: 16, blockTimeoutMilliseconds: 8)
 
-        struct Run {
-            var verdict: SequenceLedger.Verdict
-            var statistics: CaptureStatistics
-            var samples: Int
-            var unconserved: [String]
-            var sendSeconds: Double
-        }
-
-        /// Sends `total` numbered frames (at `rate`, or flat out) into one queue and waits until
-        /// the handler has caught up, sampling the counters all along.
         static func burst(
             _ sandbox: Sandbox, total: Int, rate: Double? = nil, pool: PoolConfiguration?, work: SyntheticWork,
             chunkHandler: (@Sendable (SequenceLedger) -> any ChunkHandlerMaker)? = nil
         ) throws -> Run {
-            let frames = SequencedFrame(flows: 64, size: 64)
             let configuration = CaptureConfiguration(interface: sandbox.receiverInterface, queues: 1, ring: smallRing, snapLength: 2048, pool: pool)
-            let engine = try sandbox.receiver.run { try CaptureEngine(configuration: configuration) }
-            let ledger = SequenceLedger(expected: total, frames: frames, queues: 1, compareBytes: false)
-            if let chunkHandler {
-                try chunkHandler(ledger).start(engine)
-            } else {
-                try engine.start { WorkingHandler(ledger.handler(queue: $0), work: work) }
-            }
-            let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
-            let sampler = Sampler(engine: engine)
-            let report = sender.sendSequenced(frames, count: total, rate: rate, prebuilt: true)
-            // Wait while the handler makes progress; a stalled count for a second means done.
-            var last = UInt64.max
-            var still = 0
-            while still < 5 {
-                let s = engine.statistics()
-                if s.processed + s.captureDrops >= UInt64(total) { break }
-                still = s.processed == last ? still + 1 : 0
-                last = s.processed
-                usleep(200_000)
-            }
-            sampler.stop()
-            engine.stop()
-            return Run(
-                verdict: ledger.verdict(), statistics: engine.statistics(), samples: sampler.samples, unconserved: sampler.unconserved,
-                sendSeconds: report.seconds)
+            return try drive(
+                sandbox, configuration: configuration, frames: SequencedFrame(flows: 64, size: 64), total: total, rate: rate, work: work,
+                chunkHandler: chunkHandler)
         }
 
         static func describe(_ name: String, _ run: Run) -> String {
@@ -218,4 +185,47 @@ final class Sampler: @unchecked Sendable {
 
     var samples: Int { lock.withLock { count } }
     var unconserved: [String] { lock.withLock { broken } }
+}
+
+struct Run {
+    var verdict: SequenceLedger.Verdict
+    var statistics: CaptureStatistics
+    var samples: Int
+    var unconserved: [String]
+    var sendSeconds: Double
+    var sent: Int
+}
+
+/// Opens `configuration` in the sandbox's receiving namespace, sends `total` numbered frames (at
+/// `rate`, or flat out; built before the clock starts), waits while the handlers make progress,
+/// sampling the counters all along, then stops and reports.
+func drive(
+    _ sandbox: Sandbox, configuration: CaptureConfiguration, frames: SequencedFrame, total: Int, rate: Double?, work: SyntheticWork,
+    chunkHandler: (@Sendable (SequenceLedger) -> any ChunkHandlerMaker)? = nil
+) throws -> Run {
+    let engine = try sandbox.receiver.run { try CaptureEngine(configuration: configuration) }
+    let ledger = SequenceLedger(expected: total, frames: frames, queues: configuration.queues, compareBytes: false)
+    if let chunkHandler {
+        try chunkHandler(ledger).start(engine)
+    } else {
+        try engine.start { WorkingHandler(ledger.handler(queue: $0), work: work) }
+    }
+    let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+    let sampler = Sampler(engine: engine)
+    let report = sender.sendSequenced(frames, count: total, rate: rate, prebuilt: true)
+    // Wait while the handlers make progress; a count that stands still for a second means done.
+    var last = UInt64.max
+    var still = 0
+    while still < 5 {
+        let s = engine.statistics()
+        if s.processed + s.captureDrops >= UInt64(total) { break }
+        still = s.processed == last ? still + 1 : 0
+        last = s.processed
+        usleep(200_000)
+    }
+    sampler.stop()
+    engine.stop()
+    return Run(
+        verdict: ledger.verdict(), statistics: engine.statistics(), samples: sampler.samples, unconserved: sampler.unconserved,
+        sendSeconds: report.seconds, sent: report.sent)
 }
