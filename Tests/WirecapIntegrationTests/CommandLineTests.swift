@@ -52,6 +52,21 @@ struct CaptureErrorTests {
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "--work-ns=-5"]), containing: ["--work-ns -5 is out of range"])
     }
 
+    @Test("offloading options out of range or without a pool")
+    func offloadOptions() throws {
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--pool-chunks", "8", "--block-size", "266240", "--offload-threshold", "1.5"]),
+            containing: ["--offload-threshold 1.5 is out of range", "0 to 1"])
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--offload-threshold", "0.5"]), containing: ["give --pool-chunks 1 or more with --offload-threshold"])
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--queues", "4", "--pool-chunks", "8", "--offload-threshold", "0.5", "--buddy-groups", "0,1:1,2"]),
+            containing: ["--buddy-groups 0,1:1,2 must name every queue 0...3 exactly once"])
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--pool-chunks", "8", "--offload-threshold", "0.5", "--buddy-groups", "0,x"]),
+            containing: ["--buddy-groups 0,x is not a list of groups"])
+    }
+
     @Test("pool memory that cannot be locked, with --lock-pool required", .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
     func poolLockRequired() throws {
         // Root locks anything through CAP_IPC_LOCK; without it, RLIMIT_MEMLOCK applies.
