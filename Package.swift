@@ -6,6 +6,8 @@ import PackageDescription
 //   WirecapEngine   TPACKET_V3 rings, fanout group, capture threads, statistics
 //   WirecapTrace    pcap savefiles through libpcap (read and write)
 //   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
+//   WirecapTraffic  synthetic traces and replay through a TX ring
+//   WirecapLab      the drop-rate experiments: engines, scenarios, results, plots, simulation
 //   wirecap         the command-line tool
 let package = Package(
     name: "wirecap",
@@ -14,6 +16,8 @@ let package = Package(
         .library(name: "WirecapEngine", targets: ["WirecapEngine"]),
         .library(name: "WirecapTrace", targets: ["WirecapTrace"]),
         .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
+        .library(name: "WirecapTraffic", targets: ["WirecapTraffic"]),
+        .library(name: "WirecapLab", targets: ["WirecapLab"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
     ],
     dependencies: [
@@ -38,17 +42,24 @@ let package = Package(
             ]),
         .target(name: "WirecapTrace", dependencies: ["CWirecapPcap", "WirecapEngine"]),
         .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapEngine"]),
+        .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
+        .target(
+            name: "WirecapLab",
+            dependencies: [
+                "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "wirecap",
             dependencies: [
-                "WirecapEngine", "WirecapTrace", "WirecapSandbox",
+                "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace"]),
+        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab"]),
         .testTarget(
             name: "WirecapIntegrationTests",
-            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "wirecap"]),
+            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "wirecap"]),
     ],
     swiftLanguageModes: [.v6]
 )

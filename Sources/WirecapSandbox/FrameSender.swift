@@ -129,4 +129,65 @@ public final class FrameSender: @unchecked Sendable {
         report.seconds = Double(CWirecapLinux_monotonic_ns() - start) / 1e9
         return report
     }
+
+    /// Sends `total` frames taken in turn from `frames` (looping over them), at `rate` frames per
+    /// second or flat out, in `sendmmsg` batches. Frames the kernel refuses are counted by reason.
+    public func sendLooped(_ frames: [[UInt8]], total: Int, rate: Double? = nil, batch: Int = 256) -> Report {
+        var report = Report()
+        guard !frames.isEmpty, total > 0 else { return report }
+        let batch = max(1, min(batch, 1024, rate.map { max(1, Int($0 / 1000)) } ?? 1024))
+        let maximum = frames.map(\.count).max() ?? 0
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * max(maximum, 1), alignment: 64)
+        defer { scratch.deallocate() }
+        var lengths = [UInt32](repeating: 0, count: batch)
+        let start = CWirecapLinux_monotonic_ns()
+        var sent = 0
+        var next = 0
+        while sent < total {
+            let n = min(batch, total - sent)
+            var offset = 0
+            for i in 0..<n {
+                let frame = frames[(next + i) % frames.count]
+                frame.withUnsafeBytes { (scratch.baseAddress! + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                lengths[i] = UInt32(frame.count)
+                offset += frame.count
+            }
+            if let rate {
+                let due = start + UInt64(Double(sent) / rate * 1e9)
+                let now = CWirecapLinux_monotonic_ns()
+                if due > now {
+                    var ts = timespec(tv_sec: Int((due - now) / 1_000_000_000), tv_nsec: Int((due - now) % 1_000_000_000))
+                    nanosleep(&ts, nil)
+                }
+            }
+            var done = 0
+            var position = 0
+            while done < n {
+                let rc = lengths.withUnsafeBufferPointer { lens in
+                    CWirecapLinux_send_batch(
+                        fd, scratch.baseAddress!.assumingMemoryBound(to: UInt8.self) + position, lens.baseAddress! + done, UInt32(n - done))
+                }
+                if rc > 0 {
+                    for i in done..<(done + Int(rc)) {
+                        position += Int(lengths[i])
+                        report.bytes += Int(lengths[i])
+                    }
+                    report.sent += Int(rc)
+                    done += Int(rc)
+                } else if errno == ENOBUFS || errno == EAGAIN || errno == EINTR {
+                    sched_yield()
+                } else {
+                    // This frame is refused: count it and go on with the next.
+                    let length = Int(lengths[done])
+                    report.refused[errno == EMSGSIZE ? .overMTU : (length < 14 ? .runt : .other), default: 0] += 1
+                    position += length
+                    done += 1
+                }
+            }
+            sent += n
+            next = (next + n) % frames.count
+        }
+        report.seconds = Double(CWirecapLinux_monotonic_ns() - start) / 1e9
+        return report
+    }
 }

@@ -1,0 +1,54 @@
+import CWirecapLinux
+import WirecapEngine
+import WirecapSandbox
+
+/// What one engine reports for one queue after a run.
+public struct QueueFigures: Sendable, Codable, Equatable {
+    public var queue: Int
+    /// Accepted into the ring or buffer by the kernel.
+    public var received: UInt64
+    public var captureDrops: UInt64
+    public var deliveryDrops: UInt64
+    public var processed: UInt64
+    public var inFlight: UInt64
+    public var offloadedOut: UInt64
+    public var offloadedIn: UInt64
+    public var rolledOver: UInt64
+
+    /// Everything the kernel saw for this queue.
+    public var offered: UInt64 { received + captureDrops }
+}
+
+/// One engine, opened in the sandbox's receiving namespace, running the lab's handler.
+protocol EngineRun: AnyObject {
+    func statistics() -> [QueueFigures]
+    /// Packets handled so far (cheap enough to poll while waiting for the tail of a run).
+    var processed: UInt64 { get }
+    func stop()
+    /// CPU seconds of the engine's own threads (after stop).
+    var cpuSeconds: Double { get }
+}
+
+/// wirecap's engine in any of its four configurations.
+final class WirecapRun: EngineRun {
+    let engine: CaptureEngine
+
+    init(setup: EngineSetup, sandbox: Sandbox, ledger: SequenceLedger, work: SyntheticWork) throws {
+        let configuration = setup.captureConfiguration(interface: sandbox.receiverInterface)
+        engine = try sandbox.receiver.run { try CaptureEngine(configuration: configuration) }
+        try engine.start { WorkingHandler(ledger.handler(queue: $0), work: work) }
+    }
+
+    func statistics() -> [QueueFigures] {
+        engine.statistics().queues.map {
+            QueueFigures(
+                queue: $0.queue, received: $0.received, captureDrops: $0.captureDrops, deliveryDrops: $0.deliveryDrops,
+                processed: $0.processed, inFlight: $0.inFlight, offloadedOut: $0.offloadedOut, offloadedIn: $0.offloadedIn,
+                rolledOver: $0.rolloverIn)
+        }
+    }
+
+    var processed: UInt64 { engine.statistics().processed }
+    func stop() { engine.stop() }
+    var cpuSeconds: Double { engine.statistics().cpuSeconds }
+}

@@ -1,0 +1,100 @@
+import CWirecapLinux
+import Foundation
+import WirecapEngine
+import WirecapSandbox
+import WirecapTrace
+
+/// Runs every point of a suite in one sandbox, engine after engine on the same traffic.
+public struct ExperimentRunner {
+    public let suite: ExperimentSuite
+    /// Told before each run: (runs done, runs in all, what is next).
+    public var progress: (Int, Int, String) -> Void
+
+    public init(suite: ExperimentSuite, progress: @escaping (Int, Int, String) -> Void) {
+        self.suite = suite
+        self.progress = progress
+    }
+
+    public func run() throws -> [PointResult] {
+        let queues = suite.points.map(\.setup.queues).max() ?? 1
+        var traces: [String: [[UInt8]]] = [:]
+        var results: [PointResult] = []
+        let total = suite.points.count * suite.repeats
+        var done = 0
+        try Sandbox.with(queues: queues) { sandbox in
+            let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+            for point in suite.points {
+                var runs: [RunResult] = []
+                for repetition in 0..<suite.repeats {
+                    progress(done, total, "\(point.label) (run \(repetition + 1) of \(suite.repeats))")
+                    var frames: [[UInt8]]? = nil
+                    if let path = point.traffic.tracePath {
+                        if traces[path] == nil { traces[path] = try Self.loadTrace(path) }
+                        frames = traces[path]
+                    }
+                    runs.append(try Self.runOnce(point, sandbox: sandbox, sender: sender, traceFrames: frames))
+                    done += 1
+                }
+                results.append(PointResult(point: point, runs: runs))
+            }
+        }
+        progress(done, total, "done")
+        return results
+    }
+
+    /// The Ethernet frames of a trace, for looping.
+    static func loadTrace(_ path: String) throws -> [[UInt8]] {
+        let reader: PcapReader
+        do {
+            reader = try PcapReader(path: path)
+        } catch {
+            throw LabError("cannot read the trace \(error)")
+        }
+        guard reader.linkType == PcapWriter.ethernet else {
+            throw LabError("\(path) is not an Ethernet capture (link type \(reader.linkType)): give an Ethernet pcap")
+        }
+        var frames: [[UInt8]] = []
+        do {
+            while let record = try reader.next() { frames.append(record.bytes) }
+        } catch {
+            throw LabError("cannot read the trace \(error)")
+        }
+        guard !frames.isEmpty else { throw LabError("\(path) holds no packets: give a trace with traffic") }
+        return frames
+    }
+
+    static func runOnce(_ point: ExperimentPoint, sandbox: Sandbox, sender: FrameSender, traceFrames: [[UInt8]]?) throws -> RunResult {
+        let traffic = point.traffic
+        let frames = SequencedFrame(flows: max(traffic.flows, 1), size: max(traffic.size, SequencedFrame.minimumSize), elephantPercent: traffic.elephantPercent)
+        let ledger = SequenceLedger(
+            expected: traceFrames == nil ? traffic.packets : 0, frames: frames, queues: point.setup.engine == .libpcap ? 1 : point.setup.queues,
+            compareBytes: false)
+        let engine: EngineRun =
+            point.setup.engine == .libpcap
+            ? try LibpcapRun(setup: point.setup, sandbox: sandbox, ledger: ledger, work: point.work)
+            : try WirecapRun(setup: point.setup, sandbox: sandbox, ledger: ledger, work: point.work)
+        let report: FrameSender.Report
+        if let traceFrames {
+            report = sender.sendLooped(traceFrames, total: traffic.packets, rate: traffic.rate)
+        } else {
+            report = sender.sendSequenced(frames, count: traffic.packets, rate: traffic.rate, prebuilt: true)
+        }
+        // Wait while the handlers catch up; a count that stands still for half a second ends it.
+        var last = UInt64.max
+        var still = 0
+        while still < 5 {
+            let processed = engine.processed
+            if processed >= UInt64(report.sent) { break }
+            still = processed == last ? still + 1 : 0
+            last = processed
+            usleep(100_000)
+        }
+        engine.stop()
+        let queues = engine.statistics()
+        let verdict = ledger.verdict()
+        let conserved = queues.allSatisfy { $0.received == $0.processed + $0.deliveryDrops + $0.inFlight }
+        return RunResult(
+            offered: report.sent, refusedBySender: report.refused.values.reduce(0, +), queues: queues, cpuSeconds: engine.cpuSeconds,
+            sendSeconds: report.seconds, duplicated: verdict.duplicated, conserved: conserved)
+    }
+}

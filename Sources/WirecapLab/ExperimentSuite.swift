@@ -1,0 +1,76 @@
+import Foundation
+import WirecapEngine
+
+/// The points an experiment run measures.
+public struct ExperimentSuite: Sendable {
+    public var points: [ExperimentPoint]
+    public var repeats: Int
+
+    /// The default suite, sized to finish in a few minutes on a 2-core machine. Work is spent in
+    /// sleep mode by default: the work threads then take no CPU from the sender (whose core also
+    /// runs the kernel's receive path on veth) or from each other, which stands in for a machine
+    /// with a core per queue.
+    public static func standard(scenarios: [ScenarioKind], repeats: Int = 3, quick: Bool = false, workMode: SyntheticWork.Mode = .sleep, tracePath: String?) -> ExperimentSuite {
+        var points: [ExperimentPoint] = []
+        let smallRing = (size: 256 << 10, count: 16)  // 4 MiB per queue, libpcap included
+        func setup(_ engine: LabEngine, queues: Int, pool: Int = 16, threshold: Double = 0.5) -> EngineSetup {
+            EngineSetup(engine: engine, queues: queues, blockSize: smallRing.size, blockCount: smallRing.count, poolChunks: pool, threshold: threshold)
+        }
+        let scale = quick ? 0.1 : 1.0
+        func n(_ packets: Int) -> Int { max(1000, Int(Double(packets) * scale)) }
+
+        if scenarios.contains(.burst) {
+            // One queue, 5 us per packet, a burst as fast as the sender goes: buffering decides.
+            let bursts = quick ? [300_000] : [100_000, 300_000]
+            for burst in bursts {
+                let traffic = Traffic(packets: n(burst), rate: nil, flows: 64, size: 64)
+                var setups = [setup(.libpcap, queues: 1), setup(.fanout, queues: 1)]
+                setups += (quick ? [64] : [16, 64, 256]).map { setup(.basic, queues: 1, pool: $0) }
+                for s in setups {
+                    points.append(
+                        ExperimentPoint(
+                            scenario: .burst, variable: "R", value: Double(s.engine == .basic ? s.poolChunks : 0),
+                            series: "burst=\(traffic.packets)", setup: s, traffic: traffic, workNanoseconds: 5_000, workMode: workMode.rawValue))
+                }
+            }
+        }
+        if scenarios.contains(.imbalance) {
+            // Two hash queues at 250,000 frames/s and 7 us per packet: one worker handles about
+            // 143,000/s, two 286,000/s, so only an imbalance can overload a queue.
+            for share in quick ? [90] : [50, 90] {
+                let traffic = Traffic(packets: n(400_000), rate: 250_000, flows: 64, size: 64, elephantPercent: share)
+                var setups = [setup(.libpcap, queues: 2), setup(.fanout, queues: 2), setup(.rollover, queues: 2), setup(.basic, queues: 2)]
+                setups += (quick ? [0.5] : [0.25, 0.5, 0.75]).map { setup(.advanced, queues: 2, threshold: $0) }
+                for s in setups {
+                    points.append(
+                        ExperimentPoint(
+                            scenario: .imbalance, variable: "T", value: s.engine == .advanced ? s.threshold : 0,
+                            series: "elephant=\(share)%", setup: s, traffic: traffic, workNanoseconds: 7_000, workMode: workMode.rawValue))
+                }
+            }
+        }
+        if scenarios.contains(.load) {
+            // Two hash queues, 64 even flows, 150,000 frames/s; the work per packet rises.
+            let traffic = Traffic(packets: n(200_000), rate: 150_000, flows: 64, size: 64)
+            for x in quick ? [10_000] : [2_000, 6_000, 10_000, 14_000] {
+                for engine in LabEngine.allCases {
+                    points.append(
+                        ExperimentPoint(
+                            scenario: .load, variable: "x_ns", value: Double(x), series: "150kpps", setup: setup(engine, queues: 2),
+                            traffic: traffic, workNanoseconds: x, workMode: workMode.rawValue))
+                }
+            }
+        }
+        if scenarios.contains(.trace), let tracePath {
+            // A real multi-flow trace with a heavy tail, looped, at 100,000 frames/s, 8 us per packet.
+            let traffic = Traffic(packets: n(200_000), rate: 100_000, flows: 0, size: 0, tracePath: tracePath)
+            for engine in LabEngine.allCases {
+                points.append(
+                    ExperimentPoint(
+                        scenario: .trace, variable: "x_ns", value: 8_000, series: URL(fileURLWithPath: tracePath).lastPathComponent,
+                        setup: setup(engine, queues: 2), traffic: traffic, workNanoseconds: 8_000, workMode: workMode.rawValue))
+            }
+        }
+        return ExperimentSuite(points: points, repeats: quick ? 1 : repeats)
+    }
+}

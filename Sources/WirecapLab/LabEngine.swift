@@ -1,0 +1,69 @@
+import WirecapEngine
+
+/// The capture engines an experiment compares, all running the same per-packet work.
+public enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
+    /// libpcap as users have it today: one socket (pcap_open_live style), pcap_dispatch.
+    case libpcap
+    /// AF_PACKET fanout with one TPACKET_V3 ring per queue, handler on the ring (Suricata-style).
+    case fanout
+    /// The same with the kernel's PACKET_FANOUT_FLAG_ROLLOVER: a full ring spills to another member.
+    case rollover
+    /// wirecap's basic mode: fanout plus a ring-buffer pool and work threads.
+    case basic
+    /// wirecap's advanced mode: basic plus buddy-group offloading at threshold T.
+    case advanced
+
+    public var title: String {
+        switch self {
+        case .libpcap: "libpcap"
+        case .fanout: "plain fanout"
+        case .rollover: "kernel rollover"
+        case .basic: "wirecap basic"
+        case .advanced: "wirecap advanced"
+        }
+    }
+
+    public static func < (a: LabEngine, b: LabEngine) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// How one engine is set up for one point of a scenario.
+public struct EngineSetup: Sendable, Codable, Equatable {
+    public var engine: LabEngine
+    public var queues: Int
+    /// Ring geometry shared by every engine (libpcap gets the same buffer size).
+    public var blockSize: Int
+    public var blockCount: Int
+    /// Pool chunks per queue (basic, advanced).
+    public var poolChunks: Int
+    /// Offload threshold T (advanced).
+    public var threshold: Double
+
+    public init(engine: LabEngine, queues: Int, blockSize: Int, blockCount: Int, poolChunks: Int, threshold: Double) {
+        self.engine = engine
+        self.queues = queues
+        self.blockSize = blockSize
+        self.blockCount = blockCount
+        self.poolChunks = poolChunks
+        self.threshold = threshold
+    }
+
+    /// Bytes one queue can hold before the kernel drops: the ring, plus the pool for wirecap.
+    public var bufferBytesPerQueue: Int {
+        blockSize * blockCount + (engine == .basic || engine == .advanced ? poolChunks * blockSize : 0)
+    }
+
+    func captureConfiguration(interface: String) -> CaptureConfiguration {
+        CaptureConfiguration(
+            interface: interface, queues: engine == .libpcap ? 1 : queues, fanout: .hash, rollover: engine == .rollover,
+            ring: RingGeometry(blockSize: blockSize, blockCount: blockCount, blockTimeoutMilliseconds: 8),
+            snapLength: LabDefaults.snapLength, promiscuous: true, pinThreads: true,
+            pool: engine == .basic || engine == .advanced ? PoolConfiguration(chunks: poolChunks) : nil,
+            offload: engine == .advanced ? OffloadConfiguration(threshold: threshold) : nil)
+    }
+}
+
+enum LabDefaults {
+    static let snapLength = 2048
+}

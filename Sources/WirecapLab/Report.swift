@@ -1,0 +1,57 @@
+import Foundation
+
+/// The human-readable summary: what was run, and per scenario a table of medians with spreads.
+public struct Report {
+    public let results: ExperimentResults
+    public let plots: [String]
+    public let notes: [String]
+
+    public init(results: ExperimentResults, plots: [String], notes: [String]) {
+        self.results = results
+        self.plots = plots
+        self.notes = notes
+    }
+
+    public func markdown() -> String {
+        var out = "# wirecap drop-rate experiment\n\n"
+        out += "Run \(results.started) on \(results.host) (\(results.cores) cores); each point repeated \(results.repeats) times, "
+        out += "figures are medians with the min-max spread. \"Dropped\" is every frame the sender handed to the kernel that the "
+        out += "handler never processed (capture drops, delivery drops, and anything lost before the ring).\n\n"
+        for note in notes { out += "- \(note)\n" }
+        if !notes.isEmpty { out += "\n" }
+        for scenario in ScenarioKind.allCases {
+            for simulated in [false, true] {
+                let points = results.points.filter { $0.point.scenario == scenario && $0.simulated == simulated }
+                guard let first = points.first else { continue }
+                out += "## \(scenario.rawValue)\(simulated ? " (discrete-event model)" : "")\n\n"
+                out += Self.describe(first.point) + "\n\n"
+                out += "| series | \(first.point.variable) | engine | offered | processed | dropped (median, min-max) | capture drops | delivery drops | CPU ns/packet | per queue processed / dropped |\n"
+                out += "|---|---|---|---|---|---|---|---|---|---|\n"
+                for p in points {
+                    let offered = Spread(p.runs.map { Double($0.offered) }).median
+                    let captureDrops = Spread(p.runs.map { Double($0.captureDrops) }).median
+                    let deliveryDrops = Spread(p.runs.map { Double($0.deliveryDrops) }).median
+                    let perQueue = p.queues.map { "q\($0.queue): \(Int($0.processed)) / \(Int($0.captureDrops + $0.deliveryDrops))" }.joined(separator: ", ")
+                    out += "| \(p.point.series) | \(ExperimentPoint.format(p.point.value)) | \(Plotter.shortName(p.point)) | \(Int(offered)) | \(Int(p.processed.median)) | "
+                    out += String(format: "%.2f %% (%.2f-%.2f)", p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100)
+                    out += " | \(Int(captureDrops)) | \(Int(deliveryDrops)) | \(simulated ? "-" : String(format: "%.0f", p.cpuNanosecondsPerPacket.median)) | \(perQueue) |\n"
+                }
+                out += "\n"
+            }
+        }
+        if !plots.isEmpty {
+            out += "## Plots\n\n"
+            for plot in plots { out += "![\(plot)](\(plot))\n\n" }
+        }
+        return out
+    }
+
+    static func describe(_ p: ExperimentPoint) -> String {
+        let t = p.traffic
+        let rate = t.rate.map { "\(Int($0)) frames/s" } ?? "as fast as the sender goes"
+        let what = t.tracePath.map { "frames of \(URL(fileURLWithPath: $0).lastPathComponent), looped" } ?? "\(t.size)-byte frames over \(t.flows) flows"
+        let elephant = t.elephantPercent > 0 ? ", \(t.elephantPercent) % of them in one flow" : ""
+        let ring = "\(p.setup.blockCount) x \(p.setup.blockSize / 1024) KiB ring per queue"
+        return "\(t.packets) \(what)\(elephant), \(rate); \(p.setup.queues) queue(s) with hash fanout, \(ring); \(p.workNanoseconds) ns of \(p.workMode)-mode work per packet in every engine."
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// One repetition of one point.
+public struct RunResult: Sendable, Codable, Equatable {
+    /// Frames the sender handed to the kernel: the ground truth of what was offered.
+    public var offered: Int
+    public var refusedBySender: Int
+    public var queues: [QueueFigures]
+    public var cpuSeconds: Double
+    public var sendSeconds: Double
+    public var duplicated: Int
+    public var conserved: Bool
+
+    public var processed: UInt64 { queues.reduce(0) { $0 + $1.processed } }
+    public var captureDrops: UInt64 { queues.reduce(0) { $0 + $1.captureDrops } }
+    public var deliveryDrops: UInt64 { queues.reduce(0) { $0 + $1.deliveryDrops } }
+    /// Share of offered frames the handler never processed.
+    public var dropRate: Double { offered > 0 ? max(0, Double(offered) - Double(processed)) / Double(offered) : 0 }
+    public var cpuNanosecondsPerPacket: Double { processed > 0 ? cpuSeconds / Double(processed) * 1e9 : 0 }
+}
+
+/// A median with the spread of the repetitions.
+public struct Spread: Sendable, Codable, Equatable {
+    public var median: Double
+    public var minimum: Double
+    public var maximum: Double
+
+    public init(_ values: [Double]) {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else {
+            median = 0
+            minimum = 0
+            maximum = 0
+            return
+        }
+        let mid = sorted.count / 2
+        median = sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+        minimum = sorted.first!
+        maximum = sorted.last!
+    }
+}
+
+/// A point with all its repetitions and their summary.
+public struct PointResult: Sendable, Codable, Equatable {
+    public var point: ExperimentPoint
+    public var runs: [RunResult]
+    public var dropRate: Spread
+    public var processed: Spread
+    public var cpuNanosecondsPerPacket: Spread
+    /// Per queue: median received, processed, capture and delivery drops.
+    public var queues: [QueueSummary]
+    /// Source: measured in the sandbox, or the discrete-event model.
+    public var simulated: Bool
+
+    public struct QueueSummary: Sendable, Codable, Equatable {
+        public var queue: Int
+        public var offered: Double
+        public var received: Double
+        public var processed: Double
+        public var captureDrops: Double
+        public var deliveryDrops: Double
+        public var offloadedOut: Double
+        public var offloadedIn: Double
+    }
+
+    public init(point: ExperimentPoint, runs: [RunResult], simulated: Bool = false) {
+        self.point = point
+        self.runs = runs
+        self.simulated = simulated
+        dropRate = Spread(runs.map(\.dropRate))
+        processed = Spread(runs.map { Double($0.processed) })
+        cpuNanosecondsPerPacket = Spread(runs.map(\.cpuNanosecondsPerPacket))
+        let queueCount = runs.map(\.queues.count).max() ?? 0
+        queues = (0..<queueCount).map { q in
+            func median(_ f: (QueueFigures) -> UInt64) -> Double { Spread(runs.compactMap { $0.queues.count > q ? Double(f($0.queues[q])) : nil }).median }
+            return QueueSummary(
+                queue: q, offered: median(\.offered), received: median(\.received), processed: median(\.processed),
+                captureDrops: median(\.captureDrops), deliveryDrops: median(\.deliveryDrops), offloadedOut: median(\.offloadedOut),
+                offloadedIn: median(\.offloadedIn))
+        }
+    }
+}
+
+/// Everything one `wirecap experiment` run produced.
+public struct ExperimentResults: Sendable, Codable {
+    public var started: String
+    public var host: String
+    public var cores: Int
+    public var repeats: Int
+    public var points: [PointResult]
+
+    public init(started: String, host: String, cores: Int, repeats: Int, points: [PointResult]) {
+        self.started = started
+        self.host = host
+        self.cores = cores
+        self.repeats = repeats
+        self.points = points
+    }
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// One row per point and queue, medians with the spread of the drop rate.
+    public func csv() -> String {
+        var lines = [
+            "source,scenario,series,variable,value,engine,queues,pool_chunks,threshold,work_ns,work_mode,repeats,queue,offered,received,processed,capture_drops,delivery_drops,offloaded_out,offloaded_in,drop_rate_median,drop_rate_min,drop_rate_max,cpu_ns_per_packet_median"
+        ]
+        for p in points {
+            let s = p.point.setup
+            for q in p.queues {
+                let fields: [String] = [
+                    p.simulated ? "simulated" : "measured", p.point.scenario.rawValue, p.point.series, p.point.variable,
+                    ExperimentPoint.format(p.point.value), s.engine.rawValue, String(s.queues), String(s.poolChunks), String(s.threshold),
+                    String(p.point.workNanoseconds), p.point.workMode, String(p.runs.count), String(q.queue), f(q.offered), f(q.received),
+                    f(q.processed), f(q.captureDrops), f(q.deliveryDrops), f(q.offloadedOut), f(q.offloadedIn),
+                    String(format: "%.5f", p.dropRate.median), String(format: "%.5f", p.dropRate.minimum),
+                    String(format: "%.5f", p.dropRate.maximum), String(format: "%.1f", p.cpuNanosecondsPerPacket.median),
+                ]
+                lines.append(fields.joined(separator: ","))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func f(_ value: Double) -> String { String(Int(value.rounded())) }
+}

@@ -1,0 +1,65 @@
+import WirecapEngine
+
+/// The experiments of the WireCAP paper, reshaped for a sandbox on one machine.
+public enum ScenarioKind: String, CaseIterable, Sendable, Codable {
+    /// Drops against burst length and pool size R: one queue, a burst sent flat out.
+    case burst
+    /// Drops per queue against elephant share and threshold T: two hash queues, one big flow.
+    case imbalance
+    /// Drops against per-packet work x at a fixed rate.
+    case load
+    /// A real trace from ../shared/traces, looped, at a chosen rate.
+    case trace
+}
+
+/// The traffic of one point.
+public struct Traffic: Sendable, Codable, Equatable {
+    public var packets: Int
+    /// Frames per second; nil: flat out.
+    public var rate: Double?
+    public var flows: Int
+    public var size: Int
+    public var elephantPercent: Int
+    /// Trace scenario: the file replayed (looped up to `packets`).
+    public var tracePath: String?
+
+    public init(packets: Int, rate: Double?, flows: Int, size: Int, elephantPercent: Int = 0, tracePath: String? = nil) {
+        self.packets = packets
+        self.rate = rate
+        self.flows = flows
+        self.size = size
+        self.elephantPercent = elephantPercent
+        self.tracePath = tracePath
+    }
+}
+
+/// One engine at one setting of one scenario: what a run measures and a plot shows as one bar or
+/// point.
+public struct ExperimentPoint: Sendable, Codable, Equatable {
+    public var scenario: ScenarioKind
+    /// The swept variable and its value (burst length, pool size, T, work ns, ...).
+    public var variable: String
+    public var value: Double
+    /// A second variable that tells series apart (burst length, elephant share), if any.
+    public var series: String
+    public var setup: EngineSetup
+    public var traffic: Traffic
+    public var workNanoseconds: Int
+    public var workMode: String
+
+    public var work: SyntheticWork {
+        SyntheticWork(nanosecondsPerPacket: workNanoseconds, mode: SyntheticWork.Mode(rawValue: workMode) ?? .sleep)
+    }
+
+    /// A short name for progress lines and tables.
+    public var label: String {
+        var name = setup.engine.title
+        if setup.engine == .basic || setup.engine == .advanced { name += " R=\(setup.poolChunks)" }
+        if setup.engine == .advanced { name += " T=\(setup.threshold)" }
+        return "\(scenario.rawValue) \(series) \(variable)=\(Self.format(value)): \(name)"
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import CWirecapLinux
+import Foundation
+import WirecapEngine
+import WirecapLab
+import WirecapSandbox
+
+/// The main job: drop-rate experiments comparing libpcap, plain fanout, kernel rollover and
+/// wirecap's basic and advanced modes on the same traffic, in a private sandbox.
+struct ExperimentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "experiment",
+        abstract: "Measure drops per queue for each capture engine on the same traffic, in a private veth sandbox.",
+        discussion: """
+            With no arguments runs the default suite (burst, imbalance, load, trace; 3 repetitions) in a few minutes and \
+            writes results.json, results.csv, report.md and PNG plots (gnuplot) into --out. Needs root: it creates \
+            network namespaces; nothing leaves them. --simulate adds the same scenarios on a discrete-event model, and a \
+            16-queue 10GbE machine.
+            """)
+
+    @Option(help: "Directory for results.json, results.csv, report.md and the plots.")
+    var out: String = "results"
+
+    @Flag(help: "A short profile (one repetition, fewer points, a tenth of the packets): under a minute.")
+    var quick = false
+
+    @Option(help: "Repetitions of every point (the report gives the median and the spread).")
+    var repeats: Int = 3
+
+    @Option(help: "Scenarios to run, comma-separated: burst, imbalance, load, trace.")
+    var scenarios: String = "burst,imbalance,load,trace"
+
+    @Option(help: "The trace the trace scenario replays (default: ../shared/traces/pcapplusplus/example.pcap).")
+    var trace: String?
+
+    @Option(help: "How the per-packet work is spent: sleep (no CPU; stands in for a core per queue) or spin.")
+    var workMode: SyntheticWork.Mode = .sleep
+
+    @Flag(help: "Also run the scenarios on the discrete-event model, and the model of a 16-queue 10GbE machine.")
+    var simulate = false
+
+    func optionProblem() -> String? {
+        if repeats < 1 || repeats > 100 { return "--repeats \(repeats) is out of range: use 1 to 100 (3 or more for a spread)" }
+        let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if names.isEmpty || names.contains(where: { ScenarioKind(rawValue: $0) == nil }) {
+            return "--scenarios \(scenarios) is not a list of burst, imbalance, load, trace (comma-separated)"
+        }
+        if let trace, !FileManager.default.isReadableFile(atPath: trace) {
+            return "--trace \(trace): no such readable file (give a pcap, e.g. ../shared/traces/pcapplusplus/example.pcap)"
+        }
+        return nil
+    }
+
+    func run() throws {
+        if let problem = optionProblem() { throw fail(problem) }
+        if let reason = Sandbox.unavailableReason { throw fail("experiment \(reason)") }
+        let kinds = scenarios.split(separator: ",").compactMap { ScenarioKind(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+        var notes: [String] = []
+        let tracePath = trace ?? Self.defaultTrace()
+        if kinds.contains(.trace) && tracePath == nil {
+            notes.append("trace scenario skipped: no trace found at ../shared/traces/pcapplusplus/example.pcap (give one with --trace)")
+            printError("wirecap: warning: \(notes.last!)")
+        }
+        let directory = URL(fileURLWithPath: out, isDirectory: true)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw fail("cannot create --out \(out): \(error.localizedDescription) (choose a writable directory)")
+        }
+        let suite = ExperimentSuite.standard(scenarios: kinds, repeats: repeats, quick: quick, workMode: workMode, tracePath: tracePath)
+        let started = Date()
+        printError("wirecap experiment: \(suite.points.count) points x \(suite.repeats) runs, \(Set(suite.points.map(\.setup.engine)).count) engines; results in \(directory.path)")
+        let runner = ExperimentRunner(suite: suite) { done, total, what in
+            let elapsed = Date().timeIntervalSince(started)
+            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+            printError(String(format: "[%3d/%d] %3.0f s elapsed, about %3.0f s left: %@", done, total, elapsed, eta, what))
+        }
+        var points: [PointResult]
+        do {
+            points = try runner.run()
+        } catch let error as LabError {
+            throw fail(error)
+        } catch let error as CaptureError {
+            throw fail(error)
+        }
+        if simulate {
+            points += Simulator.simulateSuite(suite) + Simulator.bigMachine(quick: quick)
+        }
+        let formatter = ISO8601DateFormatter()
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count)
+        let results = ExperimentResults(
+            started: formatter.string(from: started), host: host.withUnsafeBufferPointer { String(cString: $0.baseAddress!) },
+            cores: ProcessInfo.processInfo.activeProcessorCount, repeats: suite.repeats, points: points)
+        var plots: [String] = []
+        do {
+            plots = try Plotter(directory: directory, results: points).drawAll()
+        } catch {
+            notes.append("\(error)")
+            printError("wirecap: warning: \(error)")
+        }
+        do {
+            try results.json().write(to: directory.appendingPathComponent("results.json"))
+            try results.csv().write(to: directory.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
+            try Report(results: results, plots: plots, notes: notes).markdown().write(
+                to: directory.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
+        } catch {
+            throw fail("cannot write results into \(out): \(error.localizedDescription) (choose a writable directory)")
+        }
+        print(Self.summary(points.filter { !$0.simulated }))
+        print("wrote \(directory.path)/results.json, results.csv, report.md and \(plots.count) plots in \(Int(Date().timeIntervalSince(started))) s")
+    }
+
+    static func defaultTrace() -> String? {
+        let candidates = [
+            "../shared/traces/pcapplusplus/example.pcap",
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("shared/traces/pcapplusplus/example.pcap").path,
+        ]
+        return candidates.first { FileManager.default.isReadableFile(atPath: $0) }
+    }
+
+    /// The short table printed at the end: per scenario and engine, the median drop rate.
+    static func summary(_ points: [PointResult]) -> String {
+        var lines = ["", "scenario   series          setting                           drop rate (median, min-max)"]
+        for p in points {
+            let setting = "\(p.point.variable)=\(p.point.value == p.point.value.rounded() ? String(Int(p.point.value)) : String(p.point.value)) \(p.point.setup.engine.title)"
+            func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count) }
+            lines.append(
+                pad(p.point.scenario.rawValue, 11) + pad(p.point.series, 16) + pad(setting, 34)
+                    + String(format: "%6.2f %% (%.2f-%.2f)", p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
