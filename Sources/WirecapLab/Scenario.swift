@@ -47,6 +47,20 @@ public struct ExperimentPoint: Sendable, Codable, Equatable {
     public var workNanoseconds: Int
     public var workMode: String
 
+    public init(
+        scenario: ScenarioKind, variable: String, value: Double, series: String, setup: EngineSetup, traffic: Traffic, workNanoseconds: Int,
+        workMode: String
+    ) {
+        self.scenario = scenario
+        self.variable = variable
+        self.value = value
+        self.series = series
+        self.setup = setup
+        self.traffic = traffic
+        self.workNanoseconds = workNanoseconds
+        self.workMode = workMode
+    }
+
     public var work: SyntheticWork {
         SyntheticWork(nanosecondsPerPacket: workNanoseconds, mode: SyntheticWork.Mode(rawValue: workMode) ?? .sleep)
     }

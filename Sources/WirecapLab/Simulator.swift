@@ -13,7 +13,12 @@ public struct Simulator {
     public struct Machine: Sendable {
         /// Frames a flat-out sender offers per second (bursts).
         public var senderRate: Double
-        public var blockTimeout: Double = 0.008
+        public var blockTimeout: Double
+
+        public init(senderRate: Double, blockTimeout: Double = 0.008) {
+            self.senderRate = senderRate
+            self.blockTimeout = blockTimeout
+        }
     }
 
     let point: ExperimentPoint
