@@ -39,11 +39,31 @@ public struct Report {
                 out += "\n"
             }
         }
+        out += agreement()
         if !plots.isEmpty {
             out += "## Plots\n\n"
             for plot in plots { out += "![\(plot)](\(plot))\n\n" }
         }
         return out
+    }
+
+    /// Measured drop rates next to the model's for the same points, and how far apart they are.
+    func agreement() -> String {
+        let measured = results.points.filter { !$0.simulated }
+        let model = results.points.filter(\.simulated)
+        var rows: [(String, Double, Double)] = []
+        for m in measured {
+            if let s = model.first(where: { $0.point == m.point }) { rows.append((m.point.label, m.dropRate.median, s.dropRate.median)) }
+        }
+        guard !rows.isEmpty else { return "" }
+        var out = "## Model against measurement\n\n"
+        let differences = rows.map { abs($0.1 - $0.2) * 100 }
+        let mean = differences.reduce(0, +) / Double(differences.count)
+        let within5 = differences.filter { $0 <= 5 }.count
+        out += String(format: "Over %d points the model's drop rate is %.1f percentage points from the measured median on average; %d of %d points agree within 5 points.\n\n", rows.count, mean, within5, rows.count)
+        out += "| point | measured | model |\n|---|---|---|\n"
+        for row in rows { out += String(format: "| %@ | %.2f %% | %.2f %% |\n", row.0, row.1 * 100, row.2 * 100) }
+        return out + "\n"
     }
 
     static func describe(_ p: ExperimentPoint) -> String {

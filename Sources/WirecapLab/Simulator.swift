@@ -29,10 +29,12 @@ public struct Simulator {
         self.machine = machine
     }
 
-    /// The model of every point of a suite, for this machine (sender speed as measured here).
-    public static func simulateSuite(_ suite: ExperimentSuite, senderRate: Double = 800_000) -> [PointResult] {
-        suite.points.filter { $0.traffic.tracePath == nil }.map { point in
-            PointResult(point: point, runs: [Simulator(point: point, machine: Machine(senderRate: senderRate)).run()], simulated: true)
+    /// The model of every measured point (traces aside), with the sender as fast as it was measured
+    /// to be in that point's runs, so that the two can be compared.
+    public static func model(of measured: [PointResult]) -> [PointResult] {
+        measured.filter { $0.point.traffic.tracePath == nil && !$0.simulated }.map { m in
+            let senderRate = Spread(m.runs.map { $0.sendSeconds > 0 ? Double($0.offered) / $0.sendSeconds : 800_000 }).median
+            return PointResult(point: m.point, runs: [Simulator(point: m.point, machine: Machine(senderRate: senderRate)).run()], simulated: true)
         }
     }
 

@@ -84,7 +84,7 @@ struct ExperimentCommand: ParsableCommand {
             throw fail(error)
         }
         if simulate {
-            points += Simulator.simulateSuite(suite) + Simulator.bigMachine(quick: quick)
+            points += Simulator.model(of: points) + Simulator.bigMachine(quick: quick)
         }
         let formatter = ISO8601DateFormatter()
         var host = [CChar](repeating: 0, count: 256)
