@@ -9,15 +9,6 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "experiment.sh: the experiment creates network namespaces and needs root: run it with sudo" >&2
     exit 1
 fi
-missing=()
-for pkg in libpcap-dev libnuma-dev iproute2 gnuplot-nox; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/install-deps.sh
 swift build -c release --product wirecap >&2
 exec .build/release/wirecap experiment "$@"

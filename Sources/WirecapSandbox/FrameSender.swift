@@ -99,15 +99,7 @@ public final class FrameSender: @unchecked Sendable {
                     frames.write(sequence: first + UInt64(sent + i), into: UnsafeMutableRawBufferPointer(rebasing: scratch[(i * size)...]))
                 }
             }
-            if let rate {
-                // Pace against the start time, not the previous batch, so errors do not add up.
-                let due = start + UInt64(Double(sent) / rate * 1e9)
-                let now = CWirecapLinux_monotonic_ns()
-                if due > now {
-                    var ts = timespec(tv_sec: Int((due - now) / 1_000_000_000), tv_nsec: Int((due - now) % 1_000_000_000))
-                    nanosleep(&ts, nil)
-                }
-            }
+            if let rate { Self.pace(start: start, sent: sent, rate: rate) }
             var done = 0
             while done < n {
                 let rc = lengths.withUnsafeBufferPointer { lens in
@@ -152,14 +144,7 @@ public final class FrameSender: @unchecked Sendable {
                 lengths[i] = UInt32(frame.count)
                 offset += frame.count
             }
-            if let rate {
-                let due = start + UInt64(Double(sent) / rate * 1e9)
-                let now = CWirecapLinux_monotonic_ns()
-                if due > now {
-                    var ts = timespec(tv_sec: Int((due - now) / 1_000_000_000), tv_nsec: Int((due - now) % 1_000_000_000))
-                    nanosleep(&ts, nil)
-                }
-            }
+            if let rate { Self.pace(start: start, sent: sent, rate: rate) }
             var done = 0
             var position = 0
             while done < n {
@@ -189,5 +174,15 @@ public final class FrameSender: @unchecked Sendable {
         }
         report.seconds = Double(CWirecapLinux_monotonic_ns() - start) / 1e9
         return report
+    }
+
+    /// Sleeps until frame `sent` is due at `rate` frames per second. Paces against the start time,
+    /// not the previous batch, so that errors do not add up.
+    static func pace(start: UInt64, sent: Int, rate: Double) {
+        let due = start + UInt64(Double(sent) / rate * 1e9)
+        let now = CWirecapLinux_monotonic_ns()
+        guard due > now else { return }
+        var ts = timespec(tv_sec: Int((due - now) / 1_000_000_000), tv_nsec: Int((due - now) % 1_000_000_000))
+        nanosleep(&ts, nil)
     }
 }
