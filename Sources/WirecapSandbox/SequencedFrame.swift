@@ -81,14 +81,33 @@ public struct SequencedFrame: Sendable {
         return frame
     }
 
-    /// The sequence number of a frame made by this type, or nil for any other frame.
+    /// Where the magic word starts in an IPv6/UDP frame (`wirecap synth` writes them): after the
+    /// Ethernet, IPv6 and UDP headers.
+    static let ipv6PayloadOffset = 14 + 40 + 8
+    /// The smallest IPv6 frame with the payload header.
+    public static let minimumIPv6Size = ipv6PayloadOffset + 16
+
+    /// The sequence number of a frame made by this type or by `wirecap synth` (IPv4 or IPv6, UDP,
+    /// payload starting with the magic word), or nil for any other frame.
     public static func sequence(of frame: UnsafeRawBufferPointer) -> UInt64? {
+        // IPv6 (EtherType 0x86DD, next header UDP): the payload header sits 20 bytes further in.
+        // Anything else is read exactly as before, at the IPv4 offset.
+        if frame.count >= minimumIPv6Size && frame[12] == 0x86 && frame[13] == 0xDD && frame[20] == 17,
+            let sequence = payloadSequence(of: frame, at: ipv6PayloadOffset)
+        {
+            return sequence
+        }
         guard frame.count >= minimumSize else { return nil }
+        return payloadSequence(of: frame, at: payloadOffset)
+    }
+
+    /// The sequence number after the magic word at `offset`, or nil without the magic word.
+    private static func payloadSequence(of frame: UnsafeRawBufferPointer, at offset: Int) -> UInt64? {
         var magic: UInt32 = 0
-        for i in 0..<4 { magic = magic << 8 | UInt32(frame[payloadOffset + i]) }
+        for i in 0..<4 { magic = magic << 8 | UInt32(frame[offset + i]) }
         guard magic == Self.magic else { return nil }
         var sequence: UInt64 = 0
-        for i in 4..<12 { sequence = sequence << 8 | UInt64(frame[payloadOffset + i]) }
+        for i in 4..<12 { sequence = sequence << 8 | UInt64(frame[offset + i]) }
         return sequence
     }
 
