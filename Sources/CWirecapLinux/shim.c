@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
+#include <linux/virtio_net.h>
 
 int CWirecapLinux_packet_socket(int protocol_host_order) {
     return socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons((uint16_t)protocol_host_order));
@@ -225,4 +227,28 @@ int CWirecapLinux_send_batch(int fd, const uint8_t *frames, const uint32_t *leng
     }
     return sendmmsg(fd, msgs, count, 0);
 }
+
+_Static_assert(sizeof(struct virtio_net_hdr) == CWirecapLinux_TX_VNET_SIZE, "virtio_net_hdr size");
+
+int CWirecapLinux_setup_tx_ring(int fd, unsigned block_size, unsigned block_count, unsigned frame_size) {
+    struct tpacket_req req;
+    memset(&req, 0, sizeof(req));
+    req.tp_block_size = block_size;
+    req.tp_block_nr = block_count;
+    req.tp_frame_size = frame_size;
+    req.tp_frame_nr = (block_size / frame_size) * block_count;
+    return setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req));
+}
+
+long CWirecapLinux_tx_kick(int fd) { return (long)send(fd, NULL, 0, MSG_DONTWAIT); }
+
+int CWirecapLinux_sleep_until_ns(uint64_t deadline_ns) {
+    struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000ull),
+                           .tv_nsec = (long)(deadline_ns % 1000000000ull) };
+    int rc;
+    do { rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL); } while (rc == EINTR);
+    return rc == 0 ? 0 : -1;
+}
+
+int CWirecapLinux_set_timer_slack_ns(unsigned long ns) { return prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0); }
 #endif

@@ -7,7 +7,7 @@ struct Wirecap: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wirecap",
         abstract: "Lossless multi-queue packet capture on Linux (AF_PACKET TPACKET_V3, WireCAP-style).",
-        subcommands: [CaptureCommand.self, SendCommand.self, DemoCommand.self, SynthCommand.self, ExperimentCommand.self])
+        subcommands: [CaptureCommand.self, SendCommand.self, DemoCommand.self, SynthCommand.self, ReplayCommand.self, ExperimentCommand.self])
 
     static func main() {
         StderrLogHandler.bootstrap

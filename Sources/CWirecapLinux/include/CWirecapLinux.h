@@ -95,5 +95,70 @@ uint64_t CWirecapLinux_monotonic_coarse_ns(void);
 int CWirecapLinux_send_batch(int fd, const uint8_t *frames, const uint32_t *lengths,
                              unsigned count);
 
+// Transmit ring (PACKET_TX_RING, TPACKET_V2), for replay. Each frame of the ring is a
+// tpacket2_hdr followed, at CWirecapLinux_TX_DATA, by the bytes to send. User space fills a
+// frame whose status is AVAILABLE, sets tp_len, then stores SEND_REQUEST (release); a send()
+// with no data makes the kernel send every SEND_REQUEST frame from its head onwards, marking
+// each SENDING and, once the driver is done with it, AVAILABLE again. A frame the kernel cannot
+// send is marked WRONG_FORMAT and the kernel stops there until user space puts a frame with
+// status SEND_REQUEST in that slot.
+enum {
+    CWirecapLinux_TX_STATUS = offsetof(struct tpacket2_hdr, tp_status),
+    CWirecapLinux_TX_LEN = offsetof(struct tpacket2_hdr, tp_len),
+    CWirecapLinux_TX_SNAPLEN = offsetof(struct tpacket2_hdr, tp_snaplen),
+    // Where the kernel reads a frame's bytes (tp_hdrlen - sizeof(struct sockaddr_ll)).
+    CWirecapLinux_TX_DATA = TPACKET2_HDRLEN - sizeof(struct sockaddr_ll),
+    CWirecapLinux_TX_STATUS_AVAILABLE = TP_STATUS_AVAILABLE,
+    CWirecapLinux_TX_STATUS_SEND_REQUEST = TP_STATUS_SEND_REQUEST,
+    CWirecapLinux_TX_STATUS_SENDING = TP_STATUS_SENDING,
+    CWirecapLinux_TX_STATUS_WRONG_FORMAT = TP_STATUS_WRONG_FORMAT,
+    // The status bits that say who owns a frame (the rest are timestamp flags).
+    CWirecapLinux_TX_STATUS_OWNER_MASK = TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING | TP_STATUS_WRONG_FORMAT,
+};
+
+// tp_status is shared with the kernel: acquire on read, so that a frame seen AVAILABLE is no
+// longer read by the kernel; release on hand-over, so the kernel sees the bytes before the status.
+static inline uint32_t CWirecapLinux_tx_status_acquire(const void *frame) {
+    return __atomic_load_n((const uint32_t *)((const char *)frame + CWirecapLinux_TX_STATUS),
+                           __ATOMIC_ACQUIRE);
+}
+static inline void CWirecapLinux_tx_status_release(void *frame, uint32_t status) {
+    __atomic_store_n((uint32_t *)((char *)frame + CWirecapLinux_TX_STATUS), status, __ATOMIC_RELEASE);
+}
+// Fills a frame with `len` bytes and hands it to the kernel (status SEND_REQUEST, release).
+static inline void CWirecapLinux_tx_fill(void *frame, const void *bytes, uint32_t len) {
+    *(uint32_t *)((char *)frame + CWirecapLinux_TX_LEN) = len;
+    *(uint32_t *)((char *)frame + CWirecapLinux_TX_SNAPLEN) = len;
+    __builtin_memcpy((char *)frame + CWirecapLinux_TX_DATA, bytes, len);
+    CWirecapLinux_tx_status_release(frame, (uint32_t)TP_STATUS_SEND_REQUEST);
+}
+
+// With PACKET_VNET_HDR on the socket, each frame's bytes start with a struct virtio_net_hdr
+// (CWirecapLinux_TX_VNET_SIZE bytes) whose hdr_len says how many leading bytes the kernel copies
+// into the skb; the rest is attached zero-copy as fragments of the ring's pages. Fills a frame
+// that way (no offloads: no checksum, no GSO) and hands it to the kernel.
+enum { CWirecapLinux_TX_VNET_SIZE = 10 };
+static inline void CWirecapLinux_tx_fill_vnet(void *frame, const void *bytes, uint32_t len, uint16_t linear) {
+    uint8_t *p = (uint8_t *)frame + CWirecapLinux_TX_DATA;
+    *(uint32_t *)((char *)frame + CWirecapLinux_TX_LEN) = len + CWirecapLinux_TX_VNET_SIZE;
+    *(uint32_t *)((char *)frame + CWirecapLinux_TX_SNAPLEN) = len + CWirecapLinux_TX_VNET_SIZE;
+    // flags 0, gso_type VIRTIO_NET_HDR_GSO_NONE, hdr_len, gso_size, csum_start, csum_offset; the
+    // kernel reads packet sockets' headers in the host's byte order (legacy virtio).
+    __builtin_memset(p, 0, CWirecapLinux_TX_VNET_SIZE);
+    __builtin_memcpy(p + 2, &linear, sizeof(linear));
+    __builtin_memcpy(p + CWirecapLinux_TX_VNET_SIZE, bytes, len);
+    CWirecapLinux_tx_status_release(frame, (uint32_t)TP_STATUS_SEND_REQUEST);
+}
+
+// PACKET_TX_RING with tpacket_req (set PACKET_VERSION first). frame_size must divide block_size.
+int CWirecapLinux_setup_tx_ring(int fd, unsigned block_size, unsigned block_count, unsigned frame_size);
+// send(fd, NULL, 0, MSG_DONTWAIT): the kernel sends the SEND_REQUEST frames from its head on
+// and returns without waiting for the driver. Returns bytes handed over, or -1 with errno.
+long CWirecapLinux_tx_kick(int fd);
+// Sleeps until CLOCK_MONOTONIC reaches `deadline_ns` (absolute, so errors never add up).
+int CWirecapLinux_sleep_until_ns(uint64_t deadline_ns);
+// PR_SET_TIMERSLACK for the calling thread: how late the kernel may wake a sleep (default 50 us).
+int CWirecapLinux_set_timer_slack_ns(unsigned long ns);
+
 #endif // __linux__
 #endif // CWIRECAPLINUX_H
