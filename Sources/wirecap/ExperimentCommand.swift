@@ -39,6 +39,9 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Also run the scenarios on the discrete-event model, and the model of a 16-queue 10GbE machine.")
     var simulate = false
 
+    @Flag(help: "Only the model of a 16-queue 10GbE machine: no sandbox, no root needed.")
+    var modelOnly = false
+
     func optionProblem() -> String? {
         if repeats < 1 || repeats > 100 { return "--repeats \(repeats) is out of range: use 1 to 100 (3 or more for a spread)" }
         let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -53,7 +56,7 @@ struct ExperimentCommand: ParsableCommand {
 
     func run() throws {
         if let problem = optionProblem() { throw fail(problem) }
-        if let reason = Sandbox.unavailableReason { throw fail("experiment \(reason)") }
+        if !modelOnly, let reason = Sandbox.unavailableReason { throw fail("experiment \(reason) (or use --model-only)") }
         let kinds = scenarios.split(separator: ",").compactMap { ScenarioKind(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
         var notes: [String] = []
         let tracePath = trace ?? Self.defaultTrace()
@@ -69,21 +72,24 @@ struct ExperimentCommand: ParsableCommand {
         }
         let suite = ExperimentSuite.standard(scenarios: kinds, repeats: repeats, quick: quick, workMode: workMode, tracePath: tracePath)
         let started = Date()
-        printError("wirecap experiment: \(suite.points.count) points x \(suite.repeats) runs, \(Set(suite.points.map(\.setup.engine)).count) engines; results in \(directory.path)")
+        if !modelOnly {
+            printError("wirecap experiment: \(suite.points.count) points x \(suite.repeats) runs, \(Set(suite.points.map(\.setup.engine)).count) engines; results in \(directory.path)")
+        }
         let runner = ExperimentRunner(suite: suite) { done, total, what in
             let elapsed = Date().timeIntervalSince(started)
             let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
             printError(String(format: "[%3d/%d] %3.0f s elapsed, about %3.0f s left: %@", done, total, elapsed, eta, what))
         }
-        var points: [PointResult]
+        var points: [PointResult] = []
         do {
-            points = try runner.run()
+            if !modelOnly { points = try runner.run() }
         } catch let error as LabError {
             throw fail(error)
         } catch let error as CaptureError {
             throw fail(error)
         }
-        if simulate {
+        if simulate || modelOnly {
+            printError("running the discrete-event model...")
             points += Simulator.model(of: points) + Simulator.bigMachine(quick: quick)
         }
         let formatter = ISO8601DateFormatter()
