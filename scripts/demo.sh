@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The quick start's main job: installs what wirecap needs (Debian 12), builds it, and runs the
-# sandboxed capture demo. Arguments go to `wirecap demo` (see `wirecap demo --help`).
+# A short check: installs what wirecap needs (Debian 12), builds it, and runs the sandboxed
+# exactly-once capture demo. Arguments go to `wirecap demo` (see `wirecap demo --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
