@@ -14,6 +14,8 @@ public struct QueueFigures: Sendable, Codable, Equatable {
     public var offloadedOut: UInt64
     public var offloadedIn: UInt64
     public var rolledOver: UInt64
+    /// CPU seconds of this queue's threads (capture and work; libpcap's one thread).
+    public var cpuSeconds: Double
 
     /// Everything the kernel saw for this queue.
     public var offered: UInt64 { received + captureDrops }
@@ -44,7 +46,7 @@ final class WirecapRun: EngineRun {
             QueueFigures(
                 queue: $0.queue, received: $0.received, captureDrops: $0.captureDrops, deliveryDrops: $0.deliveryDrops,
                 processed: $0.processed, inFlight: $0.inFlight, offloadedOut: $0.offloadedOut, offloadedIn: $0.offloadedIn,
-                rolledOver: $0.rolloverIn)
+                rolledOver: $0.rolloverIn, cpuSeconds: $0.cpuSeconds)
         }
     }
 

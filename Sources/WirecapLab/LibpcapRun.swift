@@ -85,7 +85,8 @@ final class LibpcapRun: EngineRun, @unchecked Sendable {
         return [
             QueueFigures(
                 queue: 0, received: received, captureDrops: UInt64(stats.ps_drop), deliveryDrops: 0, processed: processed,
-                inFlight: received > processed ? received - processed : 0, offloadedOut: 0, offloadedIn: 0, rolledOver: 0)
+                inFlight: received > processed ? received - processed : 0, offloadedOut: 0, offloadedIn: 0, rolledOver: 0,
+                cpuSeconds: context.cpuSeconds)
         ]
     }
 

@@ -61,6 +61,7 @@ public struct PointResult: Sendable, Codable, Equatable {
         public var deliveryDrops: Double
         public var offloadedOut: Double
         public var offloadedIn: Double
+        public var cpuSeconds: Double
     }
 
     public init(point: ExperimentPoint, runs: [RunResult], simulated: Bool = false) {
@@ -76,7 +77,7 @@ public struct PointResult: Sendable, Codable, Equatable {
             return QueueSummary(
                 queue: q, offered: median(\.offered), received: median(\.received), processed: median(\.processed),
                 captureDrops: median(\.captureDrops), deliveryDrops: median(\.deliveryDrops), offloadedOut: median(\.offloadedOut),
-                offloadedIn: median(\.offloadedIn))
+                offloadedIn: median(\.offloadedIn), cpuSeconds: Spread(runs.compactMap { $0.queues.count > q ? $0.queues[q].cpuSeconds : nil }).median)
         }
     }
 }
@@ -107,7 +108,7 @@ public struct ExperimentResults: Sendable, Codable {
     /// One row per point and queue, medians with the spread of the drop rate.
     public func csv() -> String {
         var lines = [
-            "source,scenario,series,variable,value,engine,queues,pool_chunks,threshold,work_ns,work_mode,repeats,queue,offered,received,processed,capture_drops,delivery_drops,offloaded_out,offloaded_in,drop_rate_median,drop_rate_min,drop_rate_max,cpu_ns_per_packet_median"
+            "source,scenario,series,variable,value,engine,queues,pool_chunks,threshold,work_ns,work_mode,repeats,queue,offered,received,processed,capture_drops,delivery_drops,offloaded_out,offloaded_in,cpu_seconds,drop_rate_median,drop_rate_min,drop_rate_max,cpu_ns_per_packet_median"
         ]
         for p in points {
             let s = p.point.setup
@@ -116,7 +117,7 @@ public struct ExperimentResults: Sendable, Codable {
                     p.simulated ? "simulated" : "measured", p.point.scenario.rawValue, p.point.series, p.point.variable,
                     ExperimentPoint.format(p.point.value), s.engine.rawValue, String(s.queues), String(s.poolChunks), String(s.threshold),
                     String(p.point.workNanoseconds), p.point.workMode, String(p.runs.count), String(q.queue), f(q.offered), f(q.received),
-                    f(q.processed), f(q.captureDrops), f(q.deliveryDrops), f(q.offloadedOut), f(q.offloadedIn),
+                    f(q.processed), f(q.captureDrops), f(q.deliveryDrops), f(q.offloadedOut), f(q.offloadedIn), String(format: "%.4f", q.cpuSeconds),
                     String(format: "%.5f", p.dropRate.median), String(format: "%.5f", p.dropRate.minimum),
                     String(format: "%.5f", p.dropRate.maximum), String(format: "%.1f", p.cpuNanosecondsPerPacket.median),
                 ]

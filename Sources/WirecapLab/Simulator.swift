@@ -234,7 +234,8 @@ public struct Simulator {
         let figures = queues.enumerated().map { index, s in
             QueueFigures(
                 queue: index, received: s.received, captureDrops: s.captureDrops, deliveryDrops: 0, processed: s.processed,
-                inFlight: s.received - min(s.received, s.processed), offloadedOut: s.offloadedOut, offloadedIn: s.offloadedIn, rolledOver: s.rolledIn)
+                inFlight: s.received - min(s.received, s.processed), offloadedOut: s.offloadedOut, offloadedIn: s.offloadedIn, rolledOver: s.rolledIn,
+                cpuSeconds: 0)
         }
         return RunResult(
             offered: total, refusedBySender: 0, queues: figures, cpuSeconds: 0, sendSeconds: Double(total) / rate, duplicated: 0,
