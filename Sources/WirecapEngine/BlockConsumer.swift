@@ -18,7 +18,7 @@ public struct WalkingConsumer<H: PacketHandler>: BlockConsumer {
 
     @inlinable
     public mutating func consume(block: UnsafeMutableRawPointer, queue: Int) -> Bool {
-        BlockWalk.walk(block: block, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
+        _ = BlockWalk.walk(block: block, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
         return true
     }
 }
