@@ -8,6 +8,7 @@ import PackageDescription
 //   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
 //   WirecapTraffic  synthetic traces and replay through a TX ring
 //   WirecapLab      the drop-rate experiments: engines, scenarios, results, plots, simulation
+//   WirecapPcap     the libpcap-compatible facade (pcap-like handles over files and the engine)
 //   wirecap         the command-line tool
 let package = Package(
     name: "wirecap",
@@ -18,6 +19,7 @@ let package = Package(
         .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
         .library(name: "WirecapTraffic", targets: ["WirecapTraffic"]),
         .library(name: "WirecapLab", targets: ["WirecapLab"]),
+        .library(name: "WirecapPcap", targets: ["WirecapPcap"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
     ],
     dependencies: [
@@ -49,6 +51,7 @@ let package = Package(
                 "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapEngine", "WirecapTrace"]),
         .executableTarget(
             name: "wirecap",
             dependencies: [
@@ -56,7 +59,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab"]),
+        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab", "WirecapPcap"]),
         .testTarget(
             name: "WirecapIntegrationTests",
             dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "wirecap"]),
