@@ -75,6 +75,11 @@ int CWirecapLinux_attach_ret_filter(int fd, uint32_t k) {
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
 }
 
+int CWirecapLinux_attach_filter(int fd, const struct sock_filter *instructions, unsigned short count) {
+    struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)instructions };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+}
+
 int CWirecapLinux_read_stats(int fd, uint64_t *packets, uint64_t *drops, uint64_t *freezes) {
     struct tpacket_stats_v3 st;
     socklen_t len = sizeof(st);

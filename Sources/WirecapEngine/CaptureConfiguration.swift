@@ -71,6 +71,21 @@ public struct OffloadConfiguration: Equatable, Sendable {
     }
 }
 
+/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
+public struct BPFInstruction: Equatable, Sendable {
+    public var code: UInt16
+    public var jt: UInt8
+    public var jf: UInt8
+    public var k: UInt32
+
+    public init(code: UInt16, jt: UInt8, jf: UInt8, k: UInt32) {
+        self.code = code
+        self.jt = jt
+        self.jf = jf
+        self.k = k
+    }
+}
+
 /// Everything needed to open a multi-queue capture on one interface.
 public struct CaptureConfiguration: Sendable {
     public var interface: String
@@ -89,6 +104,10 @@ public struct CaptureConfiguration: Sendable {
     public var pool: PoolConfiguration?
     /// Buddy-group offloading (needs the pool); nil: every queue keeps its own chunks.
     public var offload: OffloadConfiguration?
+    /// A classic BPF program (e.g. compiled by libpcap from a tcpdump expression) that every
+    /// member runs in the kernel; packets it rejects never reach a ring. nil: accept all, cut to
+    /// the snap length.
+    public var filter: [BPFInstruction]?
 
     public static let defaultSnapLength = 262_144
     public static let maximumQueues = 256
@@ -183,6 +202,9 @@ public struct CaptureConfiguration: Sendable {
                         "--buddy-groups \(groups.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ":")) must name every queue 0...\(queues - 1) exactly once, e.g. 0,1:2,3")
                 }
             }
+        }
+        if let filter, filter.isEmpty || filter.count > 4096 {
+            throw .invalidConfiguration("the capture filter has \(filter.count) instructions: the kernel takes 1 to 4096 (simplify the expression)")
         }
         let needed = Self.minimumBlockSize(snapLength: snapLength)
         if ring.blockSize < needed {

@@ -52,7 +52,15 @@ public final class CaptureEngine: Sendable {
         // The group is complete: only now may packets flow, so that none is spread over a
         // partial group. `ret #snaplen` replaces the drop-all filter atomically per socket and
         // makes the kernel copy at most the snap length.
-        for ring in rings { try ring.setReturnFilter(UInt32(configuration.snapLength)) }
+        // A user filter (libpcap returns the snap length for an accepted packet) replaces it the
+        // same way, on every member, so the kernel does the filtering for the whole group.
+        for ring in rings {
+            if let filter = configuration.filter {
+                try ring.setFilter(filter)
+            } else {
+                try ring.setReturnFilter(UInt32(configuration.snapLength))
+            }
+        }
 
         self.configuration = configuration
         self.logger = logger

@@ -82,6 +82,16 @@ final class RxRing: @unchecked Sendable {
         _ = try systemCall("enabling promiscuous mode on \(interface)", CWirecapLinux_set_promiscuous(fd, ifindex))
     }
 
+    /// Replaces the socket's filter with `program`, atomically for the socket.
+    func setFilter(_ program: [BPFInstruction]) throws(CaptureError) {
+        let instructions = program.map { sock_filter(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
+        let rc = instructions.withUnsafeBufferPointer { CWirecapLinux_attach_filter(fd, $0.baseAddress, UInt16($0.count)) }
+        if rc != 0 {
+            if errno == EINVAL { throw .invalidConfiguration("the kernel refused the capture filter on \(interface) (not a valid classic BPF program)") }
+            throw .system(operation: "installing the capture filter on \(interface)", errno: errno)
+        }
+    }
+
     /// Replaces the socket's filter with `ret #k` (0: drop all; snap length: accept and cut).
     @usableFromInline
     func setReturnFilter(_ k: UInt32) throws(CaptureError) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CWirecapLinux
 import Foundation
 import WirecapEngine
+import WirecapPcap
 import WirecapTrace
 
 struct CaptureCommand: ParsableCommand {
@@ -15,7 +16,13 @@ struct CaptureCommand: ParsableCommand {
             """)
 
     @Option(name: .short, help: "Interface to capture on.")
-    var i: String
+    var i: String?
+
+    @Option(name: .short, help: "Read packets from this pcap or pcapng file instead of an interface.")
+    var r: String?
+
+    @Argument(help: "A filter expression in tcpdump's syntax (see `man pcap-filter`); on an interface the kernel applies it on every queue.")
+    var expression: [String] = []
 
     @Option(help: "Number of queues (fanout member sockets, one capture thread each).")
     var queues: Int = 1
@@ -76,6 +83,8 @@ struct CaptureCommand: ParsableCommand {
 
     /// Checked in `run`, not `validate`, so that the error is one line like every other one.
     func optionProblem() -> String? {
+        if i == nil && r == nil { return "nothing to capture from: give an interface with -i or a file with -r" }
+        if i != nil && r != nil { return "-i and -r cannot be combined: capture from an interface or read a file" }
         if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
         if let duration, !(duration > 0) { return "--duration \(duration) is out of range: give a positive number of seconds" }
         if poolChunks < 0 { return "--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more" }
@@ -95,14 +104,27 @@ struct CaptureCommand: ParsableCommand {
         return groups.map { $0.map { $0! } }
     }
 
+    var filterExpression: String? { expression.isEmpty ? nil : expression.joined(separator: " ") }
+
     func run() throws {
         if let problem = optionProblem() { throw fail(problem) }
-        let configuration = CaptureConfiguration(
+        if let r { return try readFile(r) }
+        let i = self.i!
+        var filter: [BPFInstruction]? = nil
+        if let filterExpression {
+            do {
+                filter = try BPFCompiler.compile(filterExpression, snapLength: s)
+            } catch {
+                throw fail("bad filter expression '\(filterExpression)': \(error) (see `man pcap-filter`)")
+            }
+        }
+        var configuration = CaptureConfiguration(
             interface: i, queues: queues, fanout: fanout, rollover: rollover,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
             snapLength: s, promiscuous: !p, pinThreads: !noPin,
             pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool) : nil,
             offload: offloadThreshold.map { OffloadConfiguration(threshold: $0, groups: buddyGroups.flatMap(Self.parseGroups)) })
+        configuration.filter = filter
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
         _ = CWirecapLinux_block_stop_signals()
         let engine: CaptureEngine
@@ -169,6 +191,44 @@ struct CaptureCommand: ParsableCommand {
             } catch {
                 throw fail("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
             }
+        }
+    }
+
+    /// `-r FILE`: read a pcap or pcapng file through the facade (libpcap underneath), filter it
+    /// in user space with libpcap's filter, and write or count what passes, as tcpdump -r does.
+    func readFile(_ path: String) throws {
+        do {
+            let handle = try PcapHandle.openOffline(path: path, precision: .nano)
+            defer { handle.close() }
+            if let filterExpression {
+                do {
+                    try handle.setFilter(filterExpression)
+                } catch {
+                    throw fail("bad filter expression '\(filterExpression)': \(error) (see `man pcap-filter`)")
+                }
+            }
+            printError("reading from file \(path), link-type \(try handle.datalink), snapshot length \(try handle.snapshot)")
+            let dumper = try w.map { output throws(PcapError) in try handle.dumpOpen(path: output) }
+            var written = 0
+            var dumpError: PcapError? = nil
+            _ = try handle.loop(count: c ?? -1) { packet in
+                do throws(PcapError) {
+                    try dumper?.dump(packet)
+                } catch {
+                    dumpError = error
+                    handle.breakLoop()
+                }
+                written += 1
+            }
+            try dumper?.close()
+            if let dumpError { throw dumpError }
+            printError("\(written) packets")
+            if let statsJson {
+                let object = "{\"file\":\"\(path)\",\"total\":{\"captured\":\(written)}}\n"
+                if statsJson == "-" { print(object, terminator: "") } else { try object.write(toFile: statsJson, atomically: true, encoding: .utf8) }
+            }
+        } catch let error as PcapError {
+            throw fail("cannot read \(path): \(error) (give a readable pcap or pcapng file)")
         }
     }
 }

@@ -62,6 +62,8 @@ int CWirecapLinux_set_promiscuous(int fd, int ifindex);
 // A one-instruction classic BPF program `ret #k`: k = 0 drops everything, k = snaplen accepts
 // and truncates in the kernel, so bytes past the snap length are never copied into the ring.
 int CWirecapLinux_attach_ret_filter(int fd, uint32_t k);
+// Attaches a classic BPF program (as compiled by libpcap) to the socket; replaces any filter.
+int CWirecapLinux_attach_filter(int fd, const struct sock_filter *instructions, unsigned short count);
 int CWirecapLinux_read_stats(int fd, uint64_t *packets, uint64_t *drops, uint64_t *freezes);
 // PACKET_ROLLOVER_STATS: cumulative (not reset on read); fails with EINVAL without FLAG_ROLLOVER.
 int CWirecapLinux_read_rollover_stats(int fd, uint64_t *all, uint64_t *huge, uint64_t *failed);
