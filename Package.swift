@@ -51,7 +51,7 @@ let package = Package(
                 "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapEngine", "WirecapTrace"]),
+        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
         .executableTarget(
             name: "wirecap",
             dependencies: [

@@ -22,6 +22,26 @@ public enum BlockWalk {
     @usableFromInline static let offsetVLANTCI = Int(CWirecapLinux_PKT_VLAN_TCI)
     @usableFromInline static let offsetVLANTPID = Int(CWirecapLinux_PKT_VLAN_TPID)
 
+    /// Delivers packets `first..<first+limit` of `block` (fewer at its end) to `handler`, without
+    /// `blockDone`, and returns how many it delivered: for readers that stop inside a block, as
+    /// pcap_dispatch does with a count. Each packet must be delivered once (VLAN reinsertion
+    /// rewrites the headroom).
+    @inlinable
+    public static func walk<H: PacketHandler>(
+        block: UnsafeMutableRawPointer, queue: Int, snapLength: Int, first: Int, limit: Int, handler: inout H
+    ) -> Int {
+        let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
+        guard first < count, limit > 0 else { return 0 }
+        var packet = block + Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
+        for _ in 0..<first { packet += Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self)) }
+        let delivered = min(limit, count - first)
+        for _ in 0..<delivered {
+            deliver(packet: packet, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
+            packet += Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
+        }
+        return delivered
+    }
+
     /// Delivers every packet of `block` to `handler` and returns how many there were.
     ///
     /// When the kernel stripped a VLAN tag into the header, the tag is written back into the
@@ -35,30 +55,7 @@ public enum BlockWalk {
         let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
         var packet = block + Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
         for _ in 0..<count {
-            let status = packet.load(fromByteOffset: offsetStatus, as: UInt32.self)
-            var captured = Int(packet.load(fromByteOffset: offsetSnapLength, as: UInt32.self))
-            var wire = Int(packet.load(fromByteOffset: offsetLength, as: UInt32.self))
-            var frame = packet + Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
-            if reinsertVLAN && status & statusVLANValid != 0 && captured >= 12 {
-                let tci = packet.load(fromByteOffset: offsetVLANTCI, as: UInt16.self)
-                let tpid: UInt16 =
-                    status & statusVLANTPIDValid != 0
-                    ? packet.load(fromByteOffset: offsetVLANTPID, as: UInt16.self) : 0x8100
-                frame -= 4
-                frame.copyMemory(from: frame + 4, byteCount: 12)
-                frame.storeBytes(of: tpid.bigEndian, toByteOffset: 12, as: UInt16.self)
-                frame.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
-                captured += 4
-                wire += 4
-            }
-            if captured > snapLength { captured = snapLength }
-            handler.handle(
-                Packet(
-                    bytes: UnsafeRawBufferPointer(start: frame, count: captured),
-                    wireLength: wire,
-                    seconds: packet.load(fromByteOffset: offsetSeconds, as: UInt32.self),
-                    nanoseconds: packet.load(fromByteOffset: offsetNanoseconds, as: UInt32.self),
-                    queue: queue))
+            deliver(packet: packet, queue: queue, snapLength: snapLength, reinsertVLAN: reinsertVLAN, handler: &handler)
             let next = Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
             // Each packet's address comes from the previous header, so misses cannot overlap by
             // themselves: ask for the header about 8 packets ahead (guessing from this packet's
@@ -69,5 +66,36 @@ public enum BlockWalk {
         }
         handler.blockDone(queue: queue)
         return count
+    }
+
+    /// Hands one packet (its TPACKET3 header at `packet`) to `handler`: the hot path's body.
+    @inlinable @inline(__always)
+    static func deliver<H: PacketHandler>(
+        packet: UnsafeMutableRawPointer, queue: Int, snapLength: Int, reinsertVLAN: Bool, handler: inout H
+    ) {
+        let status = packet.load(fromByteOffset: offsetStatus, as: UInt32.self)
+        var captured = Int(packet.load(fromByteOffset: offsetSnapLength, as: UInt32.self))
+        var wire = Int(packet.load(fromByteOffset: offsetLength, as: UInt32.self))
+        var frame = packet + Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
+        if reinsertVLAN && status & statusVLANValid != 0 && captured >= 12 {
+            let tci = packet.load(fromByteOffset: offsetVLANTCI, as: UInt16.self)
+            let tpid: UInt16 =
+                status & statusVLANTPIDValid != 0
+                ? packet.load(fromByteOffset: offsetVLANTPID, as: UInt16.self) : 0x8100
+            frame -= 4
+            frame.copyMemory(from: frame + 4, byteCount: 12)
+            frame.storeBytes(of: tpid.bigEndian, toByteOffset: 12, as: UInt16.self)
+            frame.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
+            captured += 4
+            wire += 4
+        }
+        if captured > snapLength { captured = snapLength }
+        handler.handle(
+            Packet(
+                bytes: UnsafeRawBufferPointer(start: frame, count: captured),
+                wireLength: wire,
+                seconds: packet.load(fromByteOffset: offsetSeconds, as: UInt32.self),
+                nanoseconds: packet.load(fromByteOffset: offsetNanoseconds, as: UInt32.self),
+                queue: queue))
     }
 }

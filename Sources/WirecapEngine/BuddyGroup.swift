@@ -124,6 +124,10 @@ public final class BuddyGroup: @unchecked Sendable {
             if finishedCaptures == members.count { return nil }
             monitor.wait(nanoseconds: 100_000_000)
         }
+        return takeLocked(for: member)
+    }
+
+    private func takeLocked(for member: Int) -> FilledChunk {
         let chunk = fifos[member].pop()
         backlogs[member] -= 1
         let owner = Int(chunk.owner)
@@ -132,6 +136,22 @@ public final class BuddyGroup: @unchecked Sendable {
         if owner != member { counts[member].offloadedIn &+= 1 }
         return chunk
     }
+
+    /// The next chunk for `member`, waiting at most `nanoseconds` for one; nil on time-out, after
+    /// `wake()`, or once finished and empty. For consumers that pull (the pcap facade) rather
+    /// than run a work thread.
+    public func pop(for member: Int, waitingUpTo nanoseconds: UInt64) -> FilledChunk? {
+        monitor.lock()
+        defer { monitor.unlock() }
+        if fifos[member].count == 0 && nanoseconds > 0 && finishedCaptures < members.count {
+            monitor.wait(nanoseconds: nanoseconds)
+        }
+        guard fifos[member].count > 0 else { return nil }
+        return takeLocked(for: member)
+    }
+
+    /// Wakes every thread waiting in `pop`.
+    public func wake() { monitor.withLock { monitor.broadcast() } }
 
     /// `member`'s handler is done with `chunk` (recycled or kept).
     public func processed(_ chunk: FilledChunk, by member: Int) {
@@ -153,6 +173,9 @@ public final class BuddyGroup: @unchecked Sendable {
     }
 
     public func backlog(of member: Int) -> Int { monitor.withLock { backlogs[member] } }
+
+    /// Whether every member's capture thread has finished.
+    public var capturesFinished: Bool { monitor.withLock { finishedCaptures == members.count } }
 
     public func snapshot(of queue: Int) -> Counts {
         monitor.withLock {

@@ -172,6 +172,23 @@ public final class CaptureEngine: Sendable {
         }
     }
 
+    /// Pool mode with no work threads: the capture threads fill chunks and the application pulls
+    /// them from each queue's buddy group (`queue.group!.pop(for:waitingUpTo:)`), walks them, marks
+    /// them processed and recycles them. The pcap facade reads this way.
+    public func startCaptureOnly() throws(CaptureError) {
+        guard configuration.pool != nil else {
+            throw .invalidConfiguration("pulling chunks needs the ring-buffer pool: set --pool-chunks to 1 or more")
+        }
+        for queue in queues {
+            let control = self.control
+            register(
+                try PinnedThread.spawn(cpu: queue.cpu) {
+                    var consumer = CopyingConsumer(pool: queue.pool!, group: queue.group!)
+                    queue.run(consumer: &consumer, control: control)
+                })
+        }
+    }
+
     @usableFromInline
     func register(_ thread: PinnedThread) { threads.append(thread) }
 
