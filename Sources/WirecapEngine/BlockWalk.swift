@@ -37,7 +37,10 @@ public enum BlockWalk {
         let delivered = min(limit, count - first)
         for _ in 0..<delivered {
             deliver(packet: packet, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
-            packet += Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
+            let next = Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
+            CWirecapLinux_prefetch(packet + 8 &* next)
+            CWirecapLinux_prefetch(packet + (8 &* next &+ 64))
+            packet += next
         }
         return delivered
     }

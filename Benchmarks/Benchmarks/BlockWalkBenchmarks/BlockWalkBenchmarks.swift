@@ -43,8 +43,8 @@ final class WalkFixture: @unchecked Sendable {
     let full: SyntheticBlock
     let remainder: SyntheticBlock?
     let fullWalks: Int
-    private let fullPointer: UnsafeMutableRawPointer
-    private let remainderPointer: UnsafeMutableRawPointer?
+    let fullPointer: UnsafeMutableRawPointer
+    let remainderPointer: UnsafeMutableRawPointer?
 
     init(frameLength: Int) {
         let blockSize = 1 << 20
@@ -106,6 +106,34 @@ final class WalkFixture: @unchecked Sendable {
     }
 }
 
+extension WalkFixture {
+    /// The pcap facade's path (`LivePcapHandle.dispatch`): the ranged walk, which a count may
+    /// stop inside a chunk, with the handler as a closure (`dispatch(count:handler:)`).
+    @inline(__always)
+    func walkLikeDispatch(into body: (Packet) -> Void) -> Int {
+        withoutActuallyEscaping(body) { body in walkLikeDispatch(handler: ClosurePacketHandler(body: body)) }
+    }
+
+    @inline(__always)
+    func walkLikeDispatch(handler: ClosurePacketHandler) -> Int {
+        var handler = handler
+        var walked = 0
+        for _ in 0..<fullWalks {
+            walked &+= BlockWalk.walk(block: fullPointer, queue: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler)
+        }
+        if let remainderPointer {
+            walked &+= BlockWalk.walk(block: remainderPointer, queue: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler)
+        }
+        return walked
+    }
+}
+
+/// The same shape as the facade's closure handler.
+struct ClosurePacketHandler: PacketHandler {
+    let body: (Packet) -> Void
+    @inline(__always) mutating func handle(_ packet: Packet) { body(packet) }
+}
+
 final class FixtureSlot: @unchecked Sendable {
     var fixture: WalkFixture?
 }
@@ -150,6 +178,34 @@ let benchmarks: @Sendable () -> Void = {
                 "BlockWalk \(frameLength)B: \(built.packetsPerBlock) frames per 1 MiB block, "
                     + "\(built.fullWalks) full walks + \(packetsPerIteration % built.packetsPerBlock) "
                     + "= \(packetsPerIteration) packets per iteration")
+        } teardown: {
+            slot.fixture = nil
+        }
+    }
+
+    // The facade's overhead over the engine's handler path: the same blocks through the ranged
+    // walk and a closure, as `LivePcapHandle.dispatch(count:handler:)` runs them.
+    for frameLength in [64] {
+        let slot = FixtureSlot()
+        Benchmark(
+            "Facade dispatch walk \(frameLength)B packets",
+            configuration: .init(
+                metrics: metrics, timeUnits: .nanoseconds, warmupIterations: 10, scalingFactor: scalingFactor,
+                maxDuration: .seconds(5), maxIterations: 1_000)
+        ) { benchmark in
+            let fixture = slot.fixture!
+            var bytes = 0
+            var byteSum = 0
+            benchmark.startMeasurement()
+            let walked = fixture.walkLikeDispatch { packet in
+                bytes &+= packet.capturedLength
+                byteSum &+= Int(packet.bytes.load(fromByteOffset: 12, as: UInt8.self))
+            }
+            benchmark.stopMeasurement()
+            precondition(walked == packetsPerIteration)
+            blackHole(bytes &+ byteSum)
+        } setup: {
+            slot.fixture = WalkFixture(frameLength: frameLength)
         } teardown: {
             slot.fixture = nil
         }
