@@ -39,10 +39,10 @@ public struct QueueStatistics: Sendable, Equatable {
     /// Chunks this queue's capture thread sent to a buddy, and its work thread took from buddies.
     public var offloadedOut: UInt64 = 0
     public var offloadedIn: UInt64 = 0
-    /// Kernel rollover (`--rollover`, from PACKET_ROLLOVER_STATS): packets this queue took in
-    /// because another member's ring was full, how many of those when its own ring was filling
-    /// too ("huge"), and packets that found no member with room.
-    public var rolloverIn: UInt64 = 0
+    /// Kernel rollover (`--rollover`, from PACKET_ROLLOVER_STATS, as counted on this socket):
+    /// packets the kernel moved from this queue to another member because this ring was nearly
+    /// full, how many of those while the flow was "huge", and packets that found no member with room.
+    public var rolledOver: UInt64 = 0
     public var rolloverHuge: UInt64 = 0
     public var rolloverFailed: UInt64 = 0
     /// CPU seconds of the capture thread and of the work thread (set when each ends).
@@ -163,7 +163,7 @@ final class QueueCounters: Sendable {
         var huge: UInt64 = 0
         var failed: UInt64 = 0
         if CWirecapLinux_read_rollover_stats(fd, &all, &huge, &failed) == 0 {
-            stats.rolloverIn = all
+            stats.rolledOver = all
             stats.rolloverHuge = huge
             stats.rolloverFailed = failed
         }

@@ -46,7 +46,7 @@ final class WirecapRun: EngineRun {
             QueueFigures(
                 queue: $0.queue, received: $0.received, captureDrops: $0.captureDrops, deliveryDrops: $0.deliveryDrops,
                 processed: $0.processed, inFlight: $0.inFlight, offloadedOut: $0.offloadedOut, offloadedIn: $0.offloadedIn,
-                rolledOver: $0.rolloverIn, cpuSeconds: $0.cpuSeconds)
+                rolledOver: $0.rolledOver, cpuSeconds: $0.cpuSeconds)
         }
     }
 

@@ -181,7 +181,7 @@ struct CaptureCommand: ParsableCommand {
                     line += ", \(q.deliveryDrops) delivery drops, pool free min \(q.poolFreeMinimum)/\(q.poolChunks)"
                 }
                 if offloadThreshold != nil { line += ", chunks offloaded out \(q.offloadedOut) / in \(q.offloadedIn)" }
-                if rollover { line += ", rolled over in \(q.rolloverIn), rollover failed \(q.rolloverFailed)" }
+                if rollover { line += ", rolled over \(q.rolledOver), rollover failed \(q.rolloverFailed)" }
                 printError(line)
             }
         }

@@ -18,7 +18,7 @@ struct StatisticsReport: Encodable {
         let backlogMax: Int
         let offloadedOut: UInt64
         let offloadedIn: UInt64
-        let rolloverIn: UInt64
+        let rolledOver: UInt64
         let rolloverHuge: UInt64
         let rolloverFailed: UInt64
         let captureCpuSeconds: Double
@@ -39,7 +39,7 @@ struct StatisticsReport: Encodable {
             backlogMax = q.backlogMax
             offloadedOut = q.offloadedOut
             offloadedIn = q.offloadedIn
-            rolloverIn = q.rolloverIn
+            rolledOver = q.rolledOver
             rolloverHuge = q.rolloverHuge
             rolloverFailed = q.rolloverFailed
             captureCpuSeconds = q.captureCPUSeconds
