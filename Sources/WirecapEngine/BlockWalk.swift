@@ -58,7 +58,30 @@ public enum BlockWalk {
         let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
         var packet = block + Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
         for _ in 0..<count {
-            deliver(packet: packet, queue: queue, snapLength: snapLength, reinsertVLAN: reinsertVLAN, handler: &handler)
+            let status = packet.load(fromByteOffset: offsetStatus, as: UInt32.self)
+            var captured = Int(packet.load(fromByteOffset: offsetSnapLength, as: UInt32.self))
+            var wire = Int(packet.load(fromByteOffset: offsetLength, as: UInt32.self))
+            var frame = packet + Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
+            if reinsertVLAN && status & statusVLANValid != 0 && captured >= 12 {
+                let tci = packet.load(fromByteOffset: offsetVLANTCI, as: UInt16.self)
+                let tpid: UInt16 =
+                    status & statusVLANTPIDValid != 0
+                    ? packet.load(fromByteOffset: offsetVLANTPID, as: UInt16.self) : 0x8100
+                frame -= 4
+                frame.copyMemory(from: frame + 4, byteCount: 12)
+                frame.storeBytes(of: tpid.bigEndian, toByteOffset: 12, as: UInt16.self)
+                frame.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
+                captured += 4
+                wire += 4
+            }
+            if captured > snapLength { captured = snapLength }
+            handler.handle(
+                Packet(
+                    bytes: UnsafeRawBufferPointer(start: frame, count: captured),
+                    wireLength: wire,
+                    seconds: packet.load(fromByteOffset: offsetSeconds, as: UInt32.self),
+                    nanoseconds: packet.load(fromByteOffset: offsetNanoseconds, as: UInt32.self),
+                    queue: queue))
             let next = Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
             // Each packet's address comes from the previous header, so misses cannot overlap by
             // themselves: ask for the header about 8 packets ahead (guessing from this packet's
@@ -71,7 +94,9 @@ public enum BlockWalk {
         return count
     }
 
-    /// Hands one packet (its TPACKET3 header at `packet`) to `handler`: the hot path's body.
+    /// Hands one packet (its TPACKET3 header at `packet`) to `handler`, for the ranged walk. The
+    /// whole-block walk keeps its own copy of this body: calling this from it measured 1.7 ns
+    /// slower per packet (Benchmarks/, 64-byte frames: 5.4 against 3.7 ns).
     @inlinable @inline(__always)
     static func deliver<H: PacketHandler>(
         packet: UnsafeMutableRawPointer, queue: Int, snapLength: Int, reinsertVLAN: Bool, handler: inout H
