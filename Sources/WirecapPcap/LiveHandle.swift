@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CWirecapLinux
+import Foundation
 import Synchronization
 import WirecapEngine
 import WirecapSandbox
@@ -244,3 +245,28 @@ struct ClosureHandler: PacketHandler {
     @inline(__always) mutating func handle(_ packet: Packet) { body(packet) }
 }
 
+
+extension LivePcapHandle {
+    /// The packets as owned copies, for `for try await` code. A reading thread runs `loop` and
+    /// hands copies over; ending the iteration breaks the loop. Copies allocate: this is the
+    /// convenient path, `dispatch` and `loop` are the fast one.
+    public func packets() -> AsyncThrowingStream<OwnedPacket, any Error> {
+        AsyncThrowingStream { continuation in
+            let thread = Thread { [self] in
+                do {
+                    _ = try self.loop { packet in
+                        continuation.yield(
+                            OwnedPacket(
+                                bytes: Array(packet.bytes), len: packet.wireLength, seconds: Int(packet.seconds),
+                                fraction: Int(packet.nanoseconds), precision: .nano))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { [self] _ in self.breakLoop() }
+            thread.start()
+        }
+    }
+}

@@ -327,3 +327,29 @@ struct PcapFacadeTests {
         #expect(result.interrupted && result.processed < all.count)
     }
 }
+
+@Suite("pcap facade, async packets")
+struct PcapAsyncTests {
+    @Test("a file's packets through for-await equal libpcap's records")
+    func offlineStream() async throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/traces/pcapplusplus/example.pcap").path
+        guard FileManager.default.fileExists(atPath: corpus) else {
+            print("skipped: \(corpus) is not there (../shared beside the checkout)")
+            return
+        }
+        let expected = try PcapReader(path: corpus).readAll()
+        var count = 0
+        var same = true
+        let handle = try PcapHandle.openOffline(path: corpus, precision: .nano)
+        for try await packet in handle.packets() {
+            if count < expected.count {
+                same = same && packet.bytes == expected[count].bytes && packet.len == expected[count].wireLength
+            }
+            count += 1
+        }
+        handle.close()
+        #expect(count == expected.count)
+        #expect(same)
+    }
+}

@@ -63,6 +63,27 @@ extension SandboxSuites {
             }
         }
 
+        @Test("packets() hands over owned copies to for-await code, and ends when the loop is broken", .timeLimit(.minutes(1)))
+        func asyncPackets() async throws {
+            let frames = SequencedFrame(flows: 4, size: 64)
+            let sandbox = try Sandbox()
+            defer { sandbox.tearDown() }
+            var options = LivePcapHandle.Options()
+            options.snapLength = 2048
+            options.immediate = true
+            let receiver = try sandbox.receiver.run { try LivePcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
+            let sender = try sandbox.sender.run { try LivePcapHandle.openLive(device: sandbox.senderInterface) }
+            for sequence in 0..<UInt64(100) { try sender.inject(frames.bytes(sequence: sequence)) }
+            var sequences: [UInt64] = []
+            for try await packet in receiver.packets() {
+                if let s = packet.bytes.withUnsafeBytes({ SequencedFrame.sequence(of: $0) }) { sequences.append(s) }
+                if sequences.count == 100 { break }
+            }
+            #expect(sequences == Array(0..<100), "in order on one queue, each once")
+            sender.close()
+            receiver.close()
+        }
+
         @Test("a bad filter and a missing device give libpcap's and the engine's messages")
         func errors() throws {
             var options = LivePcapHandle.Options()
