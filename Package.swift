@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "WirecapLab", targets: ["WirecapLab"]),
         .library(name: "WirecapPcap", targets: ["WirecapPcap"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
+        .executable(name: "wirecap-ids", targets: ["wirecap-ids"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -59,10 +60,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .executableTarget(
+            name: "wirecap-ids",
+            dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapPcap", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab", "WirecapPcap"]),
         .testTarget(
             name: "WirecapIntegrationTests",
-            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap"]),
+            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,6 +18,10 @@
 #include <sys/prctl.h>
 #include <linux/virtio_net.h>
 
+const void *CWirecapLinux_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
+    return memmem(haystack, haystack_length, needle, needle_length);
+}
+
 int CWirecapLinux_packet_socket(int protocol_host_order) {
     return socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons((uint16_t)protocol_host_order));
 }

@@ -50,6 +50,9 @@ static inline void CWirecapLinux_block_release(void *block) {
 // A read prefetch: never faults, so it may point past the end of a block.
 static inline void CWirecapLinux_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
+// memmem (a GNU extension the Swift Glibc module does not show): first match of needle, or NULL.
+const void *CWirecapLinux_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
+
 // Sockets and the ring.
 int CWirecapLinux_packet_socket(int protocol_host_order);
 int CWirecapLinux_set_int_option(int fd, int level, int name, int value);

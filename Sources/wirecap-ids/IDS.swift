@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import WirecapEngine
+import WirecapPcap
+
+/// An example of the pcap facade in use: a minimal IDS that counts flows and matches byte
+/// signatures in every packet, from a file or live from N queues. It also serves as a realistic
+/// per-packet load.
+@main
+struct IDS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wirecap-ids",
+        abstract: "A minimal IDS over wirecap's pcap facade: counts flows and matches byte signatures.")
+
+    @Option(name: .short, help: "Interface to capture on.")
+    var i: String?
+
+    @Option(name: .short, help: "Read a pcap or pcapng file instead.")
+    var r: String?
+
+    @Option(help: "Queues for a live capture.")
+    var queues: Int = 1
+
+    @Option(help: "A signature to look for: text, or hex:DEADBEEF. Repeat for several.")
+    var signature: [String] = []
+
+    @Option(name: .short, help: "Stop after this many packets.")
+    var c: Int?
+
+    @Option(help: "Stop a live capture after this many seconds.")
+    var duration: Double = 10
+
+    @Argument(help: "A filter expression in tcpdump's syntax.")
+    var expression: [String] = []
+
+    func run() throws {
+        let signatures: [Signature]
+        do {
+            signatures = try signature.map(Signature.init(parsing:))
+        } catch {
+            throw fail("\(error)")
+        }
+        var engine = Inspector(signatures: signatures)
+        let filter = expression.isEmpty ? nil : expression.joined(separator: " ")
+        do {
+            switch (i, r) {
+            case (nil, let path?):
+                let handle = try PcapHandle.openOffline(path: path, precision: .nano)
+                if let filter { try handle.setFilter(filter) }
+                _ = try handle.loop(count: c ?? -1, handler: &engine)
+                handle.close()
+            case (let device?, nil):
+                var options = LivePcapHandle.Options()
+                options.queues = queues
+                options.filter = filter
+                options.timeoutMilliseconds = 100
+                let handle = try LivePcapHandle.openLive(device: device, options: options)
+                let deadline = Date().addingTimeInterval(duration)
+                while Date() < deadline && (c == nil || engine.packets < c!) {
+                    _ = try handle.dispatch(count: c.map { $0 - engine.packets } ?? -1, handler: &engine)
+                }
+                handle.close()
+            default:
+                throw fail("give an interface with -i or a file with -r (one of them)")
+            }
+        } catch let error as PcapError {
+            throw fail(error)
+        }
+        print(engine.report())
+    }
+
+    func fail(_ message: CustomStringConvertible) -> ExitCode {
+        FileHandle.standardError.write(Data("wirecap-ids: \(message)\n".utf8))
+        return .failure
+    }
+}

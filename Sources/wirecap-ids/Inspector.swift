@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CWirecapLinux
+import WirecapEngine
+
+/// A byte pattern to find anywhere in a frame.
+struct Signature {
+    let name: String
+    let bytes: [UInt8]
+
+    struct Invalid: Error, CustomStringConvertible {
+        let text: String
+        var description: String { "--signature \(text) is not text or hex:HEXDIGITS (e.g. hex:deadbeef)" }
+    }
+
+    init(parsing text: String) throws {
+        if text.hasPrefix("hex:") {
+            let digits = Array(text.dropFirst(4))
+            guard !digits.isEmpty, digits.count % 2 == 0 else { throw Invalid(text: text) }
+            var bytes: [UInt8] = []
+            for index in stride(from: 0, to: digits.count, by: 2) {
+                guard let byte = UInt8(String(digits[index...index + 1]), radix: 16) else { throw Invalid(text: text) }
+                bytes.append(byte)
+            }
+            self.bytes = bytes
+        } else {
+            guard !text.isEmpty else { throw Invalid(text: text) }
+            bytes = Array(text.utf8)
+        }
+        name = text
+    }
+}
+
+/// Counts packets and flows (IPv4 and IPv6 5-tuples, VLAN tags skipped) and signature matches.
+/// New flows allocate (a set insertion); packets of known flows do not.
+struct Inspector: PacketHandler {
+    let signatures: [Signature]
+    private(set) var packets = 0
+    private(set) var matches: [Int]
+    private var flows = Set<FlowKey>()
+
+    /// Addresses packed into integers, so that building a key allocates nothing.
+    struct FlowKey: Hashable {
+        var a: UInt64
+        var b: UInt64
+        var c: UInt64
+        var d: UInt64
+        var protocolNumber: UInt8
+        var ports: UInt32
+    }
+
+    /// Eight bytes from `offset`, big-endian (fewer at the end are zero).
+    static func word(_ p: UnsafeRawBufferPointer, _ offset: Int, _ count: Int = 8) -> UInt64 {
+        var value: UInt64 = 0
+        for i in 0..<count { value = value << 8 | UInt64(p[offset + i]) }
+        return value
+    }
+
+    init(signatures: [Signature]) {
+        self.signatures = signatures
+        matches = Array(repeating: 0, count: signatures.count)
+    }
+
+    mutating func handle(_ packet: Packet) {
+        packets += 1
+        let bytes = packet.bytes
+        if let key = Self.flowKey(bytes) { flows.insert(key) }
+        guard let base = bytes.baseAddress else { return }
+        for (index, signature) in signatures.enumerated() {
+            let found = signature.bytes.withUnsafeBytes { needle in
+                CWirecapLinux_memmem(base, bytes.count, needle.baseAddress, needle.count) != nil
+            }
+            if found { matches[index] += 1 }
+        }
+    }
+
+    static func flowKey(_ b: UnsafeRawBufferPointer) -> FlowKey? {
+        var offset = 12
+        guard b.count >= 14 else { return nil }
+        var type = UInt16(b[offset]) << 8 | UInt16(b[offset + 1])
+        while (type == 0x8100 || type == 0x88a8) && b.count >= offset + 6 {
+            offset += 4
+            type = UInt16(b[offset]) << 8 | UInt16(b[offset + 1])
+        }
+        let ip = offset + 2
+        switch type {
+        case 0x0800 where b.count >= ip + 20:
+            let headerLength = Int(b[ip] & 0x0f) * 4
+            let proto = b[ip + 9]
+            let l4 = ip + headerLength
+            let ports = b.count >= l4 + 4 ? UInt32(b[l4]) << 24 | UInt32(b[l4 + 1]) << 16 | UInt32(b[l4 + 2]) << 8 | UInt32(b[l4 + 3]) : 0
+            return FlowKey(a: word(b, ip + 12), b: 0, c: 0, d: 0, protocolNumber: proto, ports: ports)
+        case 0x86dd where b.count >= ip + 40:
+            let proto = b[ip + 6]
+            let l4 = ip + 40
+            let ports = b.count >= l4 + 4 ? UInt32(b[l4]) << 24 | UInt32(b[l4 + 1]) << 16 | UInt32(b[l4 + 2]) << 8 | UInt32(b[l4 + 3]) : 0
+            return FlowKey(a: word(b, ip + 8), b: word(b, ip + 16), c: word(b, ip + 24), d: word(b, ip + 32), protocolNumber: proto, ports: ports)
+        default:
+            return nil
+        }
+    }
+
+    func report() -> String {
+        var lines = ["packets \(packets)", "flows \(flows.count)"]
+        for (index, signature) in signatures.enumerated() { lines.append("signature \(signature.name): \(matches[index]) packets") }
+        return lines.joined(separator: "\n")
+    }
+}
