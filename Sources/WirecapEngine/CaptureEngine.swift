@@ -154,16 +154,8 @@ public final class CaptureEngine: Sendable {
     /// `Chunk.recycle()` from any thread).
     @inlinable
     public func startChunks<H: ChunkHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
-        guard configuration.pool != nil else {
-            throw .invalidConfiguration("a chunk handler needs the ring-buffer pool: set --pool-chunks to 1 or more")
-        }
+        try startCaptureOnly()
         for queue in queues {
-            let control = self.control
-            register(
-                try PinnedThread.spawn(cpu: queue.cpu) {
-                    var consumer = CopyingConsumer(pool: queue.pool!, group: queue.group!)
-                    queue.run(consumer: &consumer, control: control)
-                })
             register(
                 try PinnedThread.spawn(cpu: queue.cpu) {
                     var handler = makeHandler(queue.index)
@@ -172,12 +164,13 @@ public final class CaptureEngine: Sendable {
         }
     }
 
-    /// Pool mode with no work threads: the capture threads fill chunks and the application pulls
-    /// them from each queue's buddy group (`queue.group!.pop(for:waitingUpTo:)`), walks them, marks
-    /// them processed and recycles them. The pcap facade reads this way.
+    /// Pool mode's capture threads alone: they fill chunks, and the application pulls them from
+    /// each queue's buddy group (`queue.group!.pop(for:waitingUpTo:)`), walks them, marks them
+    /// processed and recycles them (the pcap facade reads this way); `startChunks` adds work
+    /// threads that do this.
     public func startCaptureOnly() throws(CaptureError) {
         guard configuration.pool != nil else {
-            throw .invalidConfiguration("pulling chunks needs the ring-buffer pool: set --pool-chunks to 1 or more")
+            throw .invalidConfiguration("chunks need the ring-buffer pool: set --pool-chunks to 1 or more")
         }
         for queue in queues {
             let control = self.control

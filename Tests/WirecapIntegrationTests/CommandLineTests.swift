@@ -7,15 +7,6 @@ import WirecapTrace
 /// error that names the problem and the fix, and a non-zero exit.
 @Suite("wirecap capture: errors")
 struct CaptureErrorTests {
-    func expectOneLineError(_ outcome: Tool.Outcome, containing phrases: [String], sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(outcome.status != 0, sourceLocation: sourceLocation)
-        let lines = outcome.stderr.split(separator: "\n")
-        #expect(lines.count == 1, "one line, got: \(outcome.stderr)", sourceLocation: sourceLocation)
-        #expect(lines.first?.hasPrefix("wirecap: ") == true, "\(outcome.stderr)", sourceLocation: sourceLocation)
-        for phrase in phrases {
-            #expect(outcome.stderr.contains(phrase), "expected '\(phrase)' in: \(outcome.stderr)", sourceLocation: sourceLocation)
-        }
-    }
 
     @Test("a missing interface")
     func missingInterface() throws {

@@ -102,3 +102,15 @@ final class BackgroundCapture {
 /// the capture threads need, and the leak check reads process-wide tables.
 @Suite("Sandbox (root)", .serialized, .disabled(if: Tool.sandboxReason != nil, Tool.sandboxReason ?? ""))
 struct SandboxSuites {}
+
+/// The shape of every error a `wirecap` command gives: a non-zero exit and one line on standard
+/// error, starting `wirecap: `, that names the problem (and the fix).
+func expectOneLineError(_ outcome: Tool.Outcome, containing phrases: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(outcome.status != 0, sourceLocation: sourceLocation)
+    let lines = outcome.stderr.split(separator: "\n")
+    #expect(lines.count == 1, "one line, got: \(outcome.stderr)", sourceLocation: sourceLocation)
+    #expect(lines.first?.hasPrefix("wirecap: ") == true, "\(outcome.stderr)", sourceLocation: sourceLocation)
+    for phrase in phrases {
+        #expect(outcome.stderr.contains(phrase), "expected '\(phrase)' in: \(outcome.stderr)", sourceLocation: sourceLocation)
+    }
+}
