@@ -17,6 +17,9 @@
 #include <sys/resource.h>
 #include <sys/prctl.h>
 #include <linux/virtio_net.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
 
 const void *CWirecapLinux_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
     return memmem(haystack, haystack_length, needle, needle_length);
@@ -170,6 +173,12 @@ int CWirecapLinux_eventfd_signal(int fd) {
     return write(fd, &one, sizeof(one)) == sizeof(one) ? 0 : -1;
 }
 
+int CWirecapLinux_eventfd_reset(int fd) {
+    uint64_t value = 0;
+    if (read(fd, &value, sizeof(value)) == sizeof(value)) return 0;
+    return errno == EAGAIN ? 0 : -1;
+}
+
 int CWirecapLinux_block_stop_signals(void) {
     sigset_t set;
     sigemptyset(&set);
@@ -261,3 +270,48 @@ int CWirecapLinux_sleep_until_ns(uint64_t deadline_ns) {
 
 int CWirecapLinux_set_timer_slack_ns(unsigned long ns) { return prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0); }
 #endif
+
+int CWirecapLinux_read_link_counters(int ifindex, CWirecapLinux_link_counters *out) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -1;
+    struct {
+        struct nlmsghdr header;
+        struct ifinfomsg info;
+    } request;
+    memset(&request, 0, sizeof request);
+    request.header.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    request.header.nlmsg_type = RTM_GETLINK;
+    request.header.nlmsg_flags = NLM_F_REQUEST;
+    request.header.nlmsg_seq = 1;
+    request.info.ifi_family = AF_UNSPEC;
+    request.info.ifi_index = ifindex;
+    if (send(fd, &request, request.header.nlmsg_len, 0) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    // One RTM_NEWLINK reply (or an error); 32 KiB holds every attribute of one link.
+    static _Thread_local char buffer[32768];
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    int saved = errno;
+    close(fd);
+    if (n < 0) { errno = saved; return -1; }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type == NLMSG_ERROR) {
+            struct nlmsgerr *error = NLMSG_DATA(h);
+            errno = error->error ? -error->error : EPROTO;
+            return -1;
+        }
+        if (h->nlmsg_type != RTM_NEWLINK) continue;
+        struct ifinfomsg *info = NLMSG_DATA(h);
+        int length = (int)IFLA_PAYLOAD(h);
+        for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, length); a = RTA_NEXT(a, length)) {
+            if (a->rta_type != IFLA_STATS64 || RTA_PAYLOAD(a) < sizeof(struct rtnl_link_stats64)) continue;
+            struct rtnl_link_stats64 stats;
+            memcpy(&stats, RTA_DATA(a), sizeof stats);
+            out->rx_packets = stats.rx_packets;
+            out->rx_dropped = stats.rx_dropped;
+            out->rx_missed_errors = stats.rx_missed_errors;
+            out->rx_fifo_errors = stats.rx_fifo_errors;
+            return 0;
+        }
+    }
+    errno = ENODATA;
+    return -1;
+}

@@ -1,3 +1,5 @@
+import CWirecapLinux
+
 /// A WireCAP buddy group: the capture queues of the queues that share work, and the counts of the
 /// path from ring to handler, kept per owner queue.
 ///
@@ -24,6 +26,9 @@ public final class BuddyGroup: @unchecked Sendable {
     @exclusivity(unchecked) private var fifos: [Fifo]
     @exclusivity(unchecked) private var counts: [Counts]
     @exclusivity(unchecked) private var finishedCaptures = 0
+    /// An eventfd signalled when a member's capture queue goes from empty to non-empty, for
+    /// readers that poll (the pcap facade's selectable descriptor); -1: none.
+    @exclusivity(unchecked) private var notifier: Int32 = -1
 
     /// Per queue. Packet counts are by owner; chunk counts say which thread did what.
     public struct Counts: Sendable, Equatable {
@@ -41,6 +46,8 @@ public final class BuddyGroup: @unchecked Sendable {
         public var offloadedIn: UInt64 = 0
         /// Chunks this queue's work thread processed, its own and its buddies'.
         public var chunksProcessed: UInt64 = 0
+        /// Chunks this queue's capture thread filled: the sequence number its next chunk gets.
+        public var chunksCaptured: UInt64 = 0
         /// Chunks waiting in this queue's capture queue now, and at most.
         public var backlog: Int = 0
         public var backlogMax: Int = 0
@@ -108,10 +115,17 @@ public final class BuddyGroup: @unchecked Sendable {
         fifos[target].push(chunk)
         backlogs[target] += 1
         counts[owner].captured &+= UInt64(chunk.packets)
+        counts[owner].chunksCaptured &+= 1
         counts[owner].queued &+= UInt64(chunk.packets)
         if target != owner { counts[owner].offloadedOut &+= 1 }
         if backlogs[target] > counts[target].backlogMax { counts[target].backlogMax = backlogs[target] }
-        if backlogs[target] == 1 { monitor.broadcast() }
+        if backlogs[target] == 1 {
+            monitor.broadcast()
+            // Once per empty-to-non-empty transition, not per chunk: a reader that polls resets
+            // the eventfd before it looks at the queues, and signals it again itself if it
+            // leaves chunks behind.
+            if notifier >= 0 { _ = CWirecapLinux_eventfd_signal(notifier) }
+        }
         return target
     }
 
@@ -149,6 +163,10 @@ public final class BuddyGroup: @unchecked Sendable {
         guard fifos[member].count > 0 else { return nil }
         return takeLocked(for: member)
     }
+
+    /// Signals `eventfd` whenever a member's capture queue stops being empty (-1: stop doing so).
+    /// The caller owns the descriptor and keeps it open while it is installed.
+    public func setNotifier(_ eventfd: Int32) { monitor.withLock { notifier = eventfd } }
 
     /// Wakes every thread waiting in `pop`.
     public func wake() { monitor.withLock { monitor.broadcast() } }

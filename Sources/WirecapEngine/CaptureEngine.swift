@@ -92,6 +92,34 @@ public final class CaptureEngine: Sendable {
             metadata: ["interface": "\(name)", "queues": "\(configuration.queues)", "fanout_group": "\(fanoutGroup)"])
     }
 
+    /// Replaces the filter of every member while the capture runs (nil: accept everything, cut
+    /// to the snap length), with libpcap's race-free swap carried over to a fanout group.
+    ///
+    /// First every member gets the drop-all filter, then every member the new program, so no
+    /// member still runs the old filter once any runs the new one. (libpcap drains the socket's
+    /// receive queue in between; a ring socket has none.) Packets the old filter accepted may
+    /// still sit in the rings and the pool: the result says, per queue, the sequence number of
+    /// the first chunk that can hold only packets the new filter accepted. Every earlier chunk
+    /// must be re-checked in user space. The bound is the chunks already filled plus one per ring
+    /// block, since each block becomes exactly one chunk. Without a pool, every bound is 0.
+    ///
+    /// Not concurrently with `requestStop`: a stop shuts the door with the drop-all filter and
+    /// this would open it again.
+    public func replaceFilter(_ program: [BPFInstruction]?) throws(CaptureError) -> [UInt64] {
+        for queue in queues { try queue.ring.setReturnFilter(0) }
+        for queue in queues {
+            if let program {
+                try queue.ring.setFilter(program)
+            } else {
+                try queue.ring.setReturnFilter(UInt32(configuration.snapLength))
+            }
+        }
+        return queues.map { queue in
+            guard let group = queue.group else { return 0 }
+            return group.snapshot(of: queue.index).chunksCaptured + UInt64(configuration.ring.blockCount)
+        }
+    }
+
     /// Without offloading every queue is a group of its own. With it: the groups given, or one
     /// group per NUMA node, so chunks never cross a node (on one node: all queues together).
     static func buddyGroups(configuration: CaptureConfiguration, placement: CPUPlacement, pools: [ChunkPool?]) -> [BuddyGroup] {

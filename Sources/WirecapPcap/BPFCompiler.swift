@@ -1,27 +1,49 @@
 import CWirecapPcap
 import WirecapEngine
 
-/// Compiles tcpdump filter expressions with libpcap's own compiler into a classic BPF program the
-/// engine attaches to every fanout member.
-///
-/// Compiled for plain Ethernet frames (`pcap_open_dead`): on a live Linux handle libpcap would
-/// also use the kernel's BPF extensions, which matters for `vlan`, since the kernel strips VLAN
-/// tags before a socket filter runs. A `vlan` expression compiled here sees no tag on live
-/// traffic; on files it behaves as tcpdump's.
+/// Compiles tcpdump filter expressions with libpcap's own compiler into classic BPF programs:
+/// for the engine to attach to every fanout member, or for user space.
 public enum BPFCompiler {
     /// DLT_EN10MB.
     public static let ethernet: Int32 = 1
 
-    /// The program for `expression`, returning `snapLength` for an accepted packet (so the kernel
-    /// also cuts it). A bad expression throws libpcap's own message.
+    /// The program for `expression` over plain frames as they are in a file, VLAN tags inline
+    /// (`pcap_open_dead`): what user space runs, on files or on the engine's packets, whose tags
+    /// the engine has put back. It returns `snapLength` for an accepted packet, so in the kernel
+    /// it also cuts. A bad expression throws libpcap's own message.
     public static func compile(_ expression: String, snapLength: Int, linkType: Int32 = ethernet, optimize: Bool = true) throws(PcapError) -> [BPFInstruction] {
         guard let dead = pcap_open_dead(linkType, Int32(snapLength)) else {
             throw PcapError("libpcap could not make a handle to compile the filter with")
         }
         defer { pcap_close(dead) }
+        return try compile(expression, on: dead, optimize: optimize)
+    }
+
+    /// The program for `expression` as libpcap compiles it for a live capture on `device`, to run
+    /// in the kernel. The difference is VLAN: the kernel strips a tag into the packet's metadata
+    /// before a socket filter runs, and only a live handle makes libpcap test `vlan` through the
+    /// kernel's BPF extensions rather than at byte 12. So a short-lived libpcap handle is opened on
+    /// the device (in the calling thread's network namespace) just to compile with.
+    ///
+    /// The expression is first checked without the device, so a bad one throws libpcap's message
+    /// whatever the device. If libpcap cannot open the device, the file program is returned: the
+    /// engine's own open of the same device then fails, with its reason, before anything runs.
+    public static func compile(_ expression: String, snapLength: Int, device: String, optimize: Bool = true) throws(PcapError) -> [BPFInstruction] {
+        let offline = try compile(expression, snapLength: snapLength, optimize: optimize)
+        var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard let live = pcap_create(device, &errbuf) else { return offline }
+        defer { pcap_close(live) }
+        _ = pcap_set_snaplen(live, Int32(snapLength))
+        // The handle lives for the compile only: the smallest ring libpcap accepts will do.
+        _ = pcap_set_buffer_size(live, 1 << 16)
+        guard pcap_activate(live) >= 0 else { return offline }
+        return try compile(expression, on: live, optimize: optimize)
+    }
+
+    private static func compile(_ expression: String, on handle: OpaquePointer, optimize: Bool) throws(PcapError) -> [BPFInstruction] {
         var program = bpf_program()
-        if pcap_compile(dead, &program, expression, optimize ? 1 : 0, PCAP_NETMASK_UNKNOWN) != 0 {
-            throw PcapError(String(cString: pcap_geterr(dead)))
+        if pcap_compile(handle, &program, expression, optimize ? 1 : 0, PCAP_NETMASK_UNKNOWN) != 0 {
+            throw PcapError(String(cString: pcap_geterr(handle)))
         }
         defer { pcap_freecode(&program) }
         return (0..<Int(program.bf_len)).map { i in

@@ -84,8 +84,19 @@ extension PcapHandle {
     /// (pcap_dump_open). "-" writes to standard output, as in libpcap. An unwritable path throws
     /// libpcap's message.
     public func dumpOpen(path: String) throws(PcapError) -> PcapDumper {
-        let pointer = try open()
-        guard let dumper = pcap_dump_open(pointer, path) else { throw lastError(pointer) }
-        return PcapDumper(dumper: dumper, path: path, precision: precision)
+        switch try open() {
+        case .savefile(let pointer):
+            guard let dumper = pcap_dump_open(pointer, path) else { throw lastError(pointer) }
+            return PcapDumper(dumper: dumper, path: path, precision: precision)
+        case .live(let live):
+            // The file header needs only the link type, snap length and precision: a dead pcap_t
+            // carries them, and the dumper does not keep it.
+            guard let dead = pcap_open_dead_with_tstamp_precision(BPFCompiler.ethernet, Int32(live.options.snapLength), precision.libpcapValue) else {
+                throw PcapError("libpcap could not make a handle to write \(path) with")
+            }
+            defer { pcap_close(dead) }
+            guard let dumper = pcap_dump_open(dead, path) else { throw lastError(dead) }
+            return PcapDumper(dumper: dumper, path: path, precision: precision)
+        }
     }
 }

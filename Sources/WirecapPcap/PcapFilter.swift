@@ -1,21 +1,68 @@
 import CWirecapPcap
+import WirecapEngine
 
 extension PcapHandle {
-    /// Compiles a filter expression against this handle's link type and installs it, as
-    /// pcap_compile + pcap_setfilter. On a savefile libpcap runs the BPF program in user space,
-    /// so `next`, `dispatch` and `loop` then see only the packets it accepts.
+    /// Compiles a filter expression with libpcap's compiler and installs it, as pcap_compile +
+    /// pcap_setfilter. A bad expression throws libpcap's message (pcap_geterr), e.g. "syntax
+    /// error".
     ///
-    /// The netmask defaults to PCAP_NETMASK_UNKNOWN: a file has no interface to take one from, so
-    /// `ip broadcast` is refused rather than guessed. A bad expression throws libpcap's message
-    /// (pcap_geterr), e.g. "syntax error".
+    /// On a file libpcap runs the program in user space. Live, the kernel runs it on every
+    /// member of the fanout group, swapped in without a race while the capture runs: see
+    /// `LiveCapture.setFilter`. From the moment this returns, no packet the new filter rejects
+    /// is handed over.
+    ///
+    /// The netmask defaults to PCAP_NETMASK_UNKNOWN: `ip broadcast` is refused rather than
+    /// guessed.
     public func setFilter(_ expression: String, optimize: Bool = true, netmask: UInt32 = 0xffff_ffff) throws(PcapError) {
-        let pointer = try open()
-        var program = bpf_program()
-        guard pcap_compile(pointer, &program, expression, optimize ? 1 : 0, netmask) == 0 else {
-            throw lastError(pointer)
+        switch try open() {
+        case .savefile(let pointer):
+            var program = bpf_program()
+            guard pcap_compile(pointer, &program, expression, optimize ? 1 : 0, netmask) == 0 else {
+                throw lastError(pointer)
+            }
+            // libpcap copies the program into the handle, so ours is freed whatever happens.
+            defer { pcap_freecode(&program) }
+            guard pcap_setfilter(pointer, &program) == 0 else { throw lastError(pointer) }
+        case .live(let live):
+            try live.setFilter(expression, optimize: optimize)
         }
-        // libpcap copies the program into the handle, so ours is freed whatever happens.
-        defer { pcap_freecode(&program) }
-        guard pcap_setfilter(pointer, &program) == 0 else { throw lastError(pointer) }
+    }
+}
+
+/// A classic BPF program that user space runs (libpcap's bpf_filter) on packets the kernel
+/// accepted under an earlier filter, during a live filter swap.
+final class UserSpaceFilter {
+    let instructions: UnsafeMutableBufferPointer<bpf_insn>
+
+    init(_ program: [BPFInstruction]) {
+        instructions = .allocate(capacity: program.count)
+        for (i, insn) in program.enumerated() {
+            instructions[i] = bpf_insn(code: insn.code, jt: insn.jt, jf: insn.jf, k: insn.k)
+        }
+    }
+
+    deinit { instructions.deallocate() }
+
+    @inline(__always)
+    func accepts(_ packet: Packet) -> Bool {
+        guard let base = packet.bytes.baseAddress else { return false }
+        return bpf_filter(
+            instructions.baseAddress, base.assumingMemoryBound(to: UInt8.self), UInt32(truncatingIfNeeded: packet.wireLength),
+            UInt32(truncatingIfNeeded: packet.bytes.count)) != 0
+    }
+}
+
+/// Hands over only the packets `filter` accepts, and counts them: the walk of a chunk that may
+/// hold packets an earlier filter let in.
+struct RecheckingHandler<H: PacketHandler>: PacketHandler {
+    var inner: H
+    let filter: UserSpaceFilter
+    var passed = 0
+
+    @inline(__always)
+    mutating func handle(_ packet: Packet) {
+        guard filter.accepts(packet) else { return }
+        passed += 1
+        inner.handle(packet)
     }
 }

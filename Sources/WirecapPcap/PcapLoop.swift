@@ -39,45 +39,29 @@ private let trampoline: pcap_handler = { user, header, data in
 }
 
 extension PcapHandle {
-    /// Reads up to `count` packets that pass the filter and hands each to `handler`, as
-    /// pcap_dispatch (count 0 or -1: everything libpcap has at hand, for a file the whole rest of it).
-    ///
-    /// The `Packet` is borrowed from libpcap's buffer: valid only during the call. Its
-    /// timestamp is always in nanoseconds (a micro-precision handle's are multiplied by 1000),
-    /// its queue is 0. A truncated or corrupt file throws libpcap's message after the intact
-    /// records have been handled.
-    @discardableResult
-    public func dispatch(count: Int = -1, handler: (Packet) -> Void) throws(PcapError) -> LoopResult {
-        try run(count: count, handler: handler) { pcap_dispatch($0, $1, $2, $3) }
+    /// pcap_next_ex on a savefile, copied.
+    func nextFromSavefile(_ pointer: OpaquePointer) throws(PcapError) -> OwnedPacket? {
+        var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
+        var data: UnsafePointer<UInt8>? = nil
+        switch pcap_next_ex(pointer, &header, &data) {
+        case 1:
+            let h = header!.pointee
+            return OwnedPacket(
+                bytes: Array(UnsafeBufferPointer(start: data, count: Int(h.caplen))), caplen: Int(h.caplen),
+                len: Int(h.len), seconds: h.ts.tv_sec, fraction: h.ts.tv_usec, precision: precision)
+        case PCAP_ERROR_BREAK:
+            // For a savefile this is the end of the file (libpcap's own convention).
+            return nil
+        default:
+            throw lastError(pointer)
+        }
     }
 
-    /// Like `dispatch`, but as pcap_loop: runs until `count` packets (count 0 or -1: until the
-    /// end of the file), `breakLoop()`, or an error.
-    @discardableResult
-    public func loop(count: Int = -1, handler: (Packet) -> Void) throws(PcapError) -> LoopResult {
-        try run(count: count, handler: handler) { pcap_loop($0, $1, $2, $3) }
-    }
-
-    /// `dispatch` over a `PacketHandler` value, as the engine's threads use; `blockDone(queue: 0)`
-    /// runs once at the end of the call, the one batch boundary a savefile has.
-    @discardableResult
-    public func dispatch<H: PacketHandler>(count: Int = -1, handler: inout H) throws(PcapError) -> LoopResult {
-        defer { handler.blockDone(queue: 0) }
-        return try dispatch(count: count) { handler.handle($0) }
-    }
-
-    /// `loop` over a `PacketHandler` value; `blockDone(queue: 0)` runs once at the end.
-    @discardableResult
-    public func loop<H: PacketHandler>(count: Int = -1, handler: inout H) throws(PcapError) -> LoopResult {
-        defer { handler.blockDone(queue: 0) }
-        return try loop(count: count) { handler.handle($0) }
-    }
-
-    private func run(
-        count: Int, handler: (Packet) -> Void,
-        _ call: (OpaquePointer, Int32, pcap_handler, UnsafeMutablePointer<UInt8>) -> Int32
+    /// pcap_dispatch or pcap_loop on a savefile, with `handler` behind the C trampoline.
+    func runSavefile(
+        _ pointer: OpaquePointer, count: Int, handler: (Packet) -> Void,
+        call: (OpaquePointer, Int32, pcap_handler, UnsafeMutablePointer<UInt8>) -> Int32
     ) throws(PcapError) -> LoopResult {
-        let pointer = try open()
         let limit = Int32(clamping: count <= 0 ? -1 : count)
         let (rc, processed) = withoutActuallyEscaping(handler) { body in
             var context = LoopContext(body: body, nanosecondsPerUnit: precision.nanosecondsPerUnit)

@@ -29,7 +29,10 @@ public final class FrameSender: @unchecked Sendable {
         public var packetsPerSecond: Double { seconds > 0 ? Double(sent) / seconds : 0 }
     }
 
-    public init(interface: String) throws(CaptureError) {
+    /// `bypassingQdisc: false` sends as libpcap's pcap_inject does, through the qdisc, where
+    /// other packet sockets on the interface see the frame as outgoing; bypassing is faster but
+    /// invisible to captures on the sending side.
+    public init(interface: String, bypassingQdisc: Bool = true) throws(CaptureError) {
         self.interface = interface
         let ifindex = Int32(bitPattern: if_nametoindex(interface))
         if ifindex == 0 { throw .noSuchInterface(interface) }
@@ -39,7 +42,9 @@ public final class FrameSender: @unchecked Sendable {
             throw .system(operation: "opening a packet socket to send on \(interface)", errno: errno)
         }
         do throws(CaptureError) {
-            _ = try systemCall("bypassing the qdisc on \(interface)", CWirecapLinux_set_int_option(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1))
+            if bypassingQdisc {
+                _ = try systemCall("bypassing the qdisc on \(interface)", CWirecapLinux_set_int_option(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1))
+            }
             if CWirecapLinux_bind(fd, ifindex, 0) != 0 {
                 if errno == ENETDOWN { throw .interfaceDown(interface) }
                 throw .system(operation: "binding the sender to \(interface)", errno: errno)

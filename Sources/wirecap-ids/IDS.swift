@@ -43,26 +43,30 @@ struct IDS: ParsableCommand {
         var engine = Inspector(signatures: signatures)
         let filter = expression.isEmpty ? nil : expression.joined(separator: " ")
         do {
+            // One handle type for both, as with pcap_t: only the open differs.
+            let handle: PcapHandle
             switch (i, r) {
             case (nil, let path?):
-                let handle = try PcapHandle.openOffline(path: path, precision: .nano)
+                handle = try PcapHandle.openOffline(path: path, precision: .nano)
                 if let filter { try handle.setFilter(filter) }
-                _ = try handle.loop(count: c ?? -1, handler: &engine)
-                handle.close()
             case (let device?, nil):
-                var options = LivePcapHandle.Options()
+                var options = PcapHandle.LiveOptions()
                 options.queues = queues
                 options.filter = filter
                 options.timeoutMilliseconds = 100
-                let handle = try LivePcapHandle.openLive(device: device, options: options)
+                handle = try PcapHandle.openLive(device: device, options: options)
+            default:
+                throw fail("give an interface with -i or a file with -r (one of them)")
+            }
+            if handle.isLive {
                 let deadline = Date().addingTimeInterval(duration)
                 while Date() < deadline && (c == nil || engine.packets < c!) {
                     _ = try handle.dispatch(count: c.map { $0 - engine.packets } ?? -1, handler: &engine)
                 }
-                handle.close()
-            default:
-                throw fail("give an interface with -i or a file with -r (one of them)")
+            } else {
+                _ = try handle.loop(count: c ?? -1, handler: &engine)
             }
+            handle.close()
         } catch let error as PcapError {
             throw fail(error)
         }

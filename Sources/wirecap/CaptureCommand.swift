@@ -113,7 +113,7 @@ struct CaptureCommand: ParsableCommand {
         var filter: [BPFInstruction]? = nil
         if let filterExpression {
             do {
-                filter = try BPFCompiler.compile(filterExpression, snapLength: s)
+                filter = try BPFCompiler.compile(filterExpression, snapLength: s, device: i)
             } catch {
                 throw fail("bad filter expression '\(filterExpression)': \(error) (see `man pcap-filter`)")
             }

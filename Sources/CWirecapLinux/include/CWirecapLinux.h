@@ -83,6 +83,8 @@ int CWirecapLinux_current_cpu(void);
 int CWirecapLinux_setns_net(int fd);
 int CWirecapLinux_eventfd(void);
 int CWirecapLinux_eventfd_signal(int fd);
+// Reads (and so zeroes) a non-blocking eventfd's counter; 0 if it was already zero.
+int CWirecapLinux_eventfd_reset(int fd);
 // Blocks SIGINT and SIGTERM in the calling thread (threads it starts inherit the mask) so that
 // one thread can take them with sigtimedwait instead of running code in a signal handler.
 int CWirecapLinux_block_stop_signals(void);
@@ -164,6 +166,18 @@ long CWirecapLinux_tx_kick(int fd);
 int CWirecapLinux_sleep_until_ns(uint64_t deadline_ns);
 // PR_SET_TIMERSLACK for the calling thread: how late the kernel may wake a sleep (default 50 us).
 int CWirecapLinux_set_timer_slack_ns(unsigned long ns);
+
+
+// An interface's receive counters from rtnetlink (IFLA_STATS64), read in the calling thread's
+// network namespace. sysfs would show the namespace sysfs was mounted in, not the thread's.
+typedef struct {
+    uint64_t rx_packets;
+    uint64_t rx_dropped;
+    uint64_t rx_missed_errors;
+    uint64_t rx_fifo_errors;
+} CWirecapLinux_link_counters;
+// 0 on success, -1 with errno set.
+int CWirecapLinux_read_link_counters(int ifindex, CWirecapLinux_link_counters *out);
 
 #endif // __linux__
 #endif // CWIRECAPLINUX_H

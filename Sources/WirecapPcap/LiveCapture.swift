@@ -1,0 +1,349 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CWirecapLinux
+import Foundation
+import Synchronization
+import WirecapEngine
+import WirecapSandbox
+
+extension PcapHandle {
+    /// What pcap_create, the pcap_set_* calls and pcap_activate set, plus the engine's queues,
+    /// pool and offloading. The defaults behave like pcap_open_live with tcpdump's settings: one
+    /// queue, promiscuous, 1 s timeout, microsecond timestamps.
+    public struct LiveOptions: Sendable {
+        public var snapLength = 262_144
+        public var promiscuous = true
+        /// How long `dispatch` waits for a first packet, as pcap_set_timeout.
+        public var timeoutMilliseconds = 1000
+        /// Kernel ring bytes per queue, as pcap_set_buffer_size.
+        public var bufferSize = 4 << 20
+        /// Hand packets over as soon as they arrive (1 ms block timeout) rather than in batches,
+        /// as pcap_set_immediate_mode.
+        public var immediate = false
+        /// As pcap_set_tstamp_precision: the unit of `next()`'s fraction and of dumped files.
+        public var precision: TimestampPrecision = .micro
+        /// Fanout members (queues), each with its ring, capture thread and pool.
+        public var queues = 1
+        public var fanout: FanoutMode = .hash
+        /// Chunks per queue of the ring-buffer pool.
+        public var poolChunks = 64
+        /// Buddy offloading threshold T in 0...1 (nil: off).
+        public var offloadThreshold: Double? = nil
+        /// A filter expression in tcpdump's syntax, installed before the first packet flows (the
+        /// same as `setFilter` right after the open, without a window where everything passes).
+        public var filter: String? = nil
+
+        public init() {}
+    }
+}
+
+/// The live side of `PcapHandle`: the engine's N fanout queues with the ring-buffer pool (and,
+/// if asked, buddy offloading), read the libpcap way, by calling `dispatch` or `loop` on one
+/// thread.
+///
+/// The capture threads copy each retired block into a chunk; `dispatch` pulls filled chunks from
+/// the queues in turn and walks them with the handler, so the application's thread is the work
+/// thread. Filters and the direction run in the kernel on every queue.
+final class LiveCapture: @unchecked Sendable {
+    // @unchecked: everything mutable but `breaking` belongs to the reading thread (the handle's
+    // one-thread-at-a-time rule); `breaking` is atomic.
+    let device: String
+    let options: PcapHandle.LiveOptions
+    let engine: CaptureEngine
+    /// Opened with the handle, in the namespace of the thread that opened it.
+    private let sender: FrameSender
+    /// The network namespace the device lives in (the opening thread's): compiling a filter for
+    /// the device and reading its counters must happen there, whichever thread asks.
+    private let namespace: Int32
+    private let ifindex: Int32
+    private let interfaceDropsAtOpen: UInt64
+    private var cursor: (queue: Int, chunk: FilledChunk, next: Int)? = nil
+    private var rotation = 0
+    private let breaking = Atomic<Bool>(false)
+    var nonblocking = false
+    private var direction = PcapDirection.inout
+    /// The user's kernel program, without the direction test.
+    private var kernelFilter: [BPFInstruction]? = nil
+    /// After a filter swap: the new filter, for user space, and per queue the sequence number
+    /// below which a chunk may hold packets the old filter let in.
+    private var recheck: (filter: UserSpaceFilter, below: [UInt64])? = nil
+    private var notifier: Int32 = -1
+    private var closed = false
+
+    init(device: String, options: PcapHandle.LiveOptions) throws(PcapError) {
+        let snap = options.snapLength
+        // A block holds one full snap-length packet; the ring is the asked-for buffer size.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let minimum = (CaptureConfiguration.minimumBlockSize(snapLength: snap) + page - 1) / page * page
+        var block = 1 << 16
+        while block < minimum { block <<= 1 }
+        let geometry = RingGeometry(
+            blockSize: block, blockCount: max(2, options.bufferSize / block),
+            blockTimeoutMilliseconds: options.immediate ? 1 : min(max(options.timeoutMilliseconds, 1), 8))
+        var configuration = CaptureConfiguration(
+            interface: device, queues: options.queues, fanout: options.fanout, ring: geometry, snapLength: snap,
+            promiscuous: options.promiscuous, pool: PoolConfiguration(chunks: options.poolChunks),
+            offload: options.offloadThreshold.map { OffloadConfiguration(threshold: $0) })
+        let ifindex = Int32(bitPattern: if_nametoindex(device))
+        // The engine says what is wrong with a device first; a filter is compiled for one that
+        // exists.
+        if ifindex != 0, let filter = options.filter {
+            kernelFilter = try BPFCompiler.compile(filter, snapLength: snap, device: device)
+            configuration.filter = kernelFilter
+        }
+        let namespace = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        guard namespace >= 0 else { throw PcapError("cannot open this thread's network namespace: \(String(cString: strerror(errno)))") }
+        let engine: CaptureEngine
+        do {
+            engine = try CaptureEngine(configuration: configuration)
+            sender = try FrameSender(interface: device, bypassingQdisc: false)
+            interfaceDropsAtOpen = try Self.interfaceDrops(ifindex: ifindex, device: device)
+            try engine.startCaptureOnly()
+        } catch {
+            Glibc.close(namespace)
+            throw error as? PcapError ?? PcapError("\(error)")
+        }
+        self.engine = engine
+        self.device = device
+        self.options = options
+        self.namespace = namespace
+        self.ifindex = ifindex
+    }
+
+    deinit { close() }
+
+    private func checkOpen() throws(PcapError) {
+        if closed { throw PcapError.closed }
+    }
+
+    // MARK: reading
+
+    /// Processes up to `count` packets (all that are there when `count` <= 0), waiting up to the
+    /// timeout for the first unless non-blocking; 0 on time-out, as pcap_dispatch.
+    func dispatch<H: PacketHandler>(count: Int, handler: inout H) throws(PcapError) -> LoopResult {
+        try checkOpen()
+        // Reset before looking, so a chunk pushed from now on signals again (see `BuddyGroup`).
+        if notifier >= 0 { _ = CWirecapLinux_eventfd_reset(notifier) }
+        defer { if notifier >= 0 && somethingLeft() { _ = CWirecapLinux_eventfd_signal(notifier) } }
+        let limit = count <= 0 ? Int.max : count
+        var processed = 0
+        let wait = !nonblocking
+        let deadline = CWirecapLinux_monotonic_ns() + UInt64(options.timeoutMilliseconds) * 1_000_000
+        while processed < limit {
+            if breaking.exchange(false, ordering: .acquiringAndReleasing) {
+                return LoopResult(processed: processed, interrupted: true)
+            }
+            if cursor == nil {
+                cursor = takeChunk(waiting: wait && processed == 0 && CWirecapLinux_monotonic_ns() < deadline)
+                if cursor == nil {
+                    if !wait || processed > 0 || CWirecapLinux_monotonic_ns() >= deadline { break }
+                    continue
+                }
+            }
+            let (queue, chunk, next) = cursor!
+            let owner = Int(chunk.owner)
+            let group = engine.queues[queue].group!
+            let memory = group.pools[owner]!.address(of: Int(chunk.index))
+            let walked: Int
+            if let recheck, chunk.sequence < recheck.below[owner] {
+                var rechecking = RecheckingHandler(inner: handler, filter: recheck.filter)
+                walked = BlockWalk.walk(
+                    block: memory, queue: owner, snapLength: options.snapLength, first: next, limit: limit - processed, handler: &rechecking)
+                handler = rechecking.inner
+                processed += rechecking.passed
+            } else {
+                walked = BlockWalk.walk(
+                    block: memory, queue: owner, snapLength: options.snapLength, first: next, limit: limit - processed, handler: &handler)
+                processed += walked
+            }
+            if next + walked >= Int(chunk.packets) {
+                group.processed(chunk, by: queue)
+                group.pools[owner]!.recycle(Int(chunk.index))
+                cursor = nil
+            } else {
+                cursor = (queue, chunk, next + walked)
+            }
+        }
+        return LoopResult(processed: processed, interrupted: false)
+    }
+
+    /// A filled chunk from the next queue that has one; with `waiting`, waits in 1 ms steps.
+    private func takeChunk(waiting: Bool) -> (queue: Int, chunk: FilledChunk, next: Int)? {
+        let queues = engine.queues.count
+        for step in 0..<queues {
+            let q = (rotation + step) % queues
+            if let chunk = engine.queues[q].group!.pop(for: q, waitingUpTo: 0) {
+                rotation = (q + 1) % queues
+                return (q, chunk, 0)
+            }
+        }
+        if waiting, let chunk = engine.queues[rotation].group!.pop(for: rotation, waitingUpTo: 1_000_000) {
+            return (rotation, chunk, 0)
+        }
+        return nil
+    }
+
+    /// Whether a chunk is half read or waiting in a queue.
+    private func somethingLeft() -> Bool {
+        cursor != nil || engine.queues.contains { ($0.group?.backlog(of: $0.index) ?? 0) > 0 }
+    }
+
+    /// Processes packets until `count` have been (forever when `count` <= 0) or `breakLoop()`.
+    func loop<H: PacketHandler>(count: Int, handler: inout H) throws(PcapError) -> LoopResult {
+        var processed = 0
+        while count <= 0 || processed < count {
+            let result = try dispatch(count: count <= 0 ? -1 : count - processed, handler: &handler)
+            processed += result.processed
+            if result.interrupted { return LoopResult(processed: processed, interrupted: true) }
+        }
+        return LoopResult(processed: processed, interrupted: false)
+    }
+
+    /// Makes a running `loop` or `dispatch` return, from any thread.
+    func breakLoop() {
+        breaking.store(true, ordering: .releasing)
+        for queue in engine.queues { queue.group?.wake() }
+    }
+
+    // MARK: filter and direction
+
+    /// Swaps the kernel filter on every queue while capturing, as libpcap does on one socket:
+    /// drop-all everywhere, then the new program everywhere (`CaptureEngine.replaceFilter`); the
+    /// packets the old filter let in, still in the rings, the pool or a half-read chunk, are then
+    /// re-checked in user space with the new filter as they are read. The kernel program is
+    /// compiled for the device (VLAN through the kernel's BPF extensions); the user-space one
+    /// for frames with their tags inline, as the engine hands them over.
+    func setFilter(_ expression: String, optimize: Bool) throws(PcapError) {
+        try checkOpen()
+        let user = try BPFCompiler.compile(expression, snapLength: options.snapLength, optimize: optimize)
+        let kernel = try inDeviceNamespace { () throws(PcapError) in
+            try BPFCompiler.compile(expression, snapLength: options.snapLength, device: device, optimize: optimize)
+        }
+        try install(kernel: kernel, recheckingWith: UserSpaceFilter(user))
+    }
+
+    /// Direction changes apply to what the kernel accepts from now on; the packets already in the
+    /// rings are not re-tested by direction (libpcap tests it per packet in user space; here the
+    /// kernel never copies the other direction).
+    func setDirection(_ direction: PcapDirection) throws(PcapError) {
+        try checkOpen()
+        self.direction = direction
+        try install(kernel: kernelFilter, recheckingWith: recheck?.filter)
+    }
+
+    private func install(kernel: [BPFInstruction]?, recheckingWith filter: UserSpaceFilter?) throws(PcapError) {
+        let program = direction.kernelProgram(filter: kernel, snapLength: options.snapLength)
+        let below: [UInt64]
+        do {
+            below = try engine.replaceFilter(program)
+        } catch {
+            throw PcapError("\(error)")
+        }
+        kernelFilter = kernel
+        if let filter {
+            // Indexed by owner queue: the engine's queue indices are 0..<queues.
+            recheck = (filter, below)
+        }
+    }
+
+    // MARK: the rest of pcap_t
+
+    func stats() throws(PcapError) -> PcapStatistics {
+        try checkOpen()
+        let s = engine.statistics()
+        let interface = try inDeviceNamespace { () throws(PcapError) in try Self.interfaceDrops(ifindex: ifindex, device: device) }
+        return PcapStatistics(
+            received: UInt32(truncatingIfNeeded: s.offered), dropped: UInt32(truncatingIfNeeded: s.captureDrops + s.deliveryDrops),
+            interfaceDropped: UInt32(truncatingIfNeeded: interface &- interfaceDropsAtOpen))
+    }
+
+    /// What libpcap counts as interface drops: rx_missed_errors + rx_fifo_errors.
+    static func interfaceDrops(ifindex: Int32, device: String) throws(PcapError) -> UInt64 {
+        var counters = CWirecapLinux_link_counters()
+        guard CWirecapLinux_read_link_counters(ifindex, &counters) == 0 else {
+            throw PcapError("reading the counters of \(device) (rtnetlink): \(String(cString: strerror(errno)))")
+        }
+        return counters.rx_missed_errors &+ counters.rx_fifo_errors
+    }
+
+    func inject(_ frame: [UInt8]) throws(PcapError) -> Int {
+        try checkOpen()
+        if let refusal = frame.withUnsafeBytes({ sender.send($0) }) {
+            throw PcapError("the kernel refused a \(frame.count)-byte frame on \(device): \(refusal.rawValue)")
+        }
+        return frame.count
+    }
+
+    func selectableFileDescriptor() throws(PcapError) -> Int32 {
+        try checkOpen()
+        if notifier < 0 {
+            let fd = CWirecapLinux_eventfd()
+            guard fd >= 0 else { throw PcapError("cannot make an eventfd: \(String(cString: strerror(errno)))") }
+            notifier = fd
+            var groups: [ObjectIdentifier] = []
+            for queue in engine.queues {
+                guard let group = queue.group, !groups.contains(ObjectIdentifier(group)) else { continue }
+                groups.append(ObjectIdentifier(group))
+                group.setNotifier(fd)
+            }
+            // Chunks that arrived before anyone asked must wake a poll too.
+            if somethingLeft() { _ = CWirecapLinux_eventfd_signal(fd) }
+        }
+        return notifier
+    }
+
+    /// Runs `body` in the device's network namespace, on this thread, and comes back. Skips the
+    /// switch when the thread is already there (the common case, and the only one without
+    /// CAP_SYS_ADMIN).
+    private func inDeviceNamespace<T>(_ body: () throws(PcapError) -> T) throws(PcapError) -> T {
+        let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        guard original >= 0 else { throw PcapError("cannot open this thread's network namespace: \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(original) }
+        var here = stat()
+        var there = stat()
+        if fstat(original, &here) == 0 && fstat(namespace, &there) == 0 && here.st_ino == there.st_ino && here.st_dev == there.st_dev {
+            return try body()
+        }
+        guard CWirecapLinux_setns_net(namespace) == 0 else {
+            throw PcapError("cannot enter the network namespace of \(device): \(String(cString: strerror(errno)))")
+        }
+        defer { precondition(CWirecapLinux_setns_net(original) == 0, "cannot return to this thread's network namespace") }
+        return try body()
+    }
+
+    // MARK: closing
+
+    /// Whether every capture thread has drained its ring and finished.
+    private func allCaptureThreadsDone() -> Bool {
+        engine.queues.allSatisfy { $0.group?.capturesFinished ?? true }
+    }
+
+    /// Stops the capture threads (after draining) and releases the rings. Idempotent.
+    func close() {
+        guard !closed else { return }
+        closed = true
+        engine.requestStop()
+        // The capture threads may wait for chunks while draining: give every chunk back.
+        if let cursor {
+            let group = engine.queues[cursor.queue].group!
+            group.processed(cursor.chunk, by: cursor.queue)
+            group.pools[Int(cursor.chunk.owner)]!.recycle(Int(cursor.chunk.index))
+            self.cursor = nil
+        }
+        // Chunks nobody read are discarded, as pcap_close discards what is left in the ring.
+        while engine.queues.contains(where: { q in (q.group?.backlog(of: q.index) ?? 0) > 0 }) || !allCaptureThreadsDone() {
+            for q in engine.queues {
+                while let chunk = q.group!.pop(for: q.index, waitingUpTo: 1_000_000) {
+                    q.group!.processed(chunk, by: q.index)
+                    q.group!.pools[Int(chunk.owner)]!.recycle(Int(chunk.index))
+                }
+            }
+        }
+        engine.wait()
+        for queue in engine.queues { queue.group?.setNotifier(-1) }
+        if notifier >= 0 { Glibc.close(notifier) }
+        notifier = -1
+        Glibc.close(namespace)
+    }
+}
