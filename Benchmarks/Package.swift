@@ -24,6 +24,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "WirecapEngine", package: "wirecap"),
+                .product(name: "WirecapPcap", package: "wirecap"),
             ],
             path: "Benchmarks/BlockWalkBenchmarks",
             plugins: [

@@ -146,18 +146,22 @@ final class LiveCapture: @unchecked Sendable {
             let group = engine.queues[queue].group!
             let memory = group.pools[owner]!.address(of: Int(chunk.index))
             let walked: Int
+            let packets = Int(chunk.packets)
             if let recheck, chunk.sequence < recheck.below[owner] {
-                var rechecking = RecheckingHandler(inner: handler, filter: recheck.filter)
-                walked = BlockWalk.walk(
-                    block: memory, queue: owner, snapLength: options.snapLength, first: next, limit: limit - processed, handler: &rechecking)
-                handler = rechecking.inner
-                processed += rechecking.passed
+                (walked, processed) = withUnsafeMutablePointer(to: &handler) { target in
+                    var rechecking = RecheckingHandler(target: target, filter: recheck.filter)
+                    let walked = FacadeWalk.walk(
+                        chunk: memory, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
+                        handler: &rechecking)
+                    return (walked, processed + rechecking.passed)
+                }
             } else {
-                walked = BlockWalk.walk(
-                    block: memory, queue: owner, snapLength: options.snapLength, first: next, limit: limit - processed, handler: &handler)
+                walked = FacadeWalk.walk(
+                    chunk: memory, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
+                    handler: &handler)
                 processed += walked
             }
-            if next + walked >= Int(chunk.packets) {
+            if next + walked >= packets {
                 group.processed(chunk, by: queue)
                 group.pools[owner]!.recycle(Int(chunk.index))
                 cursor = nil

@@ -53,9 +53,10 @@ final class UserSpaceFilter {
 }
 
 /// Hands over only the packets `filter` accepts, and counts them: the walk of a chunk that may
-/// hold packets an earlier filter let in.
+/// hold packets an earlier filter let in. The handler is reached through a pointer, not copied
+/// (see `FacadeWalk`).
 struct RecheckingHandler<H: PacketHandler>: PacketHandler {
-    var inner: H
+    let target: UnsafeMutablePointer<H>
     let filter: UserSpaceFilter
     var passed = 0
 
@@ -63,6 +64,8 @@ struct RecheckingHandler<H: PacketHandler>: PacketHandler {
     mutating func handle(_ packet: Packet) {
         guard filter.accepts(packet) else { return }
         passed += 1
-        inner.handle(packet)
+        target.pointee.handle(packet)
     }
+
+    mutating func blockDone(queue: Int) {}
 }

@@ -1,5 +1,6 @@
 @preconcurrency import Benchmark
 import WirecapEngine
+import WirecapPcap
 
 // Per-packet cost of the block walk, the capture hot path (goal: at most 5 ns and no allocation
 // per packet).
@@ -107,24 +108,30 @@ final class WalkFixture: @unchecked Sendable {
 }
 
 extension WalkFixture {
-    /// The pcap facade's path (`LivePcapHandle.dispatch`): the ranged walk, which a count may
-    /// stop inside a chunk, with the handler as a closure (`dispatch(count:handler:)`).
+    /// The live pcap facade's per-chunk path (`FacadeWalk`, what `PcapHandle.dispatch` runs on
+    /// each chunk it pulls), over the same blocks as the engine's walk.
     @inline(__always)
-    func walkLikeDispatch(into body: (Packet) -> Void) -> Int {
-        withoutActuallyEscaping(body) { body in walkLikeDispatch(handler: ClosurePacketHandler(body: body)) }
-    }
-
-    @inline(__always)
-    func walkLikeDispatch(handler: ClosurePacketHandler) -> Int {
-        var handler = handler
+    func walkLikeDispatch<H: PacketHandler>(handler: inout H) -> Int {
         var walked = 0
         for _ in 0..<fullWalks {
-            walked &+= BlockWalk.walk(block: fullPointer, queue: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler)
+            walked &+= FacadeWalk.walk(
+                chunk: fullPointer, packets: full.packetCount, owner: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler)
         }
         if let remainderPointer {
-            walked &+= BlockWalk.walk(block: remainderPointer, queue: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler)
+            walked &+= FacadeWalk.walk(
+                chunk: remainderPointer, packets: packetsPerIteration % full.packetCount, owner: 0, snapLength: 65_535, first: 0, limit: Int.max,
+                handler: &handler)
         }
         return walked
+    }
+
+    /// The same with the handler as a closure, as `dispatch(count:handler:)` takes it.
+    @inline(__always)
+    func walkLikeDispatch(into body: (Packet) -> Void) -> Int {
+        withoutActuallyEscaping(body) { body in
+            var handler = ClosurePacketHandler(body: body)
+            return walkLikeDispatch(handler: &handler)
+        }
     }
 }
 
@@ -183,17 +190,30 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // The facade's overhead over the engine's handler path: the same blocks through the ranged
-    // walk and a closure, as `LivePcapHandle.dispatch(count:handler:)` runs them.
+    // The facade's overhead over the engine's handler path: the same blocks through the walk a
+    // live `PcapHandle.dispatch` runs on each chunk, with a `PacketHandler` value (as
+    // `dispatch(count:handler: &h)`) and with a closure (as `dispatch { packet in ... }`).
     for frameLength in [64] {
         let slot = FixtureSlot()
-        Benchmark(
-            "Facade dispatch walk \(frameLength)B packets",
-            configuration: .init(
-                metrics: metrics, timeUnits: .nanoseconds, warmupIterations: 10, scalingFactor: scalingFactor,
-                maxDuration: .seconds(5), maxIterations: 1_000)
-        ) { benchmark in
+        let configuration = Benchmark.Configuration(
+            metrics: metrics, timeUnits: .nanoseconds, warmupIterations: 10, scalingFactor: scalingFactor,
+            maxDuration: .seconds(5), maxIterations: 1_000)
+        Benchmark("Facade dispatch \(frameLength)B packets, handler value", configuration: configuration) { benchmark in
             let fixture = slot.fixture!
+            var handler = SumHandler()
+            benchmark.startMeasurement()
+            let walked = fixture.walkLikeDispatch(handler: &handler)
+            benchmark.stopMeasurement()
+            precondition(walked == packetsPerIteration)
+            blackHole(handler.capturedBytes &+ handler.byteSum)
+        } setup: {
+            slot.fixture = WalkFixture(frameLength: frameLength)
+        } teardown: {
+            slot.fixture = nil
+        }
+        let closureSlot = FixtureSlot()
+        Benchmark("Facade dispatch \(frameLength)B packets, closure", configuration: configuration) { benchmark in
+            let fixture = closureSlot.fixture!
             var bytes = 0
             var byteSum = 0
             benchmark.startMeasurement()
@@ -205,9 +225,9 @@ let benchmarks: @Sendable () -> Void = {
             precondition(walked == packetsPerIteration)
             blackHole(bytes &+ byteSum)
         } setup: {
-            slot.fixture = WalkFixture(frameLength: frameLength)
+            closureSlot.fixture = WalkFixture(frameLength: frameLength)
         } teardown: {
-            slot.fixture = nil
+            closureSlot.fixture = nil
         }
     }
 }
