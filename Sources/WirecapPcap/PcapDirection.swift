@@ -27,7 +27,7 @@ public enum PcapDirection: Sendable, Equatable, CaseIterable {
     /// packet type through the BPF extension SKF_AD_PKTTYPE and drops with `ret #0`, placed
     /// before the filter, so the filter's own jumps (relative, forward) are untouched and the
     /// filter may be longer than an 8-bit jump could skip.
-    func kernelProgram(filter: [BPFInstruction]?, snapLength: Int) -> [BPFInstruction]? {
+    public func kernelProgram(filter: [BPFInstruction]?, snapLength: Int) -> [BPFInstruction]? {
         if self == .inout { return filter }
         let body = filter ?? [BPFInstruction(code: Self.retK, jt: 0, jf: 0, k: UInt32(snapLength))]
         // Outgoing: jump to `ret #0` (jt 0) for .in, skip it (jt 1) for .out.

@@ -235,7 +235,7 @@ public final class PcapHandle: @unchecked Sendable {
     }
 
     /// Non-blocking mode (pcap_setnonblock): `dispatch` and `next` return what is at hand, 0 or
-    /// nil when nothing is, without waiting for the timeout. libpcap ignores it for a file.
+    /// nil when nothing is, without waiting for the timeout. A file throws libpcap's message.
     public func setNonblocking(_ nonblocking: Bool) throws(PcapError) {
         switch try open() {
         case .savefile(let pointer):

@@ -24,6 +24,9 @@ struct CaptureCommand: ParsableCommand {
     @Argument(help: "A filter expression in tcpdump's syntax (see `man pcap-filter`); on an interface the kernel applies it on every queue.")
     var expression: [String] = []
 
+    @Option(name: .customShort("Q"), help: "Direction to capture, as tcpdump's -Q: in, out or inout (the kernel tests it on every queue).")
+    var direction: PcapDirection = .inout
+
     @Option(help: "Number of queues (fanout member sockets, one capture thread each).")
     var queues: Int = 1
 
@@ -85,6 +88,7 @@ struct CaptureCommand: ParsableCommand {
     func optionProblem() -> String? {
         if i == nil && r == nil { return "nothing to capture from: give an interface with -i or a file with -r" }
         if i != nil && r != nil { return "-i and -r cannot be combined: capture from an interface or read a file" }
+        if r != nil && direction != .inout { return "-Q \(direction) needs an interface: a file records no direction; drop -Q or capture with -i" }
         if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
         if let duration, !(duration > 0) { return "--duration \(duration) is out of range: give a positive number of seconds" }
         if poolChunks < 0 { return "--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more" }
@@ -124,7 +128,7 @@ struct CaptureCommand: ParsableCommand {
             snapLength: s, promiscuous: !p, pinThreads: !noPin,
             pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool) : nil,
             offload: offloadThreshold.map { OffloadConfiguration(threshold: $0, groups: buddyGroups.flatMap(Self.parseGroups)) })
-        configuration.filter = filter
+        configuration.filter = direction.kernelProgram(filter: filter, snapLength: s)
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
         _ = CWirecapLinux_block_stop_signals()
         let engine: CaptureEngine
@@ -231,4 +235,13 @@ struct CaptureCommand: ParsableCommand {
             throw fail("cannot read \(path): \(error) (give a readable pcap or pcapng file)")
         }
     }
+}
+
+extension PcapDirection: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let direction = Self.allCases.first(where: { "\($0)" == argument }) else { return nil }
+        self = direction
+    }
+
+    public static var allValueStrings: [String] { allCases.map { "\($0)" } }
 }

@@ -258,6 +258,34 @@ struct PcapFacadeTests {
         #expect(throws: PcapError.closed) { try handle.dispatch { _ in } }
         #expect(throws: PcapError.closed) { try handle.stats() }
         #expect(throws: PcapError.closed) { _ = try handle.dumpOpen(path: copy) }
+        #expect(throws: PcapError.closed) { try handle.inject([0]) }
+        #expect(throws: PcapError.closed) { try handle.setDirection(.in) }
+        #expect(throws: PcapError.closed) { try handle.setNonblocking(true) }
+        #expect(throws: PcapError.closed) { try handle.selectableFileDescriptor }
+        #expect(throws: PcapError.closed) { try handle.engineStatistics() }
+    }
+
+    @Test("what only a live capture can do gives libpcap's messages on a savefile")
+    func liveOnlyCalls() throws {
+        guard let path = Self.firstEthernetFile() else { print("skipped: no corpus"); return }
+        let handle = try PcapHandle.openOffline(path: path)
+        #expect(!handle.isLive)
+        #expect {
+            try handle.inject([UInt8](repeating: 0, count: 60))
+        } throws: { ($0 as? PcapError)?.message.contains("savefile") == true }
+        #expect {
+            try handle.setDirection(.in)
+        } throws: { ($0 as? PcapError)?.message.contains("savefile") == true }
+        #expect {
+            _ = try handle.engineStatistics()
+        } throws: { ($0 as? PcapError)?.message.contains("savefile") == true }
+        #expect {
+            try handle.setNonblocking(true)
+        } throws: { ($0 as? PcapError)?.message.contains("non-blocking") == true }
+        // libpcap's selectable descriptor for a file is the file's own; reading goes on.
+        #expect(try handle.selectableFileDescriptor >= 0)
+        #expect(try handle.next() != nil)
+        handle.close()
     }
 
     @Test("savefiles have no statistics: stats() throws libpcap's message")

@@ -44,6 +44,31 @@ extension SandboxSuites {
             #expect(totals["capture_drops"] as? Int == 0)
         }
 
+        @Test("-Q in keeps what the interface received and leaves out what the host sent, as tcpdump -Q", .timeLimit(.minutes(1)))
+        func direction() throws {
+            let frames = SequencedFrame(flows: 16, size: 64)
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-direction-\(getpid()).pcap").path
+            defer { unlink(output) }
+            try Sandbox.with(queues: 2) { sandbox in
+                // On the sender's side: its own frames go out there, the receiver's come in.
+                let capture = try BackgroundCapture(
+                    ["-i", sandbox.senderInterface, "--queues", "2", "-Q", "in", "-w", output], in: sandbox.sender)
+                try capture.waitUntilListening()
+                // Through the qdisc, where captures on the sending interface see frames go out.
+                let outgoing = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface, bypassingQdisc: false) }
+                let incoming = try sandbox.receiver.run { try FrameSender(interface: sandbox.receiverInterface) }
+                #expect(outgoing.sendSequenced(frames, count: 1_000, first: 0).sent == 1_000)
+                #expect(incoming.sendSequenced(frames, count: 1_000, first: 1_000).sent == 1_000)
+                usleep(300_000)
+                #expect(capture.interrupt() == 0, "\(capture.stderr)")
+            }
+            let captured = try PcapReader(path: output).readAll().compactMap { record in
+                record.bytes.withUnsafeBytes { SequencedFrame.sequence(of: $0) }
+            }
+            #expect(captured.sorted() == Array(1_000..<2_000), "only the frames that came in, each once")
+            expectOneLineError(try Tool.run(["capture", "-r", "/nonexistent.pcap", "-Q", "out"]), containing: ["-Q out", "-i"])
+        }
+
         @Test("a bad expression gives libpcap's message on one line")
         func badExpression() throws {
             let outcome = try Tool.run(["capture", "-i", "lo", "tcp", "port"])
