@@ -7,6 +7,7 @@ import PackageDescription
 //   WirecapTrace    pcap savefiles through libpcap (read and write)
 //   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
 //   WirecapTraffic  synthetic traces and replay through a TX ring
+//   WirecapIDS      the example IDS's inspector (flows, byte signatures): wirecap-ids, and the lab's real load
 //   WirecapLab      the drop-rate experiments: engines, scenarios, results, plots, simulation
 //   WirecapPcap     the libpcap-compatible facade (pcap-like handles over files and the engine)
 //   wirecap         the command-line tool
@@ -20,6 +21,7 @@ let package = Package(
         .library(name: "WirecapTraffic", targets: ["WirecapTraffic"]),
         .library(name: "WirecapLab", targets: ["WirecapLab"]),
         .library(name: "WirecapPcap", targets: ["WirecapPcap"]),
+        .library(name: "WirecapIDS", targets: ["WirecapIDS"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
         .executable(name: "wirecap-ids", targets: ["wirecap-ids"]),
     ],
@@ -46,10 +48,11 @@ let package = Package(
         .target(name: "WirecapTrace", dependencies: ["CWirecapPcap", "WirecapEngine"]),
         .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapEngine"]),
         .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
+        .target(name: "WirecapIDS", dependencies: ["CWirecapLinux", "WirecapEngine"]),
         .target(
             name: "WirecapLab",
             dependencies: [
-                "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic",
+                "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapIDS",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
@@ -62,8 +65,8 @@ let package = Package(
             ]),
         .executableTarget(
             name: "wirecap-ids",
-            dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapPcap", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab", "WirecapPcap"]),
+            dependencies: ["WirecapEngine", "WirecapPcap", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab", "WirecapPcap", "WirecapSandbox", "WirecapIDS"]),
         .testTarget(
             name: "WirecapIntegrationTests",
             dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids"]),

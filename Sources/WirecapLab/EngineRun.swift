@@ -35,10 +35,10 @@ protocol EngineRun: AnyObject {
 final class WirecapRun: EngineRun {
     let engine: CaptureEngine
 
-    init(setup: EngineSetup, sandbox: Sandbox, ledger: SequenceLedger, work: SyntheticWork) throws {
-        let configuration = setup.captureConfiguration(interface: sandbox.receiverInterface)
+    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger) throws {
+        let configuration = point.setup.captureConfiguration(interface: sandbox.receiverInterface)
         engine = try sandbox.receiver.run { try CaptureEngine(configuration: configuration) }
-        try engine.start { WorkingHandler(ledger.handler(queue: $0), work: work) }
+        try engine.start { point.handler(ledger: ledger, queue: $0) }
     }
 
     func statistics() -> [QueueFigures] {

@@ -71,8 +71,8 @@ public struct ExperimentRunner {
             compareBytes: false)
         let engine: EngineRun =
             point.setup.engine == .libpcap
-            ? try LibpcapRun(setup: point.setup, sandbox: sandbox, ledger: ledger, work: point.work)
-            : try WirecapRun(setup: point.setup, sandbox: sandbox, ledger: ledger, work: point.work)
+            ? try LibpcapRun(point: point, sandbox: sandbox, ledger: ledger)
+            : try WirecapRun(point: point, sandbox: sandbox, ledger: ledger)
         let report: FrameSender.Report
         if let traceFrames {
             report = sender.sendLooped(traceFrames, total: traffic.packets, rate: traffic.rate)

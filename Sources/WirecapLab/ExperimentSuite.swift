@@ -71,6 +71,19 @@ public struct ExperimentSuite: Sendable {
                         setup: setup(engine, queues: 2), traffic: traffic, workNanoseconds: 8_000, workMode: workMode.rawValue))
             }
         }
+        if scenarios.contains(.ids), let tracePath {
+            // The same trace, two queues, the example IDS's inspection as the work (CPU, so it
+            // competes with the sender and the kernel for the two cores, as a real IDS would).
+            for rate in quick ? [150_000] : [100_000, 150_000, 200_000] {
+                let traffic = Traffic(packets: n(200_000), rate: Double(rate), flows: 0, size: 0, tracePath: tracePath)
+                for engine in LabEngine.allCases {
+                    points.append(
+                        ExperimentPoint(
+                            scenario: .ids, variable: "rate", value: Double(rate), series: "\(rate / 1000)kpps",
+                            setup: setup(engine, queues: 2), traffic: traffic, workNanoseconds: 0, workMode: ExperimentPoint.idsWorkMode))
+                }
+            }
+        }
         return ExperimentSuite(points: points, repeats: quick ? 1 : repeats)
     }
 }

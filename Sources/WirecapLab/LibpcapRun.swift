@@ -24,13 +24,14 @@ final class LibpcapRun: EngineRun, @unchecked Sendable {
 
     /// What the C callback reaches through its user pointer.
     final class Context {
-        var handler: WorkingHandler<SequenceLedger.Handler>
+        var handler: LabHandler
         let processed = Atomic<UInt64>(0)
         var cpuSeconds = 0.0
-        init(handler: WorkingHandler<SequenceLedger.Handler>) { self.handler = handler }
+        init(handler: LabHandler) { self.handler = handler }
     }
 
-    init(setup: EngineSetup, sandbox: Sandbox, ledger: SequenceLedger, work: SyntheticWork) throws {
+    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger) throws {
+        let setup = point.setup
         let interface = sandbox.receiverInterface
         let bufferBytes = setup.blockSize * setup.blockCount
         handle = try sandbox.receiver.run { () throws -> OpaquePointer in
@@ -50,7 +51,7 @@ final class LibpcapRun: EngineRun, @unchecked Sendable {
             }
             return p
         }
-        context = Context(handler: WorkingHandler(ledger.handler(queue: 0), work: work))
+        context = Context(handler: point.handler(ledger: ledger, queue: 0))
         let handle = self.handle
         let context = self.context
         let box = UncheckedBox((handle, context))

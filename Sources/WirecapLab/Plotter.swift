@@ -48,6 +48,12 @@ public struct Plotter {
             {
                 written.append(name)
             }
+            if let name = try clustered(
+                source.1.filter { $0.point.scenario == .ids }, file: "\(source.0)ids-drop-rate", gnuplot: gnuplot,
+                title: "Trace replay with the example IDS as the work: drop rate by engine and rate")
+            {
+                written.append(name)
+            }
         }
         return written
     }

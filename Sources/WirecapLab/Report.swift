@@ -72,6 +72,10 @@ public struct Report {
         let what = t.tracePath.map { "frames of \(URL(fileURLWithPath: $0).lastPathComponent), looped" } ?? "\(t.size)-byte frames over \(t.flows) flows"
         let elephant = t.elephantPercent > 0 ? ", \(t.elephantPercent) % of them in one flow" : ""
         let ring = "\(p.setup.blockCount) x \(p.setup.blockSize / 1024) KiB ring per queue"
-        return "\(t.packets) \(what)\(elephant), \(rate); \(p.setup.queues) queue(s) with hash fanout, \(ring); \(p.workNanoseconds) ns of \(p.workMode)-mode work per packet in every engine."
+        let work =
+            p.workMode == ExperimentPoint.idsWorkMode
+            ? "the example IDS (wirecap-ids's inspector: flow table and \(ExperimentPoint.idsSignatures.count) byte signatures) as the work in every engine"
+            : "\(p.workNanoseconds) ns of \(p.workMode)-mode work per packet in every engine"
+        return "\(t.packets) \(what)\(elephant), \(rate); \(p.setup.queues) queue(s) with hash fanout, \(ring); \(work)."
     }
 }

@@ -10,6 +10,9 @@ public enum ScenarioKind: String, CaseIterable, Sendable, Codable {
     case load
     /// A real trace from ../shared/traces, looped, at a chosen rate.
     case trace
+    /// The same trace with the example IDS (wirecap-ids's inspector) as the per-packet work,
+    /// at rising rates: real code instead of a synthetic cost.
+    case ids
 }
 
 /// The traffic of one point.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WirecapEngine
+import WirecapIDS
 import WirecapPcap
 
 /// An example of the pcap facade in use: a minimal IDS that counts flows and matches byte

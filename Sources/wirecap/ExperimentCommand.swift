@@ -12,7 +12,7 @@ struct ExperimentCommand: ParsableCommand {
         commandName: "experiment",
         abstract: "Measure drops per queue for each capture engine on the same traffic, in a private veth sandbox.",
         discussion: """
-            With no arguments runs the default suite (burst, imbalance, load, trace; 3 repetitions) in a few minutes and \
+            With no arguments runs the default suite (burst, imbalance, load, trace, ids; 3 repetitions) in a few minutes and \
             writes results.json, results.csv, report.md and PNG plots (gnuplot) into --out. Needs root: it creates \
             network namespaces; nothing leaves them. --simulate adds the same scenarios on a discrete-event model, and a \
             16-queue 10GbE machine.
@@ -27,8 +27,8 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Repetitions of every point (the report gives the median and the spread).")
     var repeats: Int = 3
 
-    @Option(help: "Scenarios to run, comma-separated: burst, imbalance, load, trace.")
-    var scenarios: String = "burst,imbalance,load,trace"
+    @Option(help: "Scenarios to run, comma-separated: burst, imbalance, load, trace, ids.")
+    var scenarios: String = "burst,imbalance,load,trace,ids"
 
     @Option(help: "The trace the trace scenario replays (default: ../shared/traces/pcapplusplus/example.pcap).")
     var trace: String?
@@ -46,7 +46,7 @@ struct ExperimentCommand: ParsableCommand {
         if repeats < 1 || repeats > 100 { return "--repeats \(repeats) is out of range: use 1 to 100 (3 or more for a spread)" }
         let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         if names.isEmpty || names.contains(where: { ScenarioKind(rawValue: $0) == nil }) {
-            return "--scenarios \(scenarios) is not a list of burst, imbalance, load, trace (comma-separated)"
+            return "--scenarios \(scenarios) is not a list of burst, imbalance, load, trace, ids (comma-separated)"
         }
         if let trace, !FileManager.default.isReadableFile(atPath: trace) {
             return "--trace \(trace): no such readable file (give a pcap, e.g. ../shared/traces/pcapplusplus/example.pcap)"
@@ -60,8 +60,8 @@ struct ExperimentCommand: ParsableCommand {
         let kinds = scenarios.split(separator: ",").compactMap { ScenarioKind(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
         var notes: [String] = []
         let tracePath = trace ?? Self.defaultTrace()
-        if kinds.contains(.trace) && tracePath == nil {
-            notes.append("trace scenario skipped: no trace found at ../shared/traces/pcapplusplus/example.pcap (give one with --trace)")
+        if (kinds.contains(.trace) || kinds.contains(.ids)) && tracePath == nil {
+            notes.append("trace and ids scenarios skipped: no trace found at ../shared/traces/pcapplusplus/example.pcap (give one with --trace)")
             printError("wirecap: warning: \(notes.last!)")
         }
         let directory = URL(fileURLWithPath: out, isDirectory: true)

@@ -23,7 +23,7 @@ extension SandboxSuites {
             let results = try decoder.decode(ExperimentResults.self, from: data)
             let measured = results.points.filter { !$0.simulated }
             #expect(Set(measured.map(\.point.setup.engine)) == Set(LabEngine.allCases), "every engine ran")
-            #expect(Set(measured.map(\.point.scenario)).isSuperset(of: [.burst, .imbalance, .load]))
+            #expect(Set(measured.map(\.point.scenario)).isSuperset(of: [.burst, .imbalance, .load, .ids]))
             for point in measured {
                 for run in point.runs {
                     #expect(run.conserved, "\(point.point.label): received == processed + delivery drops + in flight on every queue")
@@ -40,6 +40,7 @@ extension SandboxSuites {
                 let pngs = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.hasSuffix(".png") }
                 #expect(pngs.contains("burst-drop-rate-vs-pool.png") && pngs.contains("imbalance-drop-rate-vs-threshold.png"))
                 #expect(pngs.contains("imbalance-per-queue.png") && pngs.contains("load-drop-rate-vs-work.png"))
+                #expect(pngs.contains("ids-drop-rate.png"))
             } else {
                 print("gnuplot is not installed: plots not checked (CI installs gnuplot-nox)")
             }
@@ -50,7 +51,7 @@ extension SandboxSuites {
             let repeats = try Tool.run(["experiment", "--repeats", "0"])
             #expect(repeats.status != 0 && repeats.stderr.contains("--repeats 0 is out of range"))
             let scenarios = try Tool.run(["experiment", "--scenarios", "burst,nonsense"])
-            #expect(scenarios.status != 0 && scenarios.stderr.contains("is not a list of burst, imbalance, load, trace"))
+            #expect(scenarios.status != 0 && scenarios.stderr.contains("is not a list of burst, imbalance, load, trace, ids"))
         }
     }
 }

@@ -4,44 +4,18 @@ import Glibc
 import CWirecapLinux
 import WirecapEngine
 
-/// A byte pattern to find anywhere in a frame.
-struct Signature {
-    let name: String
-    let bytes: [UInt8]
-
-    struct Invalid: Error, CustomStringConvertible {
-        let text: String
-        var description: String { "--signature \(text) is not text or hex:HEXDIGITS (e.g. hex:deadbeef)" }
-    }
-
-    init(parsing text: String) throws {
-        if text.hasPrefix("hex:") {
-            let digits = Array(text.dropFirst(4))
-            guard !digits.isEmpty, digits.count % 2 == 0 else { throw Invalid(text: text) }
-            var bytes: [UInt8] = []
-            for index in stride(from: 0, to: digits.count, by: 2) {
-                guard let byte = UInt8(String(digits[index...index + 1]), radix: 16) else { throw Invalid(text: text) }
-                bytes.append(byte)
-            }
-            self.bytes = bytes
-        } else {
-            guard !text.isEmpty else { throw Invalid(text: text) }
-            bytes = Array(text.utf8)
-        }
-        name = text
-    }
-}
-
 /// Counts packets and flows (IPv4 and IPv6 5-tuples, VLAN tags skipped) and signature matches.
-/// New flows allocate (a set insertion); packets of known flows do not.
-struct Inspector: PacketHandler {
-    let signatures: [Signature]
-    private(set) var packets = 0
-    private(set) var matches: [Int]
+/// New flows allocate (a set insertion); packets of known flows do not. Used by `wirecap-ids` and
+/// as the experiment lab's realistic per-packet load.
+public struct Inspector: PacketHandler, Sendable {
+    public let signatures: [Signature]
+    public private(set) var packets = 0
+    /// Packets that held each signature, in `signatures` order.
+    public private(set) var matches: [Int]
     private var flows = Set<FlowKey>()
 
     /// Addresses packed into integers, so that building a key allocates nothing.
-    struct FlowKey: Hashable {
+    struct FlowKey: Hashable, Sendable {
         var a: UInt64
         var b: UInt64
         var c: UInt64
@@ -57,12 +31,12 @@ struct Inspector: PacketHandler {
         return value
     }
 
-    init(signatures: [Signature]) {
+    public init(signatures: [Signature]) {
         self.signatures = signatures
         matches = Array(repeating: 0, count: signatures.count)
     }
 
-    mutating func handle(_ packet: Packet) {
+    public mutating func handle(_ packet: Packet) {
         packets += 1
         let bytes = packet.bytes
         if let key = Self.flowKey(bytes) { flows.insert(key) }
@@ -101,7 +75,10 @@ struct Inspector: PacketHandler {
         }
     }
 
-    func report() -> String {
+    /// Distinct flows seen.
+    public var flowCount: Int { flows.count }
+
+    public func report() -> String {
         var lines = ["packets \(packets)", "flows \(flows.count)"]
         for (index, signature) in signatures.enumerated() { lines.append("signature \(signature.name): \(matches[index]) packets") }
         return lines.joined(separator: "\n")
