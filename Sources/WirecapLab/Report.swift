@@ -68,7 +68,8 @@ public struct Report {
 
     static func describe(_ p: ExperimentPoint) -> String {
         let t = p.traffic
-        let rate = t.rate.map { "\(Int($0)) frames/s" } ?? "as fast as the sender goes"
+        // The ids scenario sweeps the rate: each row says its own.
+        let rate = p.scenario == .ids ? "at the rate of each row" : t.rate.map { "\(Int($0)) frames/s" } ?? "as fast as the sender goes"
         let what = t.tracePath.map { "frames of \(URL(fileURLWithPath: $0).lastPathComponent), looped" } ?? "\(t.size)-byte frames over \(t.flows) flows"
         let elephant = t.elephantPercent > 0 ? ", \(t.elephantPercent) % of them in one flow" : ""
         let ring = "\(p.setup.blockCount) x \(p.setup.blockSize / 1024) KiB ring per queue"

@@ -239,6 +239,38 @@ extension SandboxSuites {
             }
         }
 
+        @Test("N queues with offloading: exactly once, counted per queue, promiscuous as asked", .timeLimit(.minutes(1)))
+        func offloadingAndPromiscuous() throws {
+            let frames = SequencedFrame(flows: 64, size: 64, elephantPercent: 80)
+            try Sandbox.with(queues: 2) { sandbox in
+                var options = Self.options(queues: 2)
+                options.poolChunks = 8
+                options.offloadThreshold = 0.5
+                let receiver = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
+                // The kernel counts packet sockets that asked for promiscuous mode.
+                func promiscuity(_ namespace: NetworkNamespace, _ device: String) throws -> Int? {
+                    let json = try namespace.exec(["ip", "-d", "-j", "link", "show", "dev", device])
+                    let links = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]
+                    return (links?.first?["promiscuity"] as? NSNumber)?.intValue
+                }
+                #expect(try promiscuity(sandbox.receiver, sandbox.receiverInterface) == 2, "one membership per queue")
+                let sender = try sandbox.sender.run { try PcapHandle.openLive(device: sandbox.senderInterface, promiscuous: false) }
+                #expect(try promiscuity(sandbox.sender, sandbox.senderInterface) == 0)
+                for sequence in 0..<UInt64(3_000) { try sender.sendPacket(frames.bytes(sequence: sequence)) }
+                let seen = try Self.collect(receiver, expected: 3_000)
+                #expect(seen.sorted() == Array(0..<3_000), "every frame once, whichever queue's chunk carried it")
+                let statistics = try receiver.engineStatistics()
+                #expect(statistics.queues.count == 2)
+                #expect(statistics.isConserved)
+                #expect(statistics.processed == 3_000)
+                #expect(statistics.captureDrops == 0)
+                #expect(throws: PcapError.self) { try receiver.setFilter("udp port") }
+                sender.close()
+                receiver.close()
+                #expect(try promiscuity(sandbox.receiver, sandbox.receiverInterface) == 0, "memberships go with the sockets")
+            }
+        }
+
         @Test("breakLoop from another thread ends a loop that would wait forever", .timeLimit(.minutes(1)))
         func breakLoop() throws {
             try Sandbox.with { sandbox in
