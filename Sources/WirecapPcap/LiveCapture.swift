@@ -204,10 +204,12 @@ final class LiveCapture: @unchecked Sendable {
         return LoopResult(processed: processed, interrupted: false)
     }
 
-    /// Makes a running `loop` or `dispatch` return, from any thread.
+    /// Makes a running `loop` or `dispatch` return, from any thread or a signal handler: one
+    /// atomic store and nothing else. Waking the reader would take the group's lock, which a
+    /// signal handler must never do (the interrupted thread may hold it); the reader waits for
+    /// chunks at most 1 ms at a time and checks the flag between waits.
     func breakLoop() {
         breaking.store(true, ordering: .releasing)
-        for queue in engine.queues { queue.group?.wake() }
     }
 
     // MARK: filter and direction

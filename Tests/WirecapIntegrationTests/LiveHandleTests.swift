@@ -6,6 +6,9 @@ import WirecapEngine
 import WirecapPcap
 import WirecapSandbox
 
+/// The handle a SIGUSR1 handler breaks (a C signal handler cannot capture context).
+let signalTarget = Mutex<PcapHandle?>(nil)
+
 extension SandboxSuites {
     /// The facade's live side: pcap_open_live's shape over the multi-queue engine.
     @Suite("pcap facade, live")
@@ -281,6 +284,29 @@ extension SandboxSuites {
                     handle.breakLoop()
                 }
                 breaker.start()
+                let result = try handle.loop { _ in }
+                #expect(result.interrupted)
+                #expect(Date().timeIntervalSince(started) < 5)
+                handle.close()
+            }
+        }
+
+        @Test("breakLoop from a signal handler ends the loop", .timeLimit(.minutes(1)))
+        func breakLoopFromSignal() throws {
+            try Sandbox.with { sandbox in
+                let handle = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: Self.options(timeout: 100)) }
+                signalTarget.withLock { $0 = handle }
+                let previous = signal(SIGUSR1) { _ in signalTarget.withLockIfAvailable { $0?.breakLoop() } }
+                defer {
+                    signal(SIGUSR1, previous)
+                    signalTarget.withLock { $0 = nil }
+                }
+                let started = Date()
+                let signaller = Thread {
+                    Thread.sleep(forTimeInterval: 0.3)
+                    kill(getpid(), SIGUSR1)
+                }
+                signaller.start()
                 let result = try handle.loop { _ in }
                 #expect(result.interrupted)
                 #expect(Date().timeIntervalSince(started) < 5)
