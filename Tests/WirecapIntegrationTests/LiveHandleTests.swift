@@ -22,6 +22,14 @@ extension SandboxSuites {
             return options
         }
 
+        /// A receiver opened with `options` in the receiving namespace, and a sender opened the
+        /// pcap_open_live way on the other end of the veth.
+        static func open(_ sandbox: Sandbox, _ options: PcapHandle.LiveOptions) throws -> (receiver: PcapHandle, sender: PcapHandle) {
+            let receiver = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
+            let sender = try sandbox.sender.run { try PcapHandle.openLive(device: sandbox.senderInterface, snapLength: 2048) }
+            return (receiver, sender)
+        }
+
         /// Reads sequenced frames until `expected` have come or a dispatch times out empty.
         static func collect(_ handle: PcapHandle, expected: Int, count: Int = -1) throws -> [UInt64] {
             var seen: [UInt64] = []
@@ -39,10 +47,8 @@ extension SandboxSuites {
         func filteredDispatch() throws {
             let frames = SequencedFrame(flows: 64, size: 64)
             try Sandbox.with(queues: 4) { sandbox in
-                let options = Self.options(queues: 4, filter: "udp src portrange 1024-1031")
-                let receiver = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
-                // pcap_open_live's own shape for the sender.
-                let sender = try sandbox.sender.run { try PcapHandle.openLive(device: sandbox.senderInterface, snapLength: 2048) }
+                // The sender is opened the pcap_open_live way.
+                let (receiver, sender) = try Self.open(sandbox, Self.options(queues: 4, filter: "udp src portrange 1024-1031"))
                 // inject: the facade's own sender puts frames on the wire.
                 for sequence in 0..<UInt64(2_000) { try sender.inject(frames.bytes(sequence: sequence)) }
                 var seen: [UInt64] = []
@@ -74,9 +80,7 @@ extension SandboxSuites {
         func filterSwap() throws {
             let frames = SequencedFrame(flows: 64, size: 64)
             try Sandbox.with(queues: 4) { sandbox in
-                let options = Self.options(queues: 4, filter: "udp src portrange 1024-1031")
-                let receiver = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
-                let sender = try sandbox.sender.run { try PcapHandle.openLive(device: sandbox.senderInterface, snapLength: 2048) }
+                let (receiver, sender) = try Self.open(sandbox, Self.options(queues: 4, filter: "udp src portrange 1024-1031"))
                 // Accepted by the old filter and left unread: in the rings and the pool when the
                 // filter changes.
                 for sequence in 0..<UInt64(2_000) { try sender.inject(frames.bytes(sequence: sequence)) }
@@ -105,9 +109,7 @@ extension SandboxSuites {
                 return Array(frame[0..<12]) + [0x81, 0x00, UInt8(vlan >> 8), UInt8(vlan & 0xff)] + Array(frame[12...])
             }
             try Sandbox.with(queues: 2) { sandbox in
-                let options = Self.options(queues: 2, filter: "vlan 100 and udp")
-                let receiver = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
-                let sender = try sandbox.sender.run { try PcapHandle.openLive(device: sandbox.senderInterface, snapLength: 2048) }
+                let (receiver, sender) = try Self.open(sandbox, Self.options(queues: 2, filter: "vlan 100 and udp"))
                 let vlans: [UInt16?] = [100, 200, nil]
                 for sequence in 0..<UInt64(300) { try sender.inject(tagged(sequence, vlan: vlans[Int(sequence % 3)])) }
                 var seen: [UInt64] = []
@@ -162,10 +164,7 @@ extension SandboxSuites {
         func selectable() throws {
             let frames = SequencedFrame(flows: 4, size: 64)
             try Sandbox.with(queues: 2) { sandbox in
-                let receiver = try sandbox.receiver.run {
-                    try PcapHandle.openLive(device: sandbox.receiverInterface, options: Self.options(queues: 2, timeout: 5_000))
-                }
-                let sender = try sandbox.sender.run { try PcapHandle.openLive(device: sandbox.senderInterface, snapLength: 2048) }
+                let (receiver, sender) = try Self.open(sandbox, Self.options(queues: 2, timeout: 5_000))
                 try receiver.setNonblocking(true)
                 #expect(try receiver.isNonblocking)
                 let fd = try receiver.selectableFileDescriptor
@@ -202,8 +201,7 @@ extension SandboxSuites {
             try Sandbox.with { sandbox in
                 var options = Self.options()
                 options.precision = .nano
-                let receiver = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
-                let sender = try sandbox.sender.run { try PcapHandle.openLive(device: sandbox.senderInterface, snapLength: 2048) }
+                let (receiver, sender) = try Self.open(sandbox, options)
                 for sequence in 0..<UInt64(100) { try sender.inject(frames.bytes(sequence: sequence)) }
                 let dumper = try receiver.dumpOpen(path: path)
                 var dumped = 0

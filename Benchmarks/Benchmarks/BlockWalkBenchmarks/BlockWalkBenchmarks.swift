@@ -141,6 +141,33 @@ struct ClosurePacketHandler: PacketHandler {
     @inline(__always) mutating func handle(_ packet: Packet) { body(packet) }
 }
 
+/// One benchmark over a fixture of `frameLength`-byte frames, built by the setup hook (so a run
+/// filtered to another benchmark does not build it); `walk` walks exactly `packetsPerIteration`
+/// packets into the handler it is given, and only that is measured.
+func walkBenchmark(
+    _ name: String, frameLength: Int, configuration: Benchmark.Configuration,
+    walk: @escaping @Sendable (WalkFixture, inout SumHandler) -> Int
+) {
+    let slot = FixtureSlot()
+    Benchmark(name, configuration: configuration) { benchmark in
+        let fixture = slot.fixture!
+        var handler = SumHandler()
+        benchmark.startMeasurement()
+        let walked = walk(fixture, &handler)
+        benchmark.stopMeasurement()
+        precondition(walked == packetsPerIteration)
+        blackHole(handler.capturedBytes &+ handler.byteSum)
+    } setup: {
+        let built = WalkFixture(frameLength: frameLength)
+        slot.fixture = built
+        print(
+            "\(name): \(built.packetsPerBlock) frames per 1 MiB block, \(built.fullWalks) full walks + "
+                + "\(packetsPerIteration % built.packetsPerBlock) = \(packetsPerIteration) packets per iteration")
+    } teardown: {
+        slot.fixture = nil
+    }
+}
+
 final class FixtureSlot: @unchecked Sendable {
     var fixture: WalkFixture?
 }
@@ -156,78 +183,22 @@ let benchmarks: @Sendable () -> Void = {
         .mallocCountTotal,
     ]
 
+    let configuration = Benchmark.Configuration(
+        metrics: metrics, timeUnits: .nanoseconds, warmupIterations: 10, scalingFactor: scalingFactor,
+        maxDuration: .seconds(5), maxIterations: 1_000)
     for frameLength in [64, 1514] {
-        // Built by the setup hook, so that a run filtered to the other benchmark does not build it.
-        let slot = FixtureSlot()
-
-        Benchmark(
-            "BlockWalk \(frameLength)B packets",
-            configuration: .init(
-                metrics: metrics,
-                timeUnits: .nanoseconds,
-                warmupIterations: 10,
-                scalingFactor: scalingFactor,
-                maxDuration: .seconds(5),
-                maxIterations: 1_000
-            )
-        ) { benchmark in
-            let fixture = slot.fixture!
-            var handler = SumHandler()
-            benchmark.startMeasurement()
-            let walked = fixture.walk(into: &handler)
-            benchmark.stopMeasurement()
-            precondition(walked == packetsPerIteration)
-            blackHole(handler.capturedBytes &+ handler.byteSum)
-        } setup: {
-            let built = WalkFixture(frameLength: frameLength)
-            slot.fixture = built
-            print(
-                "BlockWalk \(frameLength)B: \(built.packetsPerBlock) frames per 1 MiB block, "
-                    + "\(built.fullWalks) full walks + \(packetsPerIteration % built.packetsPerBlock) "
-                    + "= \(packetsPerIteration) packets per iteration")
-        } teardown: {
-            slot.fixture = nil
+        walkBenchmark("BlockWalk \(frameLength)B packets", frameLength: frameLength, configuration: configuration) { fixture, handler in
+            fixture.walk(into: &handler)
         }
     }
 
     // The facade's overhead over the engine's handler path: the same blocks through the walk a
     // live `PcapHandle.dispatch` runs on each chunk, with a `PacketHandler` value (as
     // `dispatch(count:handler: &h)`) and with a closure (as `dispatch { packet in ... }`).
-    for frameLength in [64] {
-        let slot = FixtureSlot()
-        let configuration = Benchmark.Configuration(
-            metrics: metrics, timeUnits: .nanoseconds, warmupIterations: 10, scalingFactor: scalingFactor,
-            maxDuration: .seconds(5), maxIterations: 1_000)
-        Benchmark("Facade dispatch \(frameLength)B packets, handler value", configuration: configuration) { benchmark in
-            let fixture = slot.fixture!
-            var handler = SumHandler()
-            benchmark.startMeasurement()
-            let walked = fixture.walkLikeDispatch(handler: &handler)
-            benchmark.stopMeasurement()
-            precondition(walked == packetsPerIteration)
-            blackHole(handler.capturedBytes &+ handler.byteSum)
-        } setup: {
-            slot.fixture = WalkFixture(frameLength: frameLength)
-        } teardown: {
-            slot.fixture = nil
-        }
-        let closureSlot = FixtureSlot()
-        Benchmark("Facade dispatch \(frameLength)B packets, closure", configuration: configuration) { benchmark in
-            let fixture = closureSlot.fixture!
-            var bytes = 0
-            var byteSum = 0
-            benchmark.startMeasurement()
-            let walked = fixture.walkLikeDispatch { packet in
-                bytes &+= packet.capturedLength
-                byteSum &+= Int(packet.bytes.load(fromByteOffset: 12, as: UInt8.self))
-            }
-            benchmark.stopMeasurement()
-            precondition(walked == packetsPerIteration)
-            blackHole(bytes &+ byteSum)
-        } setup: {
-            closureSlot.fixture = WalkFixture(frameLength: frameLength)
-        } teardown: {
-            closureSlot.fixture = nil
-        }
+    walkBenchmark("Facade dispatch 64B packets, handler value", frameLength: 64, configuration: configuration) { fixture, handler in
+        fixture.walkLikeDispatch(handler: &handler)
+    }
+    walkBenchmark("Facade dispatch 64B packets, closure", frameLength: 64, configuration: configuration) { fixture, handler in
+        fixture.walkLikeDispatch { packet in handler.handle(packet) }
     }
 }
