@@ -24,7 +24,9 @@ struct CaptureCommand: ParsableCommand {
     @Argument(help: "A filter expression in tcpdump's syntax (see `man pcap-filter`); on an interface the kernel applies it on every queue.")
     var expression: [String] = []
 
-    @Option(name: .customShort("Q"), help: "Direction to capture, as tcpdump's -Q: in, out or inout (the kernel tests it on every queue).")
+    @Option(
+        name: .customShort("Q"),
+        help: ArgumentHelp("Direction to capture, as tcpdump's -Q (the kernel tests it on every queue).", valueName: "in|out|inout"))
     var direction: PcapDirection = .inout
 
     @Option(help: "Number of queues (fanout member sockets, one capture thread each).")

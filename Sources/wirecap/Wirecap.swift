@@ -11,7 +11,21 @@ struct Wirecap: ParsableCommand {
 
     static func main() {
         StderrLogHandler.bootstrap
-        main(nil)
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            // Help, version and our own `fail` exits as ArgumentParser prints them; a parse or
+            // validation error as one line that names the option and where the fix is.
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode { exit(withError: error) }
+            let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            let subcommand = arguments.first { name in configuration.subcommands.contains { $0.configuration.commandName == name } }
+            let help = ["wirecap", subcommand].compactMap { $0 }.joined(separator: " ") + " --help"
+            printError("wirecap: \(message.replacingOccurrences(of: "Error: ", with: "")) (see `\(help)`)")
+            Foundation.exit(code.rawValue)
+        }
     }
 }
 

@@ -23,6 +23,16 @@ struct CaptureErrorTests {
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "--blocks", "0"]), containing: ["--blocks 0"])
     }
 
+    @Test("options the parser refuses: one line naming the option and the help to read")
+    func parseErrors() throws {
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "-Q", "sideways"]), containing: ["'sideways'", "-Q", "inout", "wirecap capture --help"])
+        expectOneLineError(try Tool.run(["send", "-i", "lo", "--pps", "-3"]), containing: ["--pps", "wirecap send --help"])
+        expectOneLineError(try Tool.run(["capture", "--queues", "many"]), containing: ["'many'", "--queues"])
+        expectOneLineError(try Tool.run(["bogus"]), containing: ["'bogus'", "wirecap --help"])
+        let help = try Tool.run(["capture", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("-Q <in|out|inout>"), "help is still printed whole")
+    }
+
     @Test("an output file that cannot be written")
     func unwritableOutput() throws {
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "-w", "/nonexistent/dir/x.pcap"]), containing: ["/nonexistent/dir/x.pcap", "-w"])
