@@ -70,9 +70,11 @@ public struct ExperimentRunner {
             expected: traceFrames == nil ? traffic.packets : 0, frames: frames, queues: point.setup.engine == .libpcap ? 1 : point.setup.queues,
             compareBytes: false)
         let engine: EngineRun =
-            point.setup.engine == .libpcap
-            ? try LibpcapRun(point: point, sandbox: sandbox, ledger: ledger)
-            : try WirecapRun(point: point, sandbox: sandbox, ledger: ledger)
+            switch point.setup.engine {
+            case .libpcap: try LibpcapRun(point: point, sandbox: sandbox, ledger: ledger)
+            case .facade: try FacadeRun(point: point, sandbox: sandbox, ledger: ledger)
+            default: try WirecapRun(point: point, sandbox: sandbox, ledger: ledger)
+            }
         let report: FrameSender.Report
         if let traceFrames {
             report = sender.sendLooped(traceFrames, total: traffic.packets, rate: traffic.rate)

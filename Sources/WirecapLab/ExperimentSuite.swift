@@ -26,10 +26,11 @@ public struct ExperimentSuite: Sendable {
                 let traffic = Traffic(packets: n(burst), rate: nil, flows: 64, size: 64)
                 var setups = [setup(.libpcap, queues: 1), setup(.fanout, queues: 1)]
                 setups += (quick ? [64] : [16, 64, 256]).map { setup(.basic, queues: 1, pool: $0) }
+                setups.append(setup(.facade, queues: 1, pool: 64))
                 for s in setups {
                     points.append(
                         ExperimentPoint(
-                            scenario: .burst, variable: "R", value: Double(s.engine == .basic ? s.poolChunks : 0),
+                            scenario: .burst, variable: "R", value: Double(s.engine.usesPool ? s.poolChunks : 0),
                             series: "burst=\(traffic.packets)", setup: s, traffic: traffic, workNanoseconds: 5_000, workMode: workMode.rawValue))
                 }
             }

@@ -12,6 +12,9 @@ public enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
     case basic
     /// wirecap's advanced mode: basic plus buddy-group offloading at threshold T.
     case advanced
+    /// The libpcap-compatible facade over basic mode: one `PcapHandle` (N queues, the pool) read
+    /// by one thread with `dispatch`, as IDS code written for libpcap would read it.
+    case facade
 
     public var title: String {
         switch self {
@@ -20,8 +23,12 @@ public enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
         case .rollover: "kernel rollover"
         case .basic: "wirecap basic"
         case .advanced: "wirecap advanced"
+        case .facade: "wirecap pcap facade"
         }
     }
+
+    /// Whether the engine buffers in a ring-buffer pool behind its rings.
+    public var usesPool: Bool { self == .basic || self == .advanced || self == .facade }
 
     public static func < (a: LabEngine, b: LabEngine) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -51,7 +58,7 @@ public struct EngineSetup: Sendable, Codable, Equatable {
 
     /// Bytes one queue can hold before the kernel drops: the ring, plus the pool for wirecap.
     public var bufferBytesPerQueue: Int {
-        blockSize * blockCount + (engine == .basic || engine == .advanced ? poolChunks * blockSize : 0)
+        blockSize * blockCount + (engine.usesPool ? poolChunks * blockSize : 0)
     }
 
     func captureConfiguration(interface: String) -> CaptureConfiguration {
@@ -59,7 +66,7 @@ public struct EngineSetup: Sendable, Codable, Equatable {
             interface: interface, queues: engine == .libpcap ? 1 : queues, fanout: .hash, rollover: engine == .rollover,
             ring: RingGeometry(blockSize: blockSize, blockCount: blockCount, blockTimeoutMilliseconds: 8),
             snapLength: LabDefaults.snapLength, promiscuous: true, pinThreads: true,
-            pool: engine == .basic || engine == .advanced ? PoolConfiguration(chunks: poolChunks) : nil,
+            pool: engine.usesPool ? PoolConfiguration(chunks: poolChunks) : nil,
             offload: engine == .advanced ? OffloadConfiguration(threshold: threshold) : nil)
     }
 }

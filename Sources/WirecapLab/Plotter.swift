@@ -64,6 +64,7 @@ public struct Plotter {
         case .fanout: "fanout"
         case .rollover: "rollover"
         case .basic: p.scenario == .burst ? "basic R=\(p.setup.poolChunks)" : "basic"
+        case .facade: p.scenario == .burst ? "facade R=\(p.setup.poolChunks)" : "facade"
         case .advanced: "adv T=\(ExperimentPoint.format(p.setup.threshold))"
         }
     }

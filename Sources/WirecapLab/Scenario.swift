@@ -71,7 +71,7 @@ public struct ExperimentPoint: Sendable, Codable, Equatable {
     /// A short name for progress lines and tables.
     public var label: String {
         var name = setup.engine.title
-        if setup.engine == .basic || setup.engine == .advanced { name += " R=\(setup.poolChunks)" }
+        if setup.engine.usesPool { name += " R=\(setup.poolChunks)" }
         if setup.engine == .advanced { name += " T=\(setup.threshold)" }
         return "\(scenario.rawValue) \(series) \(variable)=\(Self.format(value)): \(name)"
     }

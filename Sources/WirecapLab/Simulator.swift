@@ -94,7 +94,9 @@ public struct Simulator {
 
     public func run() -> RunResult {
         let setup = point.setup
-        let pooled = setup.engine == .basic || setup.engine == .advanced
+        // The facade is modelled as basic mode: exact for one queue, where its one reading thread
+        // is basic's one work thread (the model's traces, where it runs 2 queues, are skipped).
+        let pooled = setup.engine.usesPool
         let queueCount = setup.engine == .libpcap ? 1 : setup.queues
         // Packets per block: the TPACKET3 header and headroom (86 bytes before the frame), aligned to 16.
         let perPacket = (86 + max(point.traffic.size, 60) + 15) & ~15

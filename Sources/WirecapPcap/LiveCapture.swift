@@ -18,6 +18,10 @@ extension PcapHandle {
         public var timeoutMilliseconds = 1000
         /// Kernel ring bytes per queue, as pcap_set_buffer_size.
         public var bufferSize = 4 << 20
+        /// Bytes per ring block, and so per pool chunk (a page multiple that holds one
+        /// snap-length packet); nil: the smallest power of two from 64 KiB that does. libpcap has
+        /// no such knob; the lab sets it to give every engine the same geometry.
+        public var blockSize: Int? = nil
         /// Hand packets over as soon as they arrive (1 ms block timeout) rather than in batches,
         /// as pcap_set_immediate_mode.
         public var immediate = false
@@ -78,6 +82,7 @@ final class LiveCapture: @unchecked Sendable {
         let minimum = (CaptureConfiguration.minimumBlockSize(snapLength: snap) + page - 1) / page * page
         var block = 1 << 16
         while block < minimum { block <<= 1 }
+        if let asked = options.blockSize { block = asked }
         let geometry = RingGeometry(
             blockSize: block, blockCount: max(2, options.bufferSize / block),
             blockTimeoutMilliseconds: options.immediate ? 1 : min(max(options.timeoutMilliseconds, 1), 8))
