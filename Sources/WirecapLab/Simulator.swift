@@ -32,10 +32,16 @@ public struct Simulator {
     /// The model of every measured point (traces aside), with the sender as fast as it was measured
     /// to be in that point's runs, so that the two can be compared.
     public static func model(of measured: [PointResult]) -> [PointResult] {
-        measured.filter { $0.point.traffic.tracePath == nil && !$0.simulated }.map { m in
+        measured.filter { $0.point.traffic.tracePath == nil && !$0.simulated && Self.models($0.point.setup) }.map { m in
             let senderRate = Spread(m.runs.map { $0.sendSeconds > 0 ? Double($0.offered) / $0.sendSeconds : 800_000 }).median
             return PointResult(point: m.point, runs: [Simulator(point: m.point, machine: Machine(senderRate: senderRate)).run()], simulated: true)
         }
+    }
+
+    /// Whether the model describes the setup: it gives every queue a worker of its own, which the
+    /// facade has only with one queue (its one reading thread serves them all).
+    static func models(_ setup: EngineSetup) -> Bool {
+        setup.engine != .facade || setup.queues == 1
     }
 
     /// A machine the size of the WireCAP paper's: 16 queues, 64-byte frames at 10GbE line rate
@@ -95,7 +101,7 @@ public struct Simulator {
     public func run() -> RunResult {
         let setup = point.setup
         // The facade is modelled as basic mode: exact for one queue, where its one reading thread
-        // is basic's one work thread (the model's traces, where it runs 2 queues, are skipped).
+        // is basic's one work thread (see `models`).
         let pooled = setup.engine.usesPool
         let queueCount = setup.engine == .libpcap ? 1 : setup.queues
         // Packets per block: the TPACKET3 header and headroom (86 bytes before the frame), aligned to 16.
