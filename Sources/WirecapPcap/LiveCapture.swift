@@ -39,6 +39,34 @@ extension PcapHandle {
         public var filter: String? = nil
 
         public init() {}
+
+        /// Refuses sizes that make no sense before anything is opened, naming the option and a
+        /// value that works. (The engine checks the same, but in its command's terms.)
+        public func validate() throws(PcapError) {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            func refuse(_ what: String) -> PcapError { PcapError("LiveOptions.\(what)") }
+            if queues < 1 || queues > CaptureConfiguration.maximumQueues {
+                throw refuse("queues \(queues) is out of range: use 1 to \(CaptureConfiguration.maximumQueues) (one per core is typical)")
+            }
+            if snapLength < 1 || snapLength > CaptureConfiguration.defaultSnapLength {
+                throw refuse("snapLength \(snapLength) is out of range: use 1 to \(CaptureConfiguration.defaultSnapLength) bytes")
+            }
+            if timeoutMilliseconds < 0 { throw refuse("timeoutMilliseconds \(timeoutMilliseconds) is negative: use 0 or more") }
+            if bufferSize < 1 { throw refuse("bufferSize \(bufferSize) is out of range: give the ring's bytes per queue (4 MiB is typical)") }
+            if let blockSize {
+                let minimum = CaptureConfiguration.minimumBlockSize(snapLength: snapLength)
+                if blockSize < 1 || blockSize % page != 0 {
+                    throw refuse("blockSize \(blockSize) is not a positive multiple of the page size \(page): try \(max(page, (blockSize / page + 1) * page))")
+                }
+                if blockSize < minimum {
+                    throw refuse("blockSize \(blockSize) is smaller than one packet of snapLength \(snapLength): raise it to \((minimum + page - 1) / page * page) or lower snapLength")
+                }
+            }
+            if poolChunks < 1 || poolChunks > 1 << 20 { throw refuse("poolChunks \(poolChunks) is out of range: use 1 to \(1 << 20) (64 is the default)") }
+            if let threshold = offloadThreshold, !(0...1).contains(threshold) {
+                throw refuse("offloadThreshold \(threshold) is out of range: use a fraction from 0 to 1 (0.5 is typical), or nil for no offloading")
+            }
+        }
     }
 }
 
@@ -76,6 +104,7 @@ final class LiveCapture: @unchecked Sendable {
     private var closed = false
 
     init(device: String, options: PcapHandle.LiveOptions) throws(PcapError) {
+        try options.validate()
         let snap = options.snapLength
         // A block holds one full snap-length packet; the ring is the asked-for buffer size.
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))

@@ -363,6 +363,21 @@ extension SandboxSuites {
             let bad = #expect(throws: PcapError.self) { try PcapHandle.openLive(device: "lo", options: options) }
             #expect(bad?.description.contains("syntax error") == true, "\(bad.map { "\($0)" } ?? "")")
             let missing = #expect(throws: PcapError.self) { try PcapHandle.openLive(device: "wcnosuch0") }
+            // Nonsense sizes are refused before anything is opened, in the options' own terms.
+            func refused(_ change: (inout PcapHandle.LiveOptions) -> Void, _ phrases: [String]) {
+                var options = PcapHandle.LiveOptions()
+                change(&options)
+                let error = #expect(throws: PcapError.self) { try PcapHandle.openLive(device: "lo", options: options) }
+                let text = error?.description ?? ""
+                for phrase in phrases { #expect(text.contains(phrase), "\(text)") }
+                #expect(!text.contains("\n"))
+            }
+            refused({ $0.queues = 0 }, ["LiveOptions.queues 0", "1 to 256"])
+            refused({ $0.blockSize = 5000 }, ["LiveOptions.blockSize 5000", "page size", "try 8192"])
+            refused({ $0.blockSize = 4096 }, ["smaller than one packet of snapLength 262144"])
+            refused({ $0.offloadThreshold = 1.5 }, ["LiveOptions.offloadThreshold 1.5", "0 to 1"])
+            refused({ $0.poolChunks = 0 }, ["LiveOptions.poolChunks 0"])
+            refused({ $0.snapLength = 0 }, ["LiveOptions.snapLength 0"])
             #expect(missing?.description.contains("no such interface") == true)
         }
     }
