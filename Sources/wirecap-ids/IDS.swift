@@ -74,6 +74,20 @@ struct IDS: ParsableCommand {
         print(engine.report())
     }
 
+    /// As `wirecap`: the parser's own errors as one line that points at the help.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode { exit(withError: error) }
+            let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("wirecap-ids: \(message.replacingOccurrences(of: "Error: ", with: "")) (see `wirecap-ids --help`)\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
+
     func fail(_ message: CustomStringConvertible) -> ExitCode {
         FileHandle.standardError.write(Data("wirecap-ids: \(message)\n".utf8))
         return .failure

@@ -42,6 +42,8 @@ struct IDSTests {
         #expect(all.stdout.contains("signature hex:deadbeef: 0 packets"))
         let filtered = try run(["-r", path, "--signature", "WCAP", "udp", "src", "port", "1024"])
         #expect(filtered.stdout.contains("packets 50") && filtered.stdout.contains("flows 1"), "\(filtered.stdout)")
+        let parse = try run(["-r", path, "--queues", "x"])
+        #expect(parse.status != 0 && parse.stderr.split(separator: "\n").count == 1 && parse.stderr.contains("--queues"), "\(parse.stderr)")
         let bad = try run(["-r", path, "--signature", "hex:xyz"])
         #expect(bad.status != 0 && bad.stderr.contains("--signature hex:xyz is not text or hex"))
     }
