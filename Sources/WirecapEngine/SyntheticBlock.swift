@@ -86,3 +86,67 @@ public struct SyntheticBlock: ~Copyable {
 
     deinit { pointer.deallocate() }
 }
+
+/// Blocks full of one frame, as many as fit, plus one block with the remainder, holding exactly
+/// `packets` packets between them: what a benchmark walks, copies or hands over per iteration.
+/// Frames are IPv4-typed Ethernet frames of one length with counting bytes, never VLAN-stripped,
+/// so the blocks can be walked again and again.
+public final class SyntheticBlockRun: @unchecked Sendable {
+    // @unchecked: immutable after init; the blocks' memory is only read.
+    public let full: SyntheticBlock
+    public let remainder: SyntheticBlock?
+    /// How many times `full` is used per run.
+    public let fullBlocks: Int
+    public let fullPointer: UnsafeMutableRawPointer
+    public let remainderPointer: UnsafeMutableRawPointer?
+    public let packets: Int
+    public let blockSize: Int
+
+    public init(frameLength: Int, blockSize: Int, packets: Int) {
+        var bytes = [UInt8](repeating: 0, count: frameLength)
+        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index) }
+        bytes.replaceSubrange(0..<14, with: [
+            0x02, 0x00, 0x00, 0x00, 0x00, 0x01,  // destination
+            0x02, 0x00, 0x00, 0x00, 0x00, 0x02,  // source
+            0x08, 0x00,  // IPv4
+        ])
+        let frame = SyntheticFrame(bytes: bytes, seconds: 1_700_000_000, nanoseconds: 1)
+        // As many frames as fit: a binary search, since each try lays out a whole block.
+        var fits = 1
+        var tooMany = blockSize / frameLength + 1
+        while tooMany - fits > 1 {
+            let middle = (fits + tooMany) / 2
+            do {
+                _ = try SyntheticBlock(size: blockSize, frames: Array(repeating: frame, count: middle))
+                fits = middle
+            } catch {
+                tooMany = middle
+            }
+        }
+        let frames = Array(repeating: frame, count: fits)
+        let block = try! SyntheticBlock(size: blockSize, frames: frames)
+        precondition(block.packetCount <= packets, "a run must hold at least one full block")
+        fullBlocks = packets / block.packetCount
+        let rest = packets % block.packetCount
+        fullPointer = block.pointer
+        full = block
+        if rest == 0 {
+            remainderPointer = nil
+            remainder = nil
+        } else {
+            let block = try! SyntheticBlock(size: blockSize, frames: Array(frames.prefix(rest)))
+            remainderPointer = block.pointer
+            remainder = consume block
+        }
+        self.packets = packets
+        self.blockSize = blockSize
+    }
+
+    public var packetsPerBlock: Int { full.packetCount }
+    public var remainderPackets: Int { packets % packetsPerBlock }
+
+    /// One line for a benchmark's setup output.
+    public var summary: String {
+        "\(packetsPerBlock) frames per \(blockSize >> 10) KiB block, \(fullBlocks) full blocks + \(remainderPackets) = \(packets) packets per iteration"
+    }
+}

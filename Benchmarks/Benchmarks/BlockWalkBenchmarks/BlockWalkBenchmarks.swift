@@ -39,63 +39,18 @@ struct SumHandler: PacketHandler {
     }
 }
 
-/// The blocks one benchmark walks, built once before its iterations.
-final class WalkFixture: @unchecked Sendable {
-    let full: SyntheticBlock
-    let remainder: SyntheticBlock?
-    let fullWalks: Int
-    let fullPointer: UnsafeMutableRawPointer
-    let remainderPointer: UnsafeMutableRawPointer?
+/// The blocks one benchmark walks, built once before its iterations: 1 MiB blocks holding
+/// `packetsPerIteration` packets between them.
+typealias WalkFixture = SyntheticBlockRun
 
-    init(frameLength: Int) {
-        let blockSize = 1 << 20
-        var bytes = [UInt8](repeating: 0, count: frameLength)
-        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index) }
-        bytes.replaceSubrange(0..<14, with: [
-            0x02, 0x00, 0x00, 0x00, 0x00, 0x01,  // destination
-            0x02, 0x00, 0x00, 0x00, 0x00, 0x02,  // source
-            0x08, 0x00,  // IPv4
-        ])
-        let frame = SyntheticFrame(bytes: bytes, seconds: 1_700_000_000, nanoseconds: 1)
-
-        // As many frames as fit: the largest count the block accepts (binary search, since each
-        // try lays out a whole block).
-        var fits = 1
-        var tooMany = blockSize / frameLength + 1
-        while tooMany - fits > 1 {
-            let middle = (fits + tooMany) / 2
-            do {
-                _ = try SyntheticBlock(size: blockSize, frames: Array(repeating: frame, count: middle))
-                fits = middle
-            } catch {
-                tooMany = middle
-            }
-        }
-        let frames = Array(repeating: frame, count: fits)
-        let block = try! SyntheticBlock(size: blockSize, frames: frames)
-        precondition(block.packetCount <= packetsPerIteration)
-
-        fullWalks = packetsPerIteration / block.packetCount
-        let rest = packetsPerIteration % block.packetCount
-        fullPointer = block.pointer
-        full = block
-        if rest == 0 {
-            remainderPointer = nil
-            remainder = nil
-        } else {
-            let block = try! SyntheticBlock(size: blockSize, frames: Array(frames.prefix(rest)))
-            remainderPointer = block.pointer
-            remainder = consume block
-        }
-    }
-
-    var packetsPerBlock: Int { full.packetCount }
+extension SyntheticBlockRun {
+    convenience init(frameLength: Int) { self.init(frameLength: frameLength, blockSize: 1 << 20, packets: packetsPerIteration) }
 
     /// Walks exactly `packetsPerIteration` packets.
     @inline(__always)
     func walk(into handler: inout SumHandler) -> Int {
         var walked = 0
-        for _ in 0..<fullWalks {
+        for _ in 0..<fullBlocks {
             walked &+= BlockWalk.walk(
                 block: fullPointer, queue: 0, snapLength: 65_535, reinsertVLAN: true, handler: &handler)
         }
@@ -113,13 +68,13 @@ extension WalkFixture {
     @inline(__always)
     func walkLikeDispatch<H: PacketHandler>(handler: inout H) -> Int {
         var walked = 0
-        for _ in 0..<fullWalks {
+        for _ in 0..<fullBlocks {
             walked &+= FacadeWalk.walk(
-                chunk: fullPointer, packets: full.packetCount, owner: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler)
+                chunk: fullPointer, packets: packetsPerBlock, owner: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler)
         }
         if let remainderPointer {
             walked &+= FacadeWalk.walk(
-                chunk: remainderPointer, packets: packetsPerIteration % full.packetCount, owner: 0, snapLength: 65_535, first: 0, limit: Int.max,
+                chunk: remainderPointer, packets: remainderPackets, owner: 0, snapLength: 65_535, first: 0, limit: Int.max,
                 handler: &handler)
         }
         return walked
@@ -160,9 +115,7 @@ func walkBenchmark(
     } setup: {
         let built = WalkFixture(frameLength: frameLength)
         slot.fixture = built
-        print(
-            "\(name): \(built.packetsPerBlock) frames per 1 MiB block, \(built.fullWalks) full walks + "
-                + "\(packetsPerIteration % built.packetsPerBlock) = \(packetsPerIteration) packets per iteration")
+        print("\(name): \(built.summary)")
     } teardown: {
         slot.fixture = nil
     }

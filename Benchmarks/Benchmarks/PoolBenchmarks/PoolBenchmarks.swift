@@ -30,7 +30,7 @@ import WirecapEngine
 let unitsPerIteration = 1_000_000
 let scalingFactor: BenchmarkScalingFactor = .mega
 
-let blockSize = 1 << 20
+let blockBytes = 1 << 20
 /// Chunks per pool: a few, as a capture needs only one at a time here.
 let poolChunks = 8
 
@@ -48,66 +48,17 @@ struct SumHandler: PacketHandler {
 
 func makePool() -> (ChunkPool, BuddyGroup) {
     let pool = try! ChunkPool(
-        queue: 0, chunks: poolChunks, chunkSize: blockSize, node: nil, lock: .off,
+        queue: 0, chunks: poolChunks, chunkSize: blockBytes, node: nil, lock: .off,
         logger: Logger(label: "wirecap.benchmarks.pool"))
     return (pool, BuddyGroup(members: [0], queueCount: 1, pools: [pool], capacity: poolChunks, threshold: nil))
 }
 
 /// A 1 MiB block full of frames of one length, and a second one with the remainder that makes a
 /// million packets in all.
-final class BlockFixture: @unchecked Sendable {
-    let full: SyntheticBlock
-    let remainder: SyntheticBlock?
-    let fullBlocks: Int
-    let fullPointer: UnsafeMutableRawPointer
-    let remainderPointer: UnsafeMutableRawPointer?
+typealias BlockFixture = SyntheticBlockRun
 
-    init(frameLength: Int) {
-        var bytes = [UInt8](repeating: 0, count: frameLength)
-        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index) }
-        bytes.replaceSubrange(0..<14, with: [
-            0x02, 0x00, 0x00, 0x00, 0x00, 0x01,  // destination
-            0x02, 0x00, 0x00, 0x00, 0x00, 0x02,  // source
-            0x08, 0x00,  // IPv4
-        ])
-        let frame = SyntheticFrame(bytes: bytes, seconds: 1_700_000_000, nanoseconds: 1)
-
-        // As many frames as fit (binary search, since each try lays out a whole block).
-        var fits = 1
-        var tooMany = blockSize / frameLength + 1
-        while tooMany - fits > 1 {
-            let middle = (fits + tooMany) / 2
-            do {
-                _ = try SyntheticBlock(size: blockSize, frames: Array(repeating: frame, count: middle))
-                fits = middle
-            } catch {
-                tooMany = middle
-            }
-        }
-        let frames = Array(repeating: frame, count: fits)
-        let block = try! SyntheticBlock(size: blockSize, frames: frames)
-        precondition(block.packetCount <= unitsPerIteration)
-
-        fullBlocks = unitsPerIteration / block.packetCount
-        let rest = unitsPerIteration % block.packetCount
-        fullPointer = block.pointer
-        full = block
-        if rest == 0 {
-            remainderPointer = nil
-            remainder = nil
-        } else {
-            let block = try! SyntheticBlock(size: blockSize, frames: Array(frames.prefix(rest)))
-            remainderPointer = block.pointer
-            remainder = consume block
-        }
-    }
-
-    var packetsPerBlock: Int { full.packetCount }
-
-    var summary: String {
-        "\(packetsPerBlock) frames per 1 MiB block, \(fullBlocks) full blocks + "
-            + "\(unitsPerIteration % packetsPerBlock) = \(unitsPerIteration) packets per iteration"
-    }
+extension SyntheticBlockRun {
+    convenience init(frameLength: Int) { self.init(frameLength: frameLength, blockSize: blockBytes, packets: unitsPerIteration) }
 
     /// The plain path: walks exactly `unitsPerIteration` packets in the ring blocks themselves.
     @inline(__always)
