@@ -37,22 +37,12 @@ SIZE=64
 TAIL_WAIT=1
 TCPDUMP_BUFFER_KIB=32768   # = wirecap's default ring: 32 blocks x 1 MiB
 
-die() { echo "cpu-vs-tcpdump: $*" >&2; exit 1; }
-
-[[ $PACKETS =~ ^[1-9][0-9]*$ ]] || die "PACKETS must be a positive integer"
-[[ $REPEATS =~ ^[1-9][0-9]*$ ]] || die "REPEATS must be a positive integer"
-[[ $(id -u) -eq 0 ]] || die "must run as root (needs network namespaces and AF_PACKET)"
-command -v tcpdump >/dev/null || die "tcpdump not found (apt-get install -y tcpdump)"
-command -v ip >/dev/null || die "ip (iproute2) not found"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WIRECAP=$ROOT/.build/release/wirecap
-if [[ ! -x $WIRECAP ]]; then
-    echo "cpu-vs-tcpdump: building $WIRECAP" >&2
-    (cd "$ROOT" && swift build -c release >&2)
-    [[ -x $WIRECAP ]] || die "build did not produce $WIRECAP"
-fi
+SCRIPT=cpu-vs-tcpdump
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_count PACKETS "$PACKETS"
+require_count REPEATS "$REPEATS"
+require_root_and tcpdump
+build_wirecap
 TCPDUMP=$(command -v tcpdump)
 HZ=$(getconf CLK_TCK)
 
@@ -79,15 +69,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- namespaces and veth --------------------------------------------------
-ip netns add "$NS_TX"
-ip netns add "$NS_RX"
-for ns in "$NS_TX" "$NS_RX"; do
-    ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
-        net.ipv6.conf.default.disable_ipv6=1 >/dev/null
-done
-ip -n "$NS_TX" link add vtx type veth peer name vrx netns "$NS_RX"
-ip -n "$NS_TX" link set vtx up
-ip -n "$NS_RX" link set vrx up
+make_sandbox "$NS_TX" "$NS_RX"
 
 # proc_cpu PID -> user+sys seconds from /proc/PID/stat (fields 14, 15)
 proc_cpu() {

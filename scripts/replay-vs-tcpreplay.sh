@@ -23,24 +23,13 @@ PACKETS=${1:-1000000}
 REPEATS=${2:-3}
 SIZE=${3:-64}
 
-die() { echo "replay-vs-tcpreplay: $*" >&2; exit 1; }
-
-[[ $PACKETS =~ ^[1-9][0-9]*$ ]] || die "PACKETS must be a positive integer"
-[[ $REPEATS =~ ^[1-9][0-9]*$ ]] || die "REPEATS must be a positive integer"
+SCRIPT=replay-vs-tcpreplay
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_count PACKETS "$PACKETS"
+require_count REPEATS "$REPEATS"
 [[ $SIZE =~ ^[0-9]+$ ]] && ((SIZE >= 60 && SIZE <= 1514)) || die "SIZE must be 60 to 1514 bytes"
-[[ $(id -u) -eq 0 ]] || die "must run as root (needs network namespaces and AF_PACKET)"
-command -v tcpreplay >/dev/null || die "tcpreplay not found (apt-get install -y tcpreplay)"
-command -v python3 >/dev/null || die "python3 not found"
-command -v ip >/dev/null || die "ip (iproute2) not found"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WIRECAP=$ROOT/.build/release/wirecap
-if [[ ! -x $WIRECAP ]]; then
-    echo "replay-vs-tcpreplay: building $WIRECAP" >&2
-    (cd "$ROOT" && swift build -c release >&2)
-    [[ -x $WIRECAP ]] || die "build did not produce $WIRECAP"
-fi
+require_root_and tcpreplay python3
+build_wirecap
 TCPREPLAY=$(command -v tcpreplay)
 
 NS_TX=wirecap-replay-$$-tx
@@ -92,19 +81,7 @@ with open(path, 'wb', buffering=1 << 20) as out:
 PY
 
 # --- namespaces and veth --------------------------------------------------
-ip netns add "$NS_TX"
-ip netns add "$NS_RX"
-for ns in "$NS_TX" "$NS_RX"; do
-    ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
-        net.ipv6.conf.default.disable_ipv6=1 >/dev/null
-done
-ip -n "$NS_TX" link add vtx type veth peer name vrx netns "$NS_RX"
-ip -n "$NS_TX" link set vtx up
-ip -n "$NS_RX" link set vrx up
-for ((i = 0; i < 100; i++)); do
-    ip -n "$NS_TX" link show vtx | grep -q 'state UP' && break
-    sleep 0.05
-done
+make_sandbox "$NS_TX" "$NS_RX"
 
 rx_count() {
     ip netns exec "$NS_RX" sh -c 'echo $(( $(cat /sys/class/net/vrx/statistics/rx_packets) + $(cat /sys/class/net/vrx/statistics/rx_dropped) ))'

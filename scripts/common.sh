@@ -1,0 +1,50 @@
+# Shared by the comparison scripts (cpu-vs-tcpdump.sh, replay-vs-tcpreplay.sh): errors, checks,
+# the release build, and the private veth sandbox. Source it after setting SCRIPT (the name
+# errors start with); it sets ROOT and WIRECAP.
+
+die() { echo "$SCRIPT: $*" >&2; exit 1; }
+
+# require_count NAME VALUE: a positive integer, or a one-line error.
+require_count() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer"; }
+
+# require_root_and TOOL...: root, iproute2, GNU time and each TOOL (its Debian package named in
+# the error).
+require_root_and() {
+    [[ $(id -u) -eq 0 ]] || die "must run as root (needs network namespaces and AF_PACKET)"
+    local tool
+    for tool in "$@"; do command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y $tool)"; done
+    command -v ip >/dev/null || die "ip (iproute2) not found"
+    [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
+}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WIRECAP=$ROOT/.build/release/wirecap
+
+# build_wirecap: the release build, once.
+build_wirecap() {
+    if [[ ! -x $WIRECAP ]]; then
+        echo "$SCRIPT: building $WIRECAP" >&2
+        (cd "$ROOT" && swift build -c release >&2)
+        [[ -x $WIRECAP ]] || die "build did not produce $WIRECAP"
+    fi
+}
+
+# make_sandbox NS_TX NS_RX: two namespaces with IPv6 off before the veth exists and no IP
+# addresses (so the only traffic on the link is ours), joined by vtx (in NS_TX) and vrx (in
+# NS_RX), both up. The caller's trap removes the namespaces.
+make_sandbox() {
+    ip netns add "$1"
+    ip netns add "$2"
+    local ns i
+    for ns in "$1" "$2"; do
+        ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
+            net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+    done
+    ip -n "$1" link add vtx type veth peer name vrx netns "$2"
+    ip -n "$1" link set vtx up
+    ip -n "$2" link set vrx up
+    for ((i = 0; i < 100; i++)); do
+        ip -n "$1" link show vtx | grep -q 'state UP' && return 0
+        sleep 0.05
+    done
+}
