@@ -145,6 +145,20 @@ public final class SyntheticBlockRun: @unchecked Sendable {
     public var packetsPerBlock: Int { full.packetCount }
     public var remainderPackets: Int { packets % packetsPerBlock }
 
+    /// Walks every packet of the run into `handler`, as a capture thread walks ring blocks;
+    /// returns how many (`packets`).
+    @inlinable @inline(__always)
+    public func walk<H: PacketHandler>(into handler: inout H) -> Int {
+        var walked = 0
+        for _ in 0..<fullBlocks {
+            walked &+= BlockWalk.walk(block: fullPointer, queue: 0, snapLength: 65_535, reinsertVLAN: true, handler: &handler)
+        }
+        if let remainderPointer {
+            walked &+= BlockWalk.walk(block: remainderPointer, queue: 0, snapLength: 65_535, reinsertVLAN: true, handler: &handler)
+        }
+        return walked
+    }
+
     /// One line for a benchmark's setup output.
     public var summary: String {
         "\(packetsPerBlock) frames per \(blockSize >> 10) KiB block, \(fullBlocks) full blocks + \(remainderPackets) = \(packets) packets per iteration"

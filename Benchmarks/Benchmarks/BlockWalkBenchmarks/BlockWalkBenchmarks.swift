@@ -45,21 +45,6 @@ typealias WalkFixture = SyntheticBlockRun
 
 extension SyntheticBlockRun {
     convenience init(frameLength: Int) { self.init(frameLength: frameLength, blockSize: 1 << 20, packets: packetsPerIteration) }
-
-    /// Walks exactly `packetsPerIteration` packets.
-    @inline(__always)
-    func walk(into handler: inout SumHandler) -> Int {
-        var walked = 0
-        for _ in 0..<fullBlocks {
-            walked &+= BlockWalk.walk(
-                block: fullPointer, queue: 0, snapLength: 65_535, reinsertVLAN: true, handler: &handler)
-        }
-        if let remainderPointer {
-            walked &+= BlockWalk.walk(
-                block: remainderPointer, queue: 0, snapLength: 65_535, reinsertVLAN: true, handler: &handler)
-        }
-        return walked
-    }
 }
 
 extension WalkFixture {

@@ -60,20 +60,6 @@ typealias BlockFixture = SyntheticBlockRun
 extension SyntheticBlockRun {
     convenience init(frameLength: Int) { self.init(frameLength: frameLength, blockSize: blockBytes, packets: unitsPerIteration) }
 
-    /// The plain path: walks exactly `unitsPerIteration` packets in the ring blocks themselves.
-    @inline(__always)
-    func walk(into handler: inout SumHandler) -> Int {
-        var walked = 0
-        for _ in 0..<fullBlocks {
-            walked &+= BlockWalk.walk(
-                block: fullPointer, queue: 0, snapLength: 65_535, reinsertVLAN: true, handler: &handler)
-        }
-        if let remainderPointer {
-            walked &+= BlockWalk.walk(
-                block: remainderPointer, queue: 0, snapLength: 65_535, reinsertVLAN: true, handler: &handler)
-        }
-        return walked
-    }
 
     /// What the pool path adds on the capture thread: copies each block into a chunk and queues
     /// it (`CopyingConsumer.consume`), then pops the chunk, marks it processed and recycles it
