@@ -145,72 +145,58 @@ public struct CaptureConfiguration: Sendable {
         return descriptor + header + vlanReserve + snapLength + align
     }
 
-    /// Rejects sizes that make no sense before any socket is opened, with a message that names
-    /// the option and a value that would work.
+    /// Rejects sizes that make no sense before any socket is opened, as a value that names the
+    /// parameter, the value given and one that would work. Front ends (the command line, the pcap
+    /// facade) check their options by building a configuration and calling this.
     public func validate() throws(CaptureError) {
+        func refuse(_ error: ConfigurationError) -> CaptureError { .configuration(error) }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        if interface.isEmpty {
-            throw .invalidConfiguration("no interface given: name one with -i (see `ip link`)")
-        }
+        if interface.isEmpty { throw refuse(.missingInterface) }
         if queues < 1 || queues > Self.maximumQueues {
-            throw .invalidConfiguration(
-                "--queues \(queues) is out of range: use 1 to \(Self.maximumQueues) (one per core is typical)")
+            throw refuse(.outOfRange(.queues, value: queues, allowed: 1...Self.maximumQueues))
         }
         if ring.blockSize <= 0 || ring.blockSize % page != 0 {
-            throw .invalidConfiguration(
-                "--block-size \(ring.blockSize) is not a positive multiple of the page size \(page): try \(max(page, (ring.blockSize / page + 1) * page))")
+            throw refuse(
+                .notPageMultiple(.blockSize, value: ring.blockSize, page: page, suggestion: max(page, (ring.blockSize / page + 1) * page)))
         }
-        if ring.blockSize > 1 << 30 {
-            throw .invalidConfiguration("--block-size \(ring.blockSize) is over 1 GiB: use a smaller block and more --blocks")
+        if ring.blockSize > 1 << 30 { throw refuse(.outOfRange(.blockSize, value: ring.blockSize, allowed: page...(1 << 30))) }
+        if ring.blockCount < 1 || ring.blockCount > 1 << 20 {
+            throw refuse(.outOfRange(.blockCount, value: ring.blockCount, allowed: 1...(1 << 20)))
         }
-        if ring.blockCount < 1 {
-            throw .invalidConfiguration("--blocks \(ring.blockCount) is out of range: a ring needs at least 1 block (8 or more is typical)")
-        }
-        if ring.blockCount > 1 << 20 || ring.ringBytes > 1 << 40 {
-            throw .invalidConfiguration("--blocks \(ring.blockCount) makes a ring larger than this tool allows: lower --blocks or --block-size")
+        if ring.ringBytes > 1 << 40 {
+            throw refuse(.ringTooLarge(blockSize: ring.blockSize, blockCount: ring.blockCount, limit: 1 << 40))
         }
         if ring.blockTimeoutMilliseconds < 0 || ring.blockTimeoutMilliseconds > 60_000 {
-            throw .invalidConfiguration(
-                "--block-timeout \(ring.blockTimeoutMilliseconds) is out of range: use 0 (kernel default) to 60000 ms")
+            throw refuse(.outOfRange(.blockTimeout, value: ring.blockTimeoutMilliseconds, allowed: 0...60_000))
         }
         if snapLength < 1 || snapLength > Self.defaultSnapLength {
-            throw .invalidConfiguration(
-                "-s \(snapLength) is out of range: use 1 to \(Self.defaultSnapLength) bytes")
+            throw refuse(.outOfRange(.snapLength, value: snapLength, allowed: 1...Self.defaultSnapLength))
         }
         if let pool {
             if pool.chunks < 1 || pool.chunks > 1 << 20 {
-                throw .invalidConfiguration("--pool-chunks \(pool.chunks) is out of range: use 0 (no pool) or 1 to \(1 << 20)")
+                throw refuse(.outOfRange(.poolChunks, value: pool.chunks, allowed: 1...(1 << 20)))
             }
             let bytes = pool.chunks * ring.blockSize * queues
             let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * page
             if bytes > physical / 10 * 9 {
-                throw .invalidConfiguration(
-                    "--pool-chunks \(pool.chunks) x --block-size \(ring.blockSize) x --queues \(queues) needs \(bytes) bytes of pool memory, more than this machine's \(physical): lower --pool-chunks or --block-size")
+                throw refuse(.poolTooLarge(chunks: pool.chunks, blockSize: ring.blockSize, queues: queues, bytes: bytes, physical: physical))
             }
         }
         if let offload {
-            if !(0...1).contains(offload.threshold) {
-                throw .invalidConfiguration("--offload-threshold \(offload.threshold) is out of range: use a fraction from 0 to 1 (0.5 is typical)")
-            }
-            if pool == nil {
-                throw .invalidConfiguration("offloading moves pool chunks between queues: give --pool-chunks 1 or more with --offload-threshold")
-            }
+            if !(0...1).contains(offload.threshold) { throw refuse(.notAFraction(.offloadThreshold, value: offload.threshold)) }
+            if pool == nil { throw refuse(.offloadNeedsPool) }
             if let groups = offload.groups {
                 let listed = groups.flatMap { $0 }
                 if listed.sorted() != Array(0..<queues) || groups.contains(where: \.isEmpty) {
-                    throw .invalidConfiguration(
-                        "--buddy-groups \(groups.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ":")) must name every queue 0...\(queues - 1) exactly once, e.g. 0,1:2,3")
+                    throw refuse(.buddyGroupsIncomplete(groups, queues: queues))
                 }
             }
         }
-        if let filter, filter.isEmpty || filter.count > 4096 {
-            throw .invalidConfiguration("the capture filter has \(filter.count) instructions: the kernel takes 1 to 4096 (simplify the expression)")
-        }
+        if let filter, filter.isEmpty || filter.count > 4096 { throw refuse(.filterLength(filter.count)) }
         let needed = Self.minimumBlockSize(snapLength: snapLength)
         if ring.blockSize < needed {
-            let suggestion = (needed + page - 1) / page * page
-            throw .invalidConfiguration(
-                "--block-size \(ring.blockSize) is smaller than one packet of snap length \(snapLength) plus headers (\(needed) bytes): raise --block-size to \(suggestion) or lower -s")
+            throw refuse(
+                .blockTooSmall(blockSize: ring.blockSize, needed: needed, snapLength: snapLength, suggestion: (needed + page - 1) / page * page))
         }
     }
 }

@@ -198,7 +198,7 @@ public final class CaptureEngine: Sendable {
     /// threads that do this.
     public func startCaptureOnly() throws(CaptureError) {
         guard configuration.pool != nil else {
-            throw .invalidConfiguration("chunks need the ring-buffer pool: set --pool-chunks to 1 or more")
+            throw .configuration(.chunksNeedPool)
         }
         for queue in queues {
             let control = self.control

@@ -2,14 +2,16 @@
 import Glibc
 #endif
 
-/// Everything that can go wrong while opening or running a capture, phrased for the person at
-/// the terminal: what failed, on what, and what to do about it. `description` is one line.
+/// Everything that can go wrong while opening or running a capture, as values: what failed, on
+/// what, with the sizes and errno involved. `description` is one line in the library's terms;
+/// `description(naming:)` the same line with a front end's names for configuration parameters.
 public enum CaptureError: Error, Equatable, CustomStringConvertible {
     case noSuchInterface(String)
     case interfaceDown(String)
     case missingPrivilege(interface: String)
     case unsupportedLinkType(interface: String, arphrd: Int)
-    case invalidConfiguration(String)
+    /// A configuration the engine refuses, or memory its sizes could not get.
+    case configuration(ConfigurationError)
     case system(operation: String, errno: Int32)
 
     public var description: String {
@@ -22,11 +24,19 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
             return "cannot capture on \(name): packet sockets need CAP_NET_RAW (run as root, or `setcap cap_net_raw+ep` on the binary)"
         case .unsupportedLinkType(let name, let arphrd):
             return "cannot capture on \(name): link type ARPHRD \(arphrd) is not supported yet (Ethernet and loopback are)"
-        case .invalidConfiguration(let message):
-            return message
+        case .configuration(let error):
+            return error.description
         case .system(let operation, let code):
             return "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
         }
+    }
+}
+
+extension CaptureError {
+    /// `description`, with configuration parameters spelled by `name` (a flag, an option).
+    public func description(naming name: (ConfigurationError.Parameter) -> String) -> String {
+        if case .configuration(let error) = self { return error.description(naming: name) }
+        return description
     }
 }
 

@@ -57,8 +57,7 @@ public final class ChunkPool: @unchecked Sendable {
         if pointer == nil {
             let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             if mapped == MAP_FAILED {
-                throw .invalidConfiguration(
-                    "cannot allocate a pool of \(chunks) chunks of \(chunkSize) bytes for queue \(queue): out of memory (lower --pool-chunks or --block-size)")
+                throw .configuration(.poolAllocationFailed(queue: queue, chunks: chunks, chunkSize: chunkSize))
             }
             pointer = mapped
         }
@@ -73,14 +72,14 @@ public final class ChunkPool: @unchecked Sendable {
             } else {
                 let code = errno
                 let limit = CWirecapLinux_memlock_limit()
-                let limitText = limit == UInt64.max ? "unlimited" : "\(limit) bytes"
-                let message =
-                    "cannot lock the \(bytes)-byte pool of queue \(queue) in memory (\(String(cString: strerror(code))); RLIMIT_MEMLOCK is \(limitText)): raise it with `ulimit -l`, run as root, or pass --lock-pool off"
                 if policy == .required {
                     Self.release(memory, bytes: bytes, numa: numa)
-                    throw .invalidConfiguration(message)
+                    throw .configuration(
+                        .poolLockFailed(queue: queue, bytes: bytes, errno: code, limit: limit == UInt64.max ? nil : limit))
                 }
-                logger.warning("\(message); continuing unlocked")
+                let limitText = limit == UInt64.max ? "unlimited" : "\(limit) bytes"
+                logger.warning(
+                    "the \(bytes)-byte pool of queue \(queue) is not locked in memory (\(String(cString: strerror(code))); RLIMIT_MEMLOCK is \(limitText)): continuing unlocked; raise the limit with `ulimit -l`, or run as root, to lock it")
             }
         }
         locked = didLock

@@ -43,8 +43,8 @@ final class RxRing: @unchecked Sendable {
             {
                 let code = errno
                 if code == ENOMEM {
-                    throw .invalidConfiguration(
-                        "cannot allocate a \(geometry.ringBytes)-byte ring on \(interface): the kernel is out of memory for it (lower --blocks or --block-size)")
+                    throw .configuration(
+                        .ringAllocationFailed(interface: interface, blockSize: geometry.blockSize, blockCount: geometry.blockCount))
                 }
                 throw .system(operation: "creating the receive ring on \(interface) (\(geometry.blockCount) blocks of \(geometry.blockSize) bytes)", errno: code)
             }
@@ -87,7 +87,7 @@ final class RxRing: @unchecked Sendable {
         let instructions = program.map { sock_filter(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
         let rc = instructions.withUnsafeBufferPointer { CWirecapLinux_attach_filter(fd, $0.baseAddress, UInt16($0.count)) }
         if rc != 0 {
-            if errno == EINVAL { throw .invalidConfiguration("the kernel refused the capture filter on \(interface) (not a valid classic BPF program)") }
+            if errno == EINVAL { throw .configuration(.filterRefused(interface: interface)) }
             throw .system(operation: "installing the capture filter on \(interface)", errno: errno)
         }
     }

@@ -41,31 +41,41 @@ extension PcapHandle {
         public init() {}
 
         /// Refuses sizes that make no sense before anything is opened, naming the option and a
-        /// value that works. (The engine checks the same, but in its command's terms.)
-        public func validate() throws(PcapError) {
+        /// value that works: the facade's own options here, the rest by the engine's
+        /// `CaptureConfiguration.validate()` on the configuration `openLive` would open, so there
+        /// is one set of checks. `device` nil: the sizes alone (`openLive` checks the device).
+        public func validate(device: String? = nil) throws(PcapError) {
+            if timeoutMilliseconds < 0 {
+                throw PcapError("LiveOptions.timeoutMilliseconds \(timeoutMilliseconds) is negative: use 0 or more")
+            }
+            if bufferSize < 1 {
+                throw PcapError("LiveOptions.bufferSize \(bufferSize) is out of range: give the ring's bytes per queue (4 MiB is typical)")
+            }
+            do {
+                try captureConfiguration(device: device ?? "unnamed").validate()
+            } catch {
+                throw PcapError(engine: error)
+            }
+        }
+
+        /// The engine configuration `openLive(device:options:)` opens with these options, before
+        /// the filter is compiled for the device. Nonsense values pass through unchanged, for
+        /// `validate` to name; nothing here traps on them.
+        public func captureConfiguration(device: String) -> CaptureConfiguration {
+            // A block holds one full snap-length packet; the ring is the asked-for buffer size.
             let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            func refuse(_ what: String) -> PcapError { PcapError("LiveOptions.\(what)") }
-            if queues < 1 || queues > CaptureConfiguration.maximumQueues {
-                throw refuse("queues \(queues) is out of range: use 1 to \(CaptureConfiguration.maximumQueues) (one per core is typical)")
-            }
-            if snapLength < 1 || snapLength > CaptureConfiguration.defaultSnapLength {
-                throw refuse("snapLength \(snapLength) is out of range: use 1 to \(CaptureConfiguration.defaultSnapLength) bytes")
-            }
-            if timeoutMilliseconds < 0 { throw refuse("timeoutMilliseconds \(timeoutMilliseconds) is negative: use 0 or more") }
-            if bufferSize < 1 { throw refuse("bufferSize \(bufferSize) is out of range: give the ring's bytes per queue (4 MiB is typical)") }
-            if let blockSize {
-                let minimum = CaptureConfiguration.minimumBlockSize(snapLength: snapLength)
-                if blockSize < 1 || blockSize % page != 0 {
-                    throw refuse("blockSize \(blockSize) is not a positive multiple of the page size \(page): try \(max(page, (blockSize / page + 1) * page))")
-                }
-                if blockSize < minimum {
-                    throw refuse("blockSize \(blockSize) is smaller than one packet of snapLength \(snapLength): raise it to \((minimum + page - 1) / page * page) or lower snapLength")
-                }
-            }
-            if poolChunks < 1 || poolChunks > 1 << 20 { throw refuse("poolChunks \(poolChunks) is out of range: use 1 to \(1 << 20) (64 is the default)") }
-            if let threshold = offloadThreshold, !(0...1).contains(threshold) {
-                throw refuse("offloadThreshold \(threshold) is out of range: use a fraction from 0 to 1 (0.5 is typical), or nil for no offloading")
-            }
+            let snap = min(max(snapLength, 1), CaptureConfiguration.defaultSnapLength)
+            let minimum = (CaptureConfiguration.minimumBlockSize(snapLength: snap) + page - 1) / page * page
+            var block = 1 << 16
+            while block < minimum { block <<= 1 }
+            if let blockSize { block = blockSize }
+            let geometry = RingGeometry(
+                blockSize: block, blockCount: block > 0 ? max(2, bufferSize / block) : 2,
+                blockTimeoutMilliseconds: immediate ? 1 : min(max(timeoutMilliseconds, 1), 8))
+            return CaptureConfiguration(
+                interface: device, queues: queues, fanout: fanout, ring: geometry, snapLength: snapLength,
+                promiscuous: promiscuous, pool: PoolConfiguration(chunks: poolChunks),
+                offload: offloadThreshold.map { OffloadConfiguration(threshold: $0) })
         }
     }
 }
@@ -104,21 +114,9 @@ final class LiveCapture: @unchecked Sendable {
     private var closed = false
 
     init(device: String, options: PcapHandle.LiveOptions) throws(PcapError) {
-        try options.validate()
+        try options.validate(device: device)
         let snap = options.snapLength
-        // A block holds one full snap-length packet; the ring is the asked-for buffer size.
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let minimum = (CaptureConfiguration.minimumBlockSize(snapLength: snap) + page - 1) / page * page
-        var block = 1 << 16
-        while block < minimum { block <<= 1 }
-        if let asked = options.blockSize { block = asked }
-        let geometry = RingGeometry(
-            blockSize: block, blockCount: max(2, options.bufferSize / block),
-            blockTimeoutMilliseconds: options.immediate ? 1 : min(max(options.timeoutMilliseconds, 1), 8))
-        var configuration = CaptureConfiguration(
-            interface: device, queues: options.queues, fanout: options.fanout, ring: geometry, snapLength: snap,
-            promiscuous: options.promiscuous, pool: PoolConfiguration(chunks: options.poolChunks),
-            offload: options.offloadThreshold.map { OffloadConfiguration(threshold: $0) })
+        var configuration = options.captureConfiguration(device: device)
         let ifindex = Int32(bitPattern: if_nametoindex(device))
         // The engine says what is wrong with a device first; a filter is compiled for one that
         // exists.
@@ -134,6 +132,9 @@ final class LiveCapture: @unchecked Sendable {
             sender = try FrameSender(interface: device, bypassingQdisc: false)
             interfaceDropsAtOpen = try Self.interfaceDrops(ifindex: ifindex, device: device)
             try engine.startCaptureOnly()
+        } catch let error as CaptureError {
+            Glibc.close(namespace)
+            throw PcapError(engine: error)
         } catch {
             Glibc.close(namespace)
             throw error as? PcapError ?? PcapError("\(error)")
@@ -278,7 +279,7 @@ final class LiveCapture: @unchecked Sendable {
         do {
             below = try engine.replaceFilter(program)
         } catch {
-            throw PcapError("\(error)")
+            throw PcapError(engine: error)
         }
         kernelFilter = kernel
         if let filter {

@@ -86,7 +86,8 @@ struct ExperimentCommand: ParsableCommand {
         } catch let error as LabError {
             throw fail(error)
         } catch let error as CaptureError {
-            throw fail(error)
+            // The suite's configurations, not the flags: in the engine's own terms.
+            throw fail(error.description)
         }
         if simulate || modelOnly {
             printError("running the discrete-event model...")

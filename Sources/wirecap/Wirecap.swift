@@ -20,7 +20,9 @@ struct Wirecap: ParsableCommand {
             // validation error as one line that names the option and where the fix is.
             let code = exitCode(for: error)
             if code == .success || error is ExitCode { exit(withError: error) }
-            let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            let message =
+                (error as? CaptureError)?.description(naming: \.flag)
+                ?? fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
             let subcommand = arguments.first { name in configuration.subcommands.contains { $0.configuration.commandName == name } }
             let help = ["wirecap", subcommand].compactMap { $0 }.joined(separator: " ") + " --help"
             printError("wirecap: \(message.replacingOccurrences(of: "Error: ", with: "")) (see `\(help)`)")
@@ -34,6 +36,31 @@ struct Wirecap: ParsableCommand {
 func fail(_ message: CustomStringConvertible) -> ExitCode {
     FileHandle.standardError.write(Data("wirecap: \(message)\n".utf8))
     return ExitCode.failure
+}
+
+/// `fail` for the engine's errors, with each configuration parameter named by its flag.
+func fail(_ error: CaptureError) -> ExitCode {
+    fail(error.description(naming: \.flag))
+}
+
+extension ConfigurationError.Parameter {
+    /// The flag that sets this parameter, in `wirecap capture` and the commands that share its
+    /// options: the one place where the engine's parameters get the command line's names.
+    var flag: String {
+        switch self {
+        case .interface: "-i"
+        case .queues: "--queues"
+        case .blockSize: "--block-size"
+        case .blockCount: "--blocks"
+        case .blockTimeout: "--block-timeout"
+        case .snapLength: "-s"
+        case .poolChunks: "--pool-chunks"
+        case .lockMemory: "--lock-pool"
+        case .offloadThreshold: "--offload-threshold"
+        case .buddyGroups: "--buddy-groups"
+        case .filter: "the filter expression"
+        }
+    }
 }
 
 func printError(_ line: String) {

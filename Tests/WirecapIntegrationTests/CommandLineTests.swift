@@ -21,6 +21,22 @@ struct CaptureErrorTests {
             try Tool.run(["capture", "-i", "lo", "--block-size", "65536"]),
             containing: ["smaller than one packet of snap length 262144", "raise --block-size", "or lower -s"])
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "--blocks", "0"]), containing: ["--blocks 0"])
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--block-timeout=-1"]), containing: ["--block-timeout -1 is out of range", "0 to 60000 ms"])
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "-s", "0"]), containing: ["-s 0 is out of range", "1 to 262144 bytes"])
+        expectOneLineError(try Tool.run(["capture", "-i", ""]), containing: ["-i is empty", "ip link"])
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--block-size", "1073741824", "--blocks", "2048"]),
+            containing: ["--blocks 2048 x --block-size 1073741824", "lower --blocks or --block-size"])
+    }
+
+    @Test("the engine's refusals name the flag that sets the parameter, never the engine's property")
+    func flagNames() throws {
+        for arguments in [["--queues", "0"], ["--block-size", "5000"], ["--blocks", "0"], ["-s", "0"], ["--pool-chunks", "8", "--offload-threshold", "2"]] {
+            let outcome = try Tool.run(["capture", "-i", "lo"] + arguments)
+            expectOneLineError(outcome, containing: [arguments[arguments.count - 2] + " "])
+            for engineName in ["ring.", "pool.", "offload.", "snapLength"] { #expect(!outcome.stderr.contains(engineName), "\(outcome.stderr)") }
+        }
     }
 
     @Test("options the parser refuses: one line naming the option and the help to read")
@@ -62,7 +78,7 @@ struct CaptureErrorTests {
             try Tool.run(["capture", "-i", "lo", "--offload-threshold", "0.5"]), containing: ["give --pool-chunks 1 or more with --offload-threshold"])
         expectOneLineError(
             try Tool.run(["capture", "-i", "lo", "--queues", "4", "--pool-chunks", "8", "--offload-threshold", "0.5", "--buddy-groups", "0,1:1,2"]),
-            containing: ["--buddy-groups 0,1:1,2 must name every queue 0...3 exactly once"])
+            containing: ["--buddy-groups must name every queue 0...3 exactly once", "queue 1 is named twice"])
         expectOneLineError(
             try Tool.run(["capture", "-i", "lo", "--pool-chunks", "8", "--offload-threshold", "0.5", "--buddy-groups", "0,x"]),
             containing: ["--buddy-groups 0,x is not a list of groups"])

@@ -374,11 +374,13 @@ extension SandboxSuites {
             }
             refused({ $0.queues = 0 }, ["LiveOptions.queues 0", "1 to 256"])
             refused({ $0.blockSize = 5000 }, ["LiveOptions.blockSize 5000", "page size", "try 8192"])
-            refused({ $0.blockSize = 4096 }, ["smaller than one packet of snapLength 262144"])
+            refused({ $0.blockSize = 4096 }, ["LiveOptions.blockSize 4096 is smaller than one packet of snap length 262144", "LiveOptions.snapLength"])
             refused({ $0.offloadThreshold = 1.5 }, ["LiveOptions.offloadThreshold 1.5", "0 to 1"])
             refused({ $0.poolChunks = 0 }, ["LiveOptions.poolChunks 0"])
             refused({ $0.snapLength = 0 }, ["LiveOptions.snapLength 0"])
             #expect(missing?.description.contains("no such interface") == true)
+            // The engine's error stays a value under the facade's text.
+            #expect(missing?.underlying == .noSuchInterface("wcnosuch0"))
         }
     }
 }
