@@ -34,7 +34,7 @@ public struct FlowPlan: Sendable, Equatable {
         self.hasElephant = hasElephant
     }
 
-    /// The plan for the given counts. Option names in the errors are the command's.
+    /// The plan for the given counts, or what makes them impossible as a value.
     public static func make(
         packets: Int?, flows: Int?, elephantShare: Double?, model: FlowSizeModel, random: inout SplitMix64
     ) throws(TrafficError) -> FlowPlan {
@@ -43,8 +43,7 @@ public struct FlowPlan: Sendable, Equatable {
             switch (packets, flows) {
             case let (n?, f?):
                 guard n >= f * model.minimum else {
-                    throw TrafficError(
-                        "--packets \(n) cannot fill --flows \(f) of at least \(model.minimum) packet\(model.minimum == 1 ? "" : "s") each: give --packets \(f * model.minimum) or more, or fewer --flows")
+                    throw .packetsCannotFillFlows(packets: n, flows: f, minimum: model.minimum)
                 }
                 return FlowPlan(sizes: apportion(n, over: f, model: model, random: &random), hasElephant: false)
             case let (nil, f?):
@@ -53,48 +52,40 @@ public struct FlowPlan: Sendable, Equatable {
                 return FlowPlan(sizes: fill(n ?? 1, model: model, random: &random), hasElephant: false)
             }
         }
-        let shareText = "--elephant-share \(SynthConfiguration.text(share))"
         if flows == 1 {
             guard share == 1 else {
-                throw TrafficError("\(shareText) needs --flows 2 or more (a single flow carries every packet): give more --flows or drop the share")
+                throw .elephantNeedsFlows(share: share)
             }
             return FlowPlan(sizes: [packets ?? model.draw(&random)], hasElephant: true)
         }
         switch (packets, flows) {
         case let (n?, f?):
-            guard share < 1 else {
-                throw TrafficError("\(shareText) leaves no packets for the other \(f - 1) flows: give a share below 1, or --flows 1")
-            }
-            let elephant = try elephantPackets(share, of: n, shareText: shareText)
+            guard share < 1 else { throw .elephantLeavesNoPackets(share: share, otherFlows: f - 1) }
+            let elephant = try elephantPackets(share, of: n)
             let rest = n - elephant
             guard rest >= (f - 1) * model.minimum else {
-                throw TrafficError(
-                    "\(shareText) leaves \(rest) of --packets \(n) for \(f - 1) other flows of at least \(model.minimum) packet\(model.minimum == 1 ? "" : "s"): lower the share, give more --packets or fewer --flows")
+                throw .elephantLeavesTooFew(share: share, rest: rest, packets: n, otherFlows: f - 1, minimum: model.minimum)
             }
             return FlowPlan(sizes: [elephant] + apportion(rest, over: f - 1, model: model, random: &random), hasElephant: true)
         case let (nil, f?):
-            guard share < 1 else {
-                throw TrafficError("\(shareText) leaves no packets for the other \(f - 1) flows: give a share below 1, or --flows 1")
-            }
+            guard share < 1 else { throw .elephantLeavesNoPackets(share: share, otherFlows: f - 1) }
             let others = drawn(f - 1, model: model, random: &random)
             let wanted = (share * Double(others.reduce(0, +)) / (1 - share)).rounded()
             guard wanted + Double(others.reduce(0, +)) <= Double(maximumPackets) else {
-                throw TrafficError("\(shareText) with --flows \(f) asks for more than \(maximumPackets) packets: give --packets too, or a lower share")
+                throw .elephantTooLarge(share: share, flows: f, limit: maximumPackets)
             }
             return FlowPlan(sizes: [max(1, Int(wanted))] + others, hasElephant: true)
         case let (n, nil):
             let n = n ?? 1
             if share == 1 { return FlowPlan(sizes: [n], hasElephant: true) }
-            let elephant = try elephantPackets(share, of: n, shareText: shareText)
+            let elephant = try elephantPackets(share, of: n)
             return FlowPlan(sizes: [elephant] + fill(n - elephant, model: model, random: &random, flowLimit: maximumFlows - 1), hasElephant: true)
         }
     }
 
-    static func elephantPackets(_ share: Double, of packets: Int, shareText: String) throws(TrafficError) -> Int {
+    static func elephantPackets(_ share: Double, of packets: Int) throws(TrafficError) -> Int {
         let elephant = Int((share * Double(packets)).rounded())
-        guard elephant >= 1 else {
-            throw TrafficError("\(shareText) of --packets \(packets) is less than one packet: raise the share or --packets")
-        }
+        guard elephant >= 1 else { throw .elephantUnderOnePacket(share: share, packets: packets) }
         return elephant
     }
 

@@ -39,7 +39,7 @@ public struct FrameSizeModel: Sendable, Equatable {
     public static func parse(_ spec: String) throws(TrafficError) -> FrameSizeModel {
         if let size = Int(spec) {
             guard (minimumSize...maximumSize).contains(size) else {
-                throw TrafficError("--size \(spec) is out of range: use \(minimumSize) to \(maximumSize) bytes, imix, or a file of sizes")
+                throw .outOfRange(.frameSize, value: size, allowed: minimumSize...maximumSize)
             }
             return fixed(size)
         }
@@ -50,13 +50,13 @@ public struct FrameSizeModel: Sendable, Equatable {
     public static func load(path: String) throws(TrafficError) -> FrameSizeModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw TrafficError("--size \(path) is not a size, imix, or an existing file: give 64 (bytes), imix, or a file with one frame size per line")
+            throw .unknownFrameSize(path)
         }
         guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
-            throw TrafficError("--size \(path): cannot read the file (give a readable text file with one frame size per line)")
+            throw .frameSizeFileUnreadable(path: path)
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw TrafficError("--size \(path): not a text file (give one frame size in bytes per line)")
+            throw .frameSizeFileNotText(path: path)
         }
         var sizes: [Int] = []
         // Lines end in "\n" or "\r\n" (one Character in Swift, so both are named), which keeps
@@ -65,21 +65,14 @@ public struct FrameSizeModel: Sendable, Equatable {
         for (index, rawLine) in lines.enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
-            let place = "--size \(path) line \(index + 1)"
-            guard let size = Int(line) else {
-                throw TrafficError("\(place): '\(line.prefix(40))' is not a frame size (give one whole number of bytes per line, \(minimumSize) to \(maximumSize))")
-            }
-            guard size >= minimumSize else {
-                throw TrafficError(
-                    "\(place): \(size) bytes cannot hold Ethernet, IPv4, UDP and the 16-byte sequence header (use \(minimumSize) to \(maximumSize) bytes)")
-            }
-            guard size <= maximumSize else {
-                throw TrafficError("\(place): \(size) bytes is more than a \(maximumSize)-byte jumbo frame (use \(minimumSize) to \(maximumSize) bytes)")
+            guard let size = Int(line) else { throw .frameSizeLineInvalid(path: path, line: index + 1, text: line) }
+            guard (minimumSize...maximumSize).contains(size) else {
+                throw .frameSizeLineOutOfRange(path: path, line: index + 1, size: size)
             }
             sizes.append(size)
         }
         guard !sizes.isEmpty else {
-            throw TrafficError("--size \(path) has no frame sizes: give one size in bytes per line")
+            throw .frameSizeFileEmpty(path: path)
         }
         return FrameSizeModel(sizes: sizes, name: path)
     }

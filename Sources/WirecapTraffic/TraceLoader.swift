@@ -72,12 +72,9 @@ public enum TraceLoader {
         do {
             reader = try PcapReader(path: path)
         } catch {
-            throw TrafficError("cannot replay \(error)")
+            throw .traceUnreadable(path: path, reason: "\(error)")
         }
-        guard reader.linkType == ethernet else {
-            throw TrafficError(
-                "cannot replay \(path): its link type is \(linkTypeName(reader.linkType)), not Ethernet (replay sends Ethernet frames: give a capture made on an Ethernet interface)")
-        }
+        guard reader.linkType == ethernet else { throw .traceNotEthernet(path: path, linkType: reader.linkType) }
         var capacity = 1 << 20
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
         var used = 0
@@ -111,11 +108,11 @@ public enum TraceLoader {
             }
         } catch {
             buffer.deallocate()
-            throw TrafficError("cannot replay \(error)")
+            throw .traceUnreadable(path: path, reason: "\(error)")
         }
         if starts.isEmpty {
             buffer.deallocate()
-            throw TrafficError("cannot replay \(path): the file holds no packets (give a capture with at least one packet)")
+            throw .traceEmpty(path: path)
         }
         return LoadedTrace(path: path, bytes: buffer, starts: starts, lengths: lengths, offsets: offsets, longest: longest, cutShort: cutShort)
     }

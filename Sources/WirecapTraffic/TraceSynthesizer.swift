@@ -39,23 +39,17 @@ public struct SynthConfiguration: Sendable, Equatable {
         self.format = format
     }
 
-    /// The numbers that make no sense on their own, as the command's one-line errors.
+    /// The numbers that make no sense on their own, as values naming the option.
     public func validate() throws(TrafficError) {
-        if let packets, packets < 1 { throw TrafficError("--packets \(packets) is out of range: give 1 or more") }
+        if let packets, packets < 1 { throw .outOfRange(.packets, value: packets, allowed: 1...Int.max) }
         if let flows, flows < 1 || flows > FlowPlan.maximumFlows {
-            throw TrafficError("--flows \(flows) is out of range: use 1 to \(FlowPlan.maximumFlows)")
+            throw .outOfRange(.flows, value: flows, allowed: 1...FlowPlan.maximumFlows)
         }
-        if let share = elephantShare, !(0...1).contains(share) {
-            throw TrafficError("--elephant-share \(Self.text(share)) is out of range: give a share of the packets from 0 to 1, e.g. 0.8")
-        }
-        if !(0...1).contains(ipv6Share) {
-            throw TrafficError("--ipv6-share \(Self.text(ipv6Share)) is out of range: give a share of the flows from 0 to 1, e.g. 0.25")
-        }
-        if !(packetsPerSecond > 0) || !packetsPerSecond.isFinite {
-            throw TrafficError("--pps \(Self.text(packetsPerSecond)) is out of range: give a positive rate, e.g. 1000000")
-        }
+        if let share = elephantShare, !(0...1).contains(share) { throw .notAShare(.elephantShare, value: share) }
+        if !(0...1).contains(ipv6Share) { throw .notAShare(.ipv6Share, value: ipv6Share) }
+        if !(packetsPerSecond > 0) || !packetsPerSecond.isFinite { throw .notARate(.packetsPerSecond, value: packetsPerSecond) }
         if flowSizes.minimum < 1 || flowSizes.minimum > flowSizes.maximum {
-            throw TrafficError("--min-flow-packets \(flowSizes.minimum) is out of range: use 1 to \(flowSizes.maximum)")
+            throw .outOfRange(.minimumFlowPackets, value: flowSizes.minimum, allowed: 1...max(1, flowSizes.maximum))
         }
     }
 }
@@ -106,8 +100,8 @@ public final class TraceSynthesizer {
     /// Where the evenly spaced IPv6 flows start (see `isIPv6`).
     private let ipv6Phase: Double
 
-    /// Checks the configuration and decides every flow's size; throws the command's one-line
-    /// errors. Nothing is written yet.
+    /// Checks the configuration and decides every flow's size; throws what cannot be met as a
+    /// value. Nothing is written yet.
     public init(configuration: SynthConfiguration) throws(TrafficError) {
         try configuration.validate()
         self.configuration = configuration
@@ -119,7 +113,7 @@ public final class TraceSynthesizer {
         let seconds = Double(plan.packets) / configuration.packetsPerSecond
         // Timestamps are nanoseconds in a 64-bit count; a century leaves room and then some.
         guard seconds < 3.15e9 else {
-            throw TrafficError("--pps \(SynthConfiguration.text(configuration.packetsPerSecond)) spreads \(plan.packets) packets over more than a century: raise --pps")
+            throw .timestampsOverflow(packetsPerSecond: configuration.packetsPerSecond, packets: plan.packets)
         }
         ipv6Phase = Double(random.next() >> 11) * 0x1p-53
         randomAfterPlan = random

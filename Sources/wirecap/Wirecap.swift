@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WirecapEngine
+import WirecapTraffic
 
 @main
 struct Wirecap: ParsableCommand {
@@ -59,6 +60,26 @@ extension ConfigurationError.Parameter {
         case .offloadThreshold: "--offload-threshold"
         case .buddyGroups: "--buddy-groups"
         case .filter: "the filter expression"
+        }
+    }
+}
+
+/// `fail` for traffic errors, with each synthesis option named by its `wirecap synth` flag.
+func fail(_ error: TrafficError) -> ExitCode {
+    fail(error.description(naming: \.flag))
+}
+
+extension TrafficError.Parameter {
+    /// The `wirecap synth` flag that sets this option.
+    var flag: String {
+        switch self {
+        case .packets: "--packets"
+        case .flows: "--flows"
+        case .frameSize: "--size"
+        case .elephantShare: "--elephant-share"
+        case .ipv6Share: "--ipv6-share"
+        case .packetsPerSecond: "--pps"
+        case .minimumFlowPackets: "--min-flow-packets"
         }
     }
 }

@@ -293,45 +293,69 @@ struct SynthTests {
             return try FrameSizeModel.parse(path)
         }
         #expect(try sizes("# a mix\n60\n\n  1514 \r\n128\n").sizes == [60, 1514, 128])
-        for (text, phrases) in [
-            ("60\nabc\n", ["line 2", "'abc' is not a frame size"]),
-            ("60\n64\n20\n", ["line 3", "20 bytes cannot hold", "58 to 9000"]),
-            ("9001\n", ["line 1", "9001 bytes is more than", "58 to 9000"]),
-            ("# nothing\n\n", ["has no frame sizes"]),
+        for (text, expected, phrases) in [
+            ("60\nabc\n", TrafficError.frameSizeLineInvalid(path: path, line: 2, text: "abc"), ["line 2", "'abc' is not a frame size"]),
+            ("60\n64\n20\n", .frameSizeLineOutOfRange(path: path, line: 3, size: 20), ["line 3", "20 bytes cannot hold", "58 to 9000"]),
+            ("9001\n", .frameSizeLineOutOfRange(path: path, line: 1, size: 9001), ["line 1", "9001 bytes is more than", "58 to 9000"]),
+            ("# nothing\n\n", .frameSizeFileEmpty(path: path), ["has no frame sizes"]),
         ] {
-            let error = #expect(throws: TrafficError.self) { try sizes(text) }
-            for phrase in phrases + ["--size \(path)"] { #expect(error?.message.contains(phrase) == true, "\(error?.message ?? "")") }
+            #expect(throws: expected) { try sizes(text) }
+            let message = expected.description(naming: { "--" + $0.rawValue })
+            for phrase in phrases + ["--frameSize \(path)"] { #expect(message.contains(phrase), "\(message)") }
+            #expect(expected.description.hasPrefix("frameSizes \(path)"))
         }
         #expect(try FrameSizeModel.parse("imix") == .imix && FrameSizeModel.parse("128") == .fixed(128))
-        let unknown = #expect(throws: TrafficError.self) { try FrameSizeModel.parse("jumbo") }
-        #expect(unknown?.message.contains("--size jumbo is not a size, imix, or an existing file") == true)
-        let small = #expect(throws: TrafficError.self) { try FrameSizeModel.parse("40") }
-        #expect(small?.message == "--size 40 is out of range: use 58 to 9000 bytes, imix, or a file of sizes")
+        #expect(throws: TrafficError.unknownFrameSize("jumbo")) { try FrameSizeModel.parse("jumbo") }
+        #expect(TrafficError.unknownFrameSize("jumbo").description.hasPrefix("frameSizes jumbo is not a size, imix, or an existing file"))
+        #expect(throws: TrafficError.outOfRange(.frameSize, value: 40, allowed: 58...9000)) { try FrameSizeModel.parse("40") }
+        #expect(
+            TrafficError.outOfRange(.frameSize, value: 40, allowed: 58...9000).description(naming: { _ in "--size" })
+                == "--size 40 is out of range: use 58 to 9000 bytes, imix, or a file of sizes")
     }
 
-    @Test("nonsense numbers and impossible combinations are refused with the option and the fix")
+    @Test("nonsense numbers and impossible combinations are refused as values naming the option and the fix")
     func refusals() {
-        func refusal(_ configuration: SynthConfiguration) -> String {
+        func refusal(_ configuration: SynthConfiguration) -> TrafficError? {
             do {
                 _ = try TraceSynthesizer(configuration: configuration)
-                return "accepted"
-            } catch { return error.message }
+                return nil
+            } catch { return error }
         }
-        #expect(refusal(SynthConfiguration(packets: 0)) == "--packets 0 is out of range: give 1 or more")
-        #expect(refusal(SynthConfiguration(flows: 0)).hasPrefix("--flows 0 is out of range: use 1 to 16777216"))
-        #expect(refusal(SynthConfiguration(elephantShare: 1.5)).hasPrefix("--elephant-share 1.5 is out of range: give a share of the packets from 0 to 1"))
-        #expect(refusal(SynthConfiguration(ipv6Share: -0.1)).hasPrefix("--ipv6-share -0.1 is out of range"))
-        #expect(refusal(SynthConfiguration(packetsPerSecond: 0)).hasPrefix("--pps 0 is out of range: give a positive rate"))
-        #expect(refusal(SynthConfiguration(packets: 10, flows: 11)).contains("--packets 10 cannot fill --flows 11"))
-        #expect(refusal(SynthConfiguration(flows: 1, elephantShare: 0.8)).contains("--elephant-share 0.8 needs --flows 2 or more"))
-        #expect(refusal(SynthConfiguration(packets: 100, flows: 5, elephantShare: 1)).contains("leaves no packets for the other 4 flows"))
-        #expect(refusal(SynthConfiguration(packets: 100, flows: 50, elephantShare: 0.9)).contains("leaves 10 of --packets 100 for 49 other flows"))
-        #expect(refusal(SynthConfiguration(packets: 10, elephantShare: 0.01)).contains("less than one packet"))
-        #expect(refusal(SynthConfiguration(packets: 10, packetsPerSecond: 1e-9)).contains("raise --pps"))
+        func text(_ configuration: SynthConfiguration) -> String {
+            refusal(configuration)?.description(naming: { "<\($0.rawValue)>" }) ?? "accepted"
+        }
+        #expect(refusal(SynthConfiguration(packets: 0)) == .outOfRange(.packets, value: 0, allowed: 1...Int.max))
+        #expect(text(SynthConfiguration(packets: 0)) == "<packets> 0 is out of range: give 1 or more")
+        #expect(refusal(SynthConfiguration(flows: 0)) == .outOfRange(.flows, value: 0, allowed: 1...16_777_216))
+        #expect(text(SynthConfiguration(flows: 0)).hasPrefix("<flows> 0 is out of range: use 1 to 16777216"))
+        #expect(refusal(SynthConfiguration(elephantShare: 1.5)) == .notAShare(.elephantShare, value: 1.5))
+        #expect(text(SynthConfiguration(elephantShare: 1.5)).hasPrefix("<elephantShare> 1.5 is out of range: give a share of the packets from 0 to 1"))
+        #expect(refusal(SynthConfiguration(ipv6Share: -0.1)) == .notAShare(.ipv6Share, value: -0.1))
+        #expect(refusal(SynthConfiguration(packetsPerSecond: 0)) == .notARate(.packetsPerSecond, value: 0))
+        #expect(text(SynthConfiguration(packetsPerSecond: 0)).hasPrefix("<packetsPerSecond> 0 is out of range: give a positive rate"))
+        #expect(refusal(SynthConfiguration(packets: 10, flows: 11)) == .packetsCannotFillFlows(packets: 10, flows: 11, minimum: 1))
+        #expect(text(SynthConfiguration(packets: 10, flows: 11)).contains("<packets> 10 cannot fill <flows> 11"))
+        #expect(refusal(SynthConfiguration(flows: 1, elephantShare: 0.8)) == .elephantNeedsFlows(share: 0.8))
+        #expect(text(SynthConfiguration(flows: 1, elephantShare: 0.8)).contains("<elephantShare> 0.8 needs <flows> 2 or more"))
+        #expect(refusal(SynthConfiguration(packets: 100, flows: 5, elephantShare: 1)) == .elephantLeavesNoPackets(share: 1, otherFlows: 4))
+        #expect(text(SynthConfiguration(packets: 100, flows: 5, elephantShare: 1)).contains("leaves no packets for the other 4 flows"))
+        #expect(
+            refusal(SynthConfiguration(packets: 100, flows: 50, elephantShare: 0.9))
+                == .elephantLeavesTooFew(share: 0.9, rest: 10, packets: 100, otherFlows: 49, minimum: 1))
+        #expect(text(SynthConfiguration(packets: 100, flows: 50, elephantShare: 0.9)).contains("leaves 10 of <packets> 100 for 49 other flows"))
+        #expect(refusal(SynthConfiguration(packets: 10, elephantShare: 0.01)) == .elephantUnderOnePacket(share: 0.01, packets: 10))
+        #expect(text(SynthConfiguration(packets: 10, elephantShare: 0.01)).contains("less than one packet"))
+        #expect(refusal(SynthConfiguration(packets: 10, packetsPerSecond: 1e-9)) == .timestampsOverflow(packetsPerSecond: 1e-9, packets: 10))
+        #expect(text(SynthConfiguration(packets: 10, packetsPerSecond: 1e-9)).contains("raise <packetsPerSecond>"))
+        // The library's own text names its properties, never a flag.
+        for configuration in [SynthConfiguration(packets: 0), SynthConfiguration(packets: 10, flows: 11), SynthConfiguration(flows: 1, elephantShare: 0.8)] {
+            let line = refusal(configuration)?.description ?? ""
+            #expect(!line.isEmpty && !line.contains("--"), "\(line)")
+        }
         // Edge cases that make sense are accepted.
-        #expect(refusal(SynthConfiguration(packets: 10, flows: 1, elephantShare: 1)) == "accepted")
-        #expect(refusal(SynthConfiguration(packets: 10, flows: 10)) == "accepted")
-        #expect(refusal(SynthConfiguration(packets: 10, elephantShare: 0)) == "accepted")
+        #expect(refusal(SynthConfiguration(packets: 10, flows: 1, elephantShare: 1)) == nil)
+        #expect(refusal(SynthConfiguration(packets: 10, flows: 10)) == nil)
+        #expect(refusal(SynthConfiguration(packets: 10, elephantShare: 0)) == nil)
     }
 
     @Test("an output path that cannot be written is named, with -o as the fix")
@@ -376,6 +400,9 @@ struct SynthTests {
             (["synth", "-o", path, "--size", "huge"], "--size huge is not a size, imix, or an existing file"),
             (["synth", "-o", "/nonexistent/dir/t.pcap"], "cannot write /nonexistent/dir/t.pcap"),
             (["synth", "-o", path, "--min-flow-packets", "0"], "--min-flow-packets 0 is out of range"),
+            (["synth", "-o", path, "--flows", "1", "--elephant-share", "0.8"], "--elephant-share 0.8 needs --flows 2 or more"),
+            (["synth", "-o", path, "--packets", "10", "--pps", "1e-9"], "spreads 10 packets over more than a century: raise --pps"),
+            (["synth", "-o", path, "--ipv6-share=-1"], "--ipv6-share -1 is out of range"),
         ] {
             let outcome = try Self.run(wirecap, arguments)
             #expect(outcome.status != 0)
