@@ -48,18 +48,16 @@ public struct ExperimentRunner {
         do {
             reader = try PcapReader(path: path)
         } catch {
-            throw LabError("cannot read the trace \(error)")
+            throw LabError.traceUnreadable(path: path, reason: "\(error)")
         }
-        guard reader.linkType == PcapWriter.ethernet else {
-            throw LabError("\(path) is not an Ethernet capture (link type \(reader.linkType)): give an Ethernet pcap")
-        }
+        guard reader.linkType == PcapWriter.ethernet else { throw LabError.traceNotEthernet(path: path, linkType: reader.linkType) }
         var frames: [[UInt8]] = []
         do {
             while let record = try reader.next() { frames.append(record.bytes) }
         } catch {
-            throw LabError("cannot read the trace \(error)")
+            throw LabError.traceUnreadable(path: path, reason: "\(error)")
         }
-        guard !frames.isEmpty else { throw LabError("\(path) holds no packets: give a trace with traffic") }
+        guard !frames.isEmpty else { throw LabError.traceEmpty(path: path) }
         return frames
     }
 

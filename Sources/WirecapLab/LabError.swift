@@ -1,6 +1,38 @@
-/// An experiment problem a person can act on: one line, naming the thing and the fix.
-public struct LabError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+/// An experiment problem as a value: the trace, interface or plot script involved, and what the
+/// tool underneath said. `description` is one line, naming the thing and the fix.
+public enum LabError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The trace reader's own line (which names the path) for a trace it cannot read.
+    case traceUnreadable(path: String, reason: String)
+    /// A trace of a link type other than Ethernet (`linkType` is the DLT).
+    case traceNotEthernet(path: String, linkType: Int32)
+    case traceEmpty(path: String)
+    /// pcap_create refused the interface; `reason` is libpcap's error buffer.
+    case libpcapOpenFailed(interface: String, reason: String)
+    /// pcap_activate failed; `reason` is pcap_geterr.
+    case libpcapActivateFailed(interface: String, reason: String)
+    case gnuplotMissing
+    /// gnuplot exited non-zero on `script`; `reason` is the last line it printed.
+    case gnuplotFailed(script: String, reason: String)
+
+    /// `description`, as the field was called before these errors were values.
+    public var message: String { description }
+
+    public var description: String {
+        switch self {
+        case .traceUnreadable(_, let reason):
+            return "cannot read the trace \(reason)"
+        case .traceNotEthernet(let path, let linkType):
+            return "\(path) is not an Ethernet capture (link type \(linkType)): give an Ethernet pcap"
+        case .traceEmpty(let path):
+            return "\(path) holds no packets: give a trace with traffic"
+        case .libpcapOpenFailed(let interface, let reason):
+            return "libpcap cannot open \(interface): \(reason)"
+        case .libpcapActivateFailed(let interface, let reason):
+            return "libpcap cannot capture on \(interface): \(reason)"
+        case .gnuplotMissing:
+            return "gnuplot is not installed, so no plots were drawn (apt-get install gnuplot-nox); the JSON, CSV and report are written"
+        case .gnuplotFailed(let script, let reason):
+            return "gnuplot failed on \(script): \(reason)"
+        }
+    }
 }

@@ -37,7 +37,7 @@ final class LibpcapRun: EngineRun, @unchecked Sendable {
         handle = try sandbox.receiver.run { () throws -> OpaquePointer in
             var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
             guard let p = pcap_create(interface, &errbuf) else {
-                throw LabError("libpcap cannot open \(interface): \(errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })")
+                throw LabError.libpcapOpenFailed(interface: interface, reason: errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
             }
             pcap_set_snaplen(p, Int32(LabDefaults.snapLength))
             pcap_set_promisc(p, 1)
@@ -47,7 +47,7 @@ final class LibpcapRun: EngineRun, @unchecked Sendable {
             if status < 0 {
                 let message = String(cString: pcap_geterr(p))
                 pcap_close(p)
-                throw LabError("libpcap cannot capture on \(interface): \(message)")
+                throw LabError.libpcapActivateFailed(interface: interface, reason: message)
             }
             return p
         }

@@ -17,7 +17,7 @@ public struct Plotter {
     /// Writes every plot the results have data for; returns their file names.
     public func drawAll() throws -> [String] {
         guard let gnuplot = Self.gnuplotPath else {
-            throw LabError("gnuplot is not installed, so no plots were drawn (apt-get install gnuplot-nox); the JSON, CSV and report are written")
+            throw LabError.gnuplotMissing
         }
         var written: [String] = []
         let measured = results.filter { !$0.simulated }
@@ -175,7 +175,7 @@ public struct Plotter {
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw LabError("gnuplot failed on \(file).gp: \(message.split(separator: "\n").last ?? "")")
+            throw LabError.gnuplotFailed(script: "\(file).gp", reason: String(message.split(separator: "\n").last ?? ""))
         }
         return "\(file).png"
     }
