@@ -69,7 +69,8 @@ struct IDS: ParsableCommand {
             }
             handle.close()
         } catch let error as PcapError {
-            throw fail(error)
+            // The engine's refusals, kept under the facade's text, in this command's flags.
+            throw fail(error.underlying?.description(naming: Self.flag) ?? error.message)
         }
         print(engine.report())
     }
@@ -85,6 +86,17 @@ struct IDS: ParsableCommand {
             let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
             FileHandle.standardError.write(Data("wirecap-ids: \(message.replacingOccurrences(of: "Error: ", with: "")) (see `wirecap-ids --help`)\n".utf8))
             Foundation.exit(code.rawValue)
+        }
+    }
+
+    /// The flag that sets an engine parameter here; what this command does not set, the
+    /// facade's name for it.
+    static func flag(_ parameter: ConfigurationError.Parameter) -> String {
+        switch parameter {
+        case .interface: "-i"
+        case .queues: "--queues"
+        case .filter: "the filter expression"
+        default: parameter.liveOptionName
         }
     }
 

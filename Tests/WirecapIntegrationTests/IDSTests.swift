@@ -46,5 +46,8 @@ struct IDSTests {
         #expect(parse.status != 0 && parse.stderr.split(separator: "\n").count == 1 && parse.stderr.contains("--queues"), "\(parse.stderr)")
         let bad = try run(["-r", path, "--signature", "hex:xyz"])
         #expect(bad.status != 0 && bad.stderr.contains("--signature hex:xyz is not text or hex"))
+        // The engine's refusal, through the facade, names this command's flag.
+        let queues = try run(["-i", "lo", "--queues", "0"])
+        #expect(queues.status != 0 && queues.stderr == "wirecap-ids: --queues 0 is out of range: use 1 to 256 (one per core is typical)\n", "\(queues.stderr)")
     }
 }
