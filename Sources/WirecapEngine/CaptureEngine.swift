@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CWirecapLinux
 import Logging
+import WirecapLinux
 
 /// A multi-queue capture on one interface: N fanout member sockets, each with its own
 /// TPACKET_V3 ring and its own capture thread.
@@ -19,33 +20,23 @@ public final class CaptureEngine: Sendable {
     let logger: Logger
     private let threads = ThreadList()
 
-    /// ARPHRD_ETHER and ARPHRD_LOOPBACK: both carry Ethernet headers (libpcap's DLT_EN10MB).
-    static let ethernetLinkTypes: Set<Int> = [1, 772]
-
     public init(configuration: CaptureConfiguration, logger: Logger = Logger(label: "wirecap.engine")) throws(CaptureError) {
         try configuration.validate()
         let name = configuration.interface
-        let ifindex = Int32(bitPattern: if_nametoindex(name))
-        if ifindex == 0 { throw .noSuchInterface(name) }
-        var flags: UInt32 = 0
-        if CWirecapLinux_interface_flags(name, &flags) != 0 {
-            if errno == ENODEV { throw .noSuchInterface(name) }
-            throw .system(operation: "reading the flags of \(name)", errno: errno)
-        }
-        if flags & UInt32(IFF_UP) == 0 { throw .interfaceDown(name) }
-        var hardware: UInt16 = 0
-        _ = try systemCall("reading the link type of \(name)", CWirecapLinux_interface_hwtype(name, &hardware))
-        guard Self.ethernetLinkTypes.contains(Int(hardware)) else {
-            throw .unsupportedLinkType(interface: name, arphrd: Int(hardware))
+        let interface: NetworkInterface
+        do { interface = try NetworkInterface(named: name) } catch { throw CaptureError(error) }
+        if !interface.isUp { throw .interfaceDown(name) }
+        guard interface.linkType.carriesEthernetHeaders else {
+            throw .unsupportedLinkType(interface: name, arphrd: Int(interface.linkType.rawValue))
         }
 
         let placement = CPUPlacement(queues: configuration.queues)
         var rings: [RxRing] = []
         for queue in 0..<configuration.queues {
             let ring = try placement.withPreferredNode(placement.nodes[queue]) { () throws(CaptureError) in
-                try RxRing(interface: name, ifindex: ifindex, geometry: configuration.ring)
+                try RxRing(interface: interface, geometry: configuration.ring)
             }
-            if configuration.promiscuous { try ring.setPromiscuous(ifindex: ifindex) }
+            if configuration.promiscuous { try ring.setPromiscuous(ifindex: interface.index) }
             rings.append(ring)
         }
         fanoutGroup = try Self.joinFanout(rings, configuration: configuration)
@@ -142,19 +133,18 @@ public final class CaptureEngine: Sendable {
     /// it: group ids are per namespace and 16-bit, so a fixed or random id could collide with
     /// another capture's group.
     private static func joinFanout(_ rings: [RxRing], configuration: CaptureConfiguration) throws(CaptureError) -> UInt16 {
-        let type = configuration.fanout.kernelType
-        let flags = configuration.rollover ? UInt16(PACKET_FANOUT_FLAG_ROLLOVER) : 0
-        _ = try systemCall(
-            "creating the fanout group on \(configuration.interface)",
-            CWirecapLinux_join_fanout(rings[0].fd, 0, type, flags | UInt16(PACKET_FANOUT_FLAG_UNIQUEID)))
-        var group: UInt16 = 0
-        _ = try systemCall("reading the fanout group id", CWirecapLinux_fanout_group_id(rings[0].fd, &group))
-        for ring in rings.dropFirst() {
-            _ = try systemCall(
-                "joining fanout group \(group) on \(configuration.interface)",
-                CWirecapLinux_join_fanout(ring.fd, group, type, flags))
+        let mode = configuration.fanout.kernelType
+        let flags: PacketSocket.FanoutFlags = configuration.rollover ? [.rollover] : []
+        do throws(SystemError) {
+            try rings[0].socket.joinFanout(group: 0, mode: mode, flags: flags.union(.uniqueID))
+            let group = try rings[0].socket.fanoutGroup()
+            for ring in rings.dropFirst() {
+                try ring.socket.joinFanout(group: group, mode: mode, flags: flags)
+            }
+            return group
+        } catch {
+            throw CaptureError(error)
         }
-        return group
     }
 
     /// Starts the capture. Without a pool: one capture thread per queue runs its handler on the

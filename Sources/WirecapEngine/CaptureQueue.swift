@@ -38,7 +38,7 @@ public final class CaptureQueue: Sendable {
     }
 
     public func statistics() -> QueueStatistics {
-        counters.snapshot(socket: ring.fd, pool: pool, group: group)
+        counters.snapshot(socket: ring.socket, pool: pool, group: group)
     }
 
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
@@ -82,7 +82,7 @@ public final class CaptureQueue: Sendable {
                 }
                 let now = CWirecapLinux_monotonic_coarse_ns()
                 if status & BlockWalk.statusLosing != 0 || now >= nextStats {
-                    counters.refresh(socket: ring.fd)
+                    counters.refresh(socket: ring.socket)
                     nextStats = now + statsInterval
                 }
                 if drainTarget == nil && control.isStopping { drainTarget = beginDrain() ; drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
@@ -107,11 +107,11 @@ public final class CaptureQueue: Sendable {
             }
             let now = CWirecapLinux_monotonic_coarse_ns()
             if now >= nextStats {
-                counters.refresh(socket: ring.fd)
+                counters.refresh(socket: ring.socket)
                 nextStats = now + statsInterval
             }
         }
-        counters.refresh(socket: ring.fd)
+        counters.refresh(socket: ring.socket)
         counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
         group?.captureFinished()
     }
@@ -121,7 +121,7 @@ public final class CaptureQueue: Sendable {
     @usableFromInline
     func beginDrain() -> UInt64 {
         try? ring.setReturnFilter(0)
-        counters.refresh(socket: ring.fd)
+        counters.refresh(socket: ring.socket)
         return counters.kernelAccepted
     }
 

@@ -131,7 +131,9 @@ public final class PacketSocket: Sendable {
     /// Joins (or, the first member, creates) fanout group `group` with `mode` (PACKET_FANOUT_HASH,
     /// _LB, _CPU, _QM ...). The socket must be bound.
     public func joinFanout(group: UInt16, mode: UInt16, flags: FanoutFlags = []) throws(SystemError) {
-        try call(CWirecapLinux_join_fanout(descriptor, group, mode, flags.rawValue), "joining fanout group \(group)")
+        try call(
+            CWirecapLinux_join_fanout(descriptor, group, mode, flags.rawValue),
+            flags.contains(.uniqueID) ? "creating a fanout group" : "joining fanout group \(group)")
     }
 
     /// The id of the fanout group the socket is in.
