@@ -57,7 +57,7 @@ let package = Package(
                 "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapIDS", "WirecapPcap",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
+        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapTrace"]),
         .executableTarget(
             name: "wirecap",
             dependencies: [

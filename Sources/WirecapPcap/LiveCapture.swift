@@ -5,7 +5,7 @@ import CWirecapLinux
 import Foundation
 import Synchronization
 import WirecapEngine
-import WirecapSandbox
+import WirecapLinux
 
 extension PcapHandle {
     /// What pcap_create, the pcap_set_* calls and pcap_activate set, plus the engine's queues,
@@ -83,11 +83,13 @@ final class LiveCapture: @unchecked Sendable {
     let device: String
     let options: PcapHandle.LiveOptions
     let engine: CaptureEngine
-    /// Opened with the handle, in the namespace of the thread that opened it.
-    private let sender: FrameSender
+    /// `inject`'s socket, bound to the device without bypassing the qdisc, as pcap_inject: other
+    /// captures on the device see what it sends as outgoing. Opened with the handle, in the
+    /// namespace of the thread that opened it.
+    private let injector: PacketSocket
     /// The network namespace the device lives in (the opening thread's): compiling a filter for
     /// the device and reading its counters must happen there, whichever thread asks.
-    private let namespace: Int32
+    private let namespace: NetworkNamespace
     private let ifindex: Int32
     private let interfaceDropsAtOpen: UInt64
     private var cursor: (queue: Int, chunk: FilledChunk, next: Int)? = nil
@@ -100,7 +102,8 @@ final class LiveCapture: @unchecked Sendable {
     /// After a filter swap: the new filter, for user space, and per queue the sequence number
     /// below which a chunk may hold packets the old filter let in.
     private var recheck: (filter: UserSpaceFilter, below: [UInt64])? = nil
-    private var notifier: Int32 = -1
+    /// Behind the selectable descriptor, made when it is first asked for.
+    private var notifier: EventFD? = nil
     private var closed = false
 
     init(device: String, options: PcapHandle.LiveOptions) throws(PcapError) {
@@ -119,29 +122,29 @@ final class LiveCapture: @unchecked Sendable {
             interface: device, queues: options.queues, fanout: options.fanout, ring: geometry, snapLength: snap,
             promiscuous: options.promiscuous, pool: PoolConfiguration(chunks: options.poolChunks),
             offload: options.offloadThreshold.map { OffloadConfiguration(threshold: $0) })
-        let ifindex = Int32(bitPattern: if_nametoindex(device))
+        let ifindex = (try? NetworkInterface(named: device))?.index ?? 0
         // The engine says what is wrong with a device first; a filter is compiled for one that
         // exists.
         if ifindex != 0, let filter = options.filter {
             kernelFilter = try BPFCompiler.compile(filter, snapLength: snap, device: device)
             configuration.filter = kernelFilter
         }
-        let namespace = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard namespace >= 0 else { throw PcapError("cannot open this thread's network namespace: \(String(cString: strerror(errno)))") }
         let engine: CaptureEngine
         do {
+            namespace = try NetworkNamespace.current()
             engine = try CaptureEngine(configuration: configuration)
-            sender = try FrameSender(interface: device, bypassingQdisc: false)
+            injector = try PacketSocket(interface: device)
+            try injector.bind(interfaceIndex: ifindex)
             interfaceDropsAtOpen = try Self.interfaceDrops(ifindex: ifindex, device: device)
             try engine.startCaptureOnly()
+        } catch let error as SystemError {
+            throw PcapError("\(CaptureError(error))")
         } catch {
-            Glibc.close(namespace)
             throw error as? PcapError ?? PcapError("\(error)")
         }
         self.engine = engine
         self.device = device
         self.options = options
-        self.namespace = namespace
         self.ifindex = ifindex
     }
 
@@ -158,8 +161,8 @@ final class LiveCapture: @unchecked Sendable {
     func dispatch<H: PacketHandler>(count: Int, handler: inout H) throws(PcapError) -> LoopResult {
         try checkOpen()
         // Reset before looking, so a chunk pushed from now on signals again (see `BuddyGroup`).
-        if notifier >= 0 { _ = CWirecapLinux_eventfd_reset(notifier) }
-        defer { if notifier >= 0 && somethingLeft() { _ = CWirecapLinux_eventfd_signal(notifier) } }
+        notifier?.reset()
+        defer { if let notifier, somethingLeft() { notifier.signal() } }
         let limit = count <= 0 ? Int.max : count
         var processed = 0
         let wait = !nonblocking
@@ -307,49 +310,53 @@ final class LiveCapture: @unchecked Sendable {
         return counters.rx_missed_errors &+ counters.rx_fifo_errors
     }
 
+    /// Sends one frame, waiting out a full device queue; a frame the kernel refuses is an error.
     func inject(_ frame: [UInt8]) throws(PcapError) -> Int {
         try checkOpen()
-        if let refusal = frame.withUnsafeBytes({ sender.send($0) }) {
-            throw PcapError("the kernel refused a \(frame.count)-byte frame on \(device): \(refusal.rawValue)")
+        while true {
+            let sent = frame.withUnsafeBytes { bytes in Result { () throws(SystemError) in try injector.send(bytes) } }
+            switch sent {
+            case .success(let count):
+                return count
+            case .failure(let error) where error.isBusy:
+                sched_yield()
+            case .failure(let error):
+                let reason =
+                    error.errno == .messageTooLong ? "over the MTU"
+                    : error.errno == .invalidArgument && frame.count < 14 ? "shorter than an Ethernet header" : "\(error.errno)"
+                throw PcapError("the kernel refused a \(frame.count)-byte frame on \(device): \(reason)")
+            }
         }
-        return frame.count
     }
 
     func selectableFileDescriptor() throws(PcapError) -> Int32 {
         try checkOpen()
-        if notifier < 0 {
-            let fd = CWirecapLinux_eventfd()
-            guard fd >= 0 else { throw PcapError("cannot make an eventfd: \(String(cString: strerror(errno)))") }
-            notifier = fd
-            var groups: [ObjectIdentifier] = []
-            for queue in engine.queues {
-                guard let group = queue.group, !groups.contains(ObjectIdentifier(group)) else { continue }
-                groups.append(ObjectIdentifier(group))
-                group.setNotifier(fd)
-            }
-            // Chunks that arrived before anyone asked must wake a poll too.
-            if somethingLeft() { _ = CWirecapLinux_eventfd_signal(fd) }
+        if let notifier { return notifier.descriptor }
+        let event: EventFD
+        do { event = try EventFD() } catch { throw PcapError("\(error)") }
+        notifier = event
+        var groups: [ObjectIdentifier] = []
+        for queue in engine.queues {
+            guard let group = queue.group, !groups.contains(ObjectIdentifier(group)) else { continue }
+            groups.append(ObjectIdentifier(group))
+            group.setNotifier(event.descriptor)
         }
-        return notifier
+        // Chunks that arrived before anyone asked must wake a poll too.
+        if somethingLeft() { event.signal() }
+        return event.descriptor
     }
 
     /// Runs `body` in the device's network namespace, on this thread, and comes back. Skips the
     /// switch when the thread is already there (the common case, and the only one without
     /// CAP_SYS_ADMIN).
     private func inDeviceNamespace<T>(_ body: () throws(PcapError) -> T) throws(PcapError) -> T {
-        let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard original >= 0 else { throw PcapError("cannot open this thread's network namespace: \(String(cString: strerror(errno)))") }
-        defer { Glibc.close(original) }
-        var here = stat()
-        var there = stat()
-        if fstat(original, &here) == 0 && fstat(namespace, &there) == 0 && here.st_ino == there.st_ino && here.st_dev == there.st_dev {
-            return try body()
+        do {
+            return try namespace.run(body)
+        } catch let error as PcapError {
+            throw error
+        } catch {
+            throw PcapError("cannot enter the network namespace of \(device): \(error)")
         }
-        guard CWirecapLinux_setns_net(namespace) == 0 else {
-            throw PcapError("cannot enter the network namespace of \(device): \(String(cString: strerror(errno)))")
-        }
-        defer { precondition(CWirecapLinux_setns_net(original) == 0, "cannot return to this thread's network namespace") }
-        return try body()
     }
 
     // MARK: closing
@@ -382,8 +389,6 @@ final class LiveCapture: @unchecked Sendable {
         }
         engine.wait()
         for queue in engine.queues { queue.group?.setNotifier(-1) }
-        if notifier >= 0 { Glibc.close(notifier) }
-        notifier = -1
-        Glibc.close(namespace)
+        notifier = nil
     }
 }
