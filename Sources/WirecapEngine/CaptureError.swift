@@ -46,7 +46,7 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    /// A failed system call, as a starting thread reports it: `errno` is the call's own result.
+    /// A failed call that returns its error number rather than setting `errno` (pthread_create).
     public static func system(operation: String, errno: Int32) -> CaptureError {
         .system(SystemError(Errno(rawValue: errno), operation: operation))
     }
