@@ -11,6 +11,8 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
     case unsupportedLinkType(interface: String, arphrd: Int)
     case invalidConfiguration(String)
     case system(operation: String, errno: Int32)
+    /// `start`, `startWorkers` or `startCapture` was called on an engine that already started.
+    case alreadyStarted
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
             return "cannot capture on \(name): link type ARPHRD \(arphrd) is not supported yet (Ethernet and loopback are)"
         case .invalidConfiguration(let message):
             return message
+        case .alreadyStarted:
+            return "the capture was already started: an engine starts once (open a new one to capture again)"
         case .system(let operation, let code):
             return "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
         }

@@ -100,23 +100,23 @@ struct HoldFirstChunk: ChunkHandlerMaker {
         let seconds: Double
         var kept = false
 
-        mutating func handle(_ chunk: Chunk) -> ChunkDisposition {
+        mutating func handle(_ chunk: consuming ChunkLease) {
             chunk.walk(&inner)
-            guard !kept else { return .recycle }
+            guard !kept else { return }
             kept = true
-            let thread = Thread { [chunk, seconds] in
+            let held = chunk.keep()
+            let thread = Thread { [held, seconds] in
                 Thread.sleep(forTimeInterval: seconds)
-                chunk.recycle()
+                held.recycle()
             }
             thread.start()
-            return .keep
         }
     }
 
     func start(_ engine: CaptureEngine) throws {
         let ledger = self.ledger
         let seconds = self.seconds
-        try engine.startChunks { Handler(inner: ledger.handler(queue: $0), seconds: seconds) }
+        try engine.startWorkers { Handler(inner: ledger.handler(queue: $0), seconds: seconds) }
     }
 }
 
