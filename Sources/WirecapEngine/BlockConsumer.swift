@@ -23,30 +23,22 @@ public struct WalkingConsumer<H: PacketHandler>: BlockConsumer {
     }
 }
 
-/// WireCAP capture: copy the block into a free pool chunk (one bulk copy of the used length,
-/// keeping the block's layout) and queue the chunk for a work thread of the buddy group (its own,
-/// unless the offload policy picks a buddy). The ring block goes back
-/// to the kernel at once, so no handler, however slow or however long it keeps a chunk, holds
-/// ring memory.
-public struct CopyingConsumer: BlockConsumer {
-    @usableFromInline let pool: ChunkPool
-    @usableFromInline let group: BuddyGroup
+/// WireCAP capture: copy the block into a free chunk of the queue's pool and queue the chunk for
+/// a consumer of the buddy group (its own, unless the offload policy picks a buddy); see
+/// `ChunkExchange.fill`. The ring block goes back to the kernel at once, so no handler, however
+/// slow or however long it keeps a chunk, holds ring memory.
+@usableFromInline
+package struct CopyingConsumer: BlockConsumer {
+    @usableFromInline let exchange: ChunkExchange
     @usableFromInline var sequence: UInt64 = 0
     /// How long one `consume` waits for a recycle before giving the loop a turn.
     @usableFromInline static let waitNanoseconds: UInt64 = 2_000_000
 
-    @inlinable public init(pool: ChunkPool, group: BuddyGroup) {
-        self.pool = pool
-        self.group = group
-    }
+    @inlinable package init(exchange: ChunkExchange) { self.exchange = exchange }
 
     @inlinable
-    public mutating func consume(block: UnsafeMutableRawPointer, queue: Int) -> Bool {
-        guard let chunk = pool.take(waitingUpTo: Self.waitNanoseconds) else { return false }
-        let length = min(Int(block.load(fromByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)), pool.chunkSize)
-        pool.address(of: chunk).copyMemory(from: block, byteCount: length)
-        let packets = block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
-        group.push(FilledChunk(index: Int32(chunk), owner: Int32(queue), packets: Int32(packets), sequence: sequence))
+    package mutating func consume(block: UnsafeMutableRawPointer, queue: Int) -> Bool {
+        guard exchange.fill(from: block, queue: queue, sequence: sequence, waitingUpTo: Self.waitNanoseconds) else { return false }
         sequence &+= 1
         return true
     }

@@ -21,6 +21,8 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// A system call failed, and no case above says more.
     case system(SystemError)
+    /// `start`, `startWorkers` or `startCapture` was called on an engine that already started.
+    case alreadyStarted
 
     public var description: String {
         switch self {
@@ -41,6 +43,8 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
                 + (lastError.map { "; last error: \($0)" } ?? "")
         case .invalidConfiguration(let message):
             return message
+        case .alreadyStarted:
+            return "the capture was already started: an engine starts once (open a new one to capture again)"
         case .system(let error):
             return error.description
         }

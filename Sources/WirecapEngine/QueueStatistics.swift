@@ -133,11 +133,11 @@ final class QueueCounters: Sendable {
     /// What the library counted is read before the kernel's counters are refreshed: the kernel
     /// counted every packet before we could take it, so `received >= taken` in every snapshot.
     @usableFromInline
-    func snapshot(socket: PacketSocket, pool: ChunkPool?, group: BuddyGroup?) -> QueueStatistics {
+    func snapshot(socket: PacketSocket, exchange: ChunkExchange?) -> QueueStatistics {
         var stats = QueueStatistics(queue: queue)
         var takenFromRing: UInt64
-        if let group {
-            let counts = group.snapshot(of: queue)
+        let pooled = exchange?.snapshot(of: queue)
+        if let (_, counts) = pooled {
             takenFromRing = counts.captured
             stats.queued = counts.queued
             stats.inHandler = counts.inHandler
@@ -149,7 +149,7 @@ final class QueueCounters: Sendable {
             takenFromRing = taken.load(ordering: .acquiring)
             stats.processed = takenFromRing
         }
-        if let pool {
+        if let (pool, _) = pooled {
             let p = pool.snapshot()
             stats.poolChunks = p.chunks
             stats.poolFree = p.free

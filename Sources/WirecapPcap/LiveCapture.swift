@@ -92,7 +92,10 @@ final class LiveCapture: @unchecked Sendable {
     private let namespace: NetworkNamespace
     private let ifindex: Int32
     private let interfaceDropsAtOpen: UInt64
-    private var cursor: (queue: Int, chunk: FilledChunk, next: Int)? = nil
+    /// A chunk read part-way by an earlier `dispatch` (a count cut it), and the next packet.
+    private var cursor: ChunkLease? = nil
+    private var cursorNext = 0
+    private var holdingCursor = false
     private var rotation = 0
     private let breaking = Atomic<Bool>(false)
     var nonblocking = false
@@ -136,7 +139,7 @@ final class LiveCapture: @unchecked Sendable {
             injector = try PacketSocket(interface: device)
             try injector.bind(interfaceIndex: ifindex)
             interfaceDropsAtOpen = try Self.interfaceDrops(ifindex: ifindex, device: device)
-            try engine.startCaptureOnly()
+            try engine.startCapture()
         } catch let error as SystemError {
             throw PcapError("\(CaptureError(error))")
         } catch {
@@ -167,67 +170,76 @@ final class LiveCapture: @unchecked Sendable {
         var processed = 0
         let wait = !nonblocking
         let deadline = CWirecapLinux_monotonic_ns() + UInt64(options.timeoutMilliseconds) * 1_000_000
+        var current = cursor.take()
+        var next = cursorNext
+        holdingCursor = false
+        defer {
+            cursor = current.take()
+            cursorNext = next
+            holdingCursor = next > 0
+        }
         while processed < limit {
             if breaking.exchange(false, ordering: .acquiringAndReleasing) {
                 return LoopResult(processed: processed, interrupted: true)
             }
-            if cursor == nil {
-                cursor = takeChunk(waiting: wait && processed == 0 && CWirecapLinux_monotonic_ns() < deadline)
-                if cursor == nil {
-                    if !wait || processed > 0 || CWirecapLinux_monotonic_ns() >= deadline { break }
-                    continue
-                }
+            let lease: ChunkLease
+            if let held = current.take() {
+                lease = held
+            } else if let fresh = takeChunk(waiting: wait && processed == 0 && CWirecapLinux_monotonic_ns() < deadline) {
+                lease = fresh
+                next = 0
+            } else {
+                if !wait || processed > 0 || CWirecapLinux_monotonic_ns() >= deadline { break }
+                continue
             }
-            let (queue, chunk, next) = cursor!
-            let owner = Int(chunk.owner)
-            let group = engine.queues[queue].group!
-            let memory = group.pools[owner]!.address(of: Int(chunk.index))
+            let owner = lease.owner
+            let packets = lease.packetCount
+            let block = lease.block
             let walked: Int
-            let packets = Int(chunk.packets)
-            if let recheck, chunk.sequence < recheck.below[owner] {
+            if let recheck, lease.sequence < recheck.below[owner] {
                 (walked, processed) = withUnsafeMutablePointer(to: &handler) { target in
                     var rechecking = RecheckingHandler(target: target, filter: recheck.filter)
                     let walked = FacadeWalk.walk(
-                        chunk: memory, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
+                        chunk: block, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
                         handler: &rechecking)
                     return (walked, processed + rechecking.passed)
                 }
             } else {
                 walked = FacadeWalk.walk(
-                    chunk: memory, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
+                    chunk: block, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
                     handler: &handler)
                 processed += walked
             }
             if next + walked >= packets {
-                group.processed(chunk, by: queue)
-                group.pools[owner]!.recycle(Int(chunk.index))
-                cursor = nil
+                lease.recycle()
+                next = 0
             } else {
-                cursor = (queue, chunk, next + walked)
+                current = consume lease
+                next += walked
             }
         }
         return LoopResult(processed: processed, interrupted: false)
     }
 
-    /// A filled chunk from the next queue that has one; with `waiting`, waits in 1 ms steps.
-    private func takeChunk(waiting: Bool) -> (queue: Int, chunk: FilledChunk, next: Int)? {
+    /// A filled chunk from the next queue that has one; with `waiting`, waits up to 1 ms.
+    private func takeChunk(waiting: Bool) -> ChunkLease? {
         let queues = engine.queues.count
         for step in 0..<queues {
             let q = (rotation + step) % queues
-            if let chunk = engine.queues[q].group!.pop(for: q, waitingUpTo: 0) {
+            if let lease = engine.nextChunk(for: q, waiting: .none) {
                 rotation = (q + 1) % queues
-                return (q, chunk, 0)
+                return lease
             }
         }
-        if waiting, let chunk = engine.queues[rotation].group!.pop(for: rotation, waitingUpTo: 1_000_000) {
-            return (rotation, chunk, 0)
+        if waiting, let lease = engine.nextChunk(for: rotation, waiting: .upTo(.milliseconds(1))) {
+            return lease
         }
         return nil
     }
 
     /// Whether a chunk is half read or waiting in a queue.
     private func somethingLeft() -> Bool {
-        cursor != nil || engine.queues.contains { ($0.group?.backlog(of: $0.index) ?? 0) > 0 }
+        holdingCursor || engine.hasWaitingChunks
     }
 
     /// Processes packets until `count` have been (forever when `count` <= 0) or `breakLoop()`.
@@ -335,12 +347,7 @@ final class LiveCapture: @unchecked Sendable {
         let event: EventFD
         do { event = try EventFD() } catch { throw PcapError("\(error)") }
         notifier = event
-        var groups: [ObjectIdentifier] = []
-        for queue in engine.queues {
-            guard let group = queue.group, !groups.contains(ObjectIdentifier(group)) else { continue }
-            groups.append(ObjectIdentifier(group))
-            group.setNotifier(event.descriptor)
-        }
+        engine.notifyChunks(eventfd: event.descriptor)
         // Chunks that arrived before anyone asked must wake a poll too.
         if somethingLeft() { event.signal() }
         return event.descriptor
@@ -361,34 +368,22 @@ final class LiveCapture: @unchecked Sendable {
 
     // MARK: closing
 
-    /// Whether every capture thread has drained its ring and finished.
-    private func allCaptureThreadsDone() -> Bool {
-        engine.queues.allSatisfy { $0.group?.capturesFinished ?? true }
-    }
-
     /// Stops the capture threads (after draining) and releases the rings. Idempotent.
     func close() {
         guard !closed else { return }
         closed = true
         engine.requestStop()
         // The capture threads may wait for chunks while draining: give every chunk back.
-        if let cursor {
-            let group = engine.queues[cursor.queue].group!
-            group.processed(cursor.chunk, by: cursor.queue)
-            group.pools[Int(cursor.chunk.owner)]!.recycle(Int(cursor.chunk.index))
-            self.cursor = nil
-        }
+        cursor.take()?.recycle()
+        holdingCursor = false
         // Chunks nobody read are discarded, as pcap_close discards what is left in the ring.
-        while engine.queues.contains(where: { q in (q.group?.backlog(of: q.index) ?? 0) > 0 }) || !allCaptureThreadsDone() {
-            for q in engine.queues {
-                while let chunk = q.group!.pop(for: q.index, waitingUpTo: 1_000_000) {
-                    q.group!.processed(chunk, by: q.index)
-                    q.group!.pools[Int(chunk.owner)]!.recycle(Int(chunk.index))
-                }
+        while engine.hasWaitingChunks || !engine.captureEnded {
+            for q in engine.queues.indices {
+                while let lease = engine.nextChunk(for: q, waiting: .upTo(.milliseconds(1))) { lease.recycle() }
             }
         }
         engine.wait()
-        for queue in engine.queues { queue.group?.setNotifier(-1) }
+        engine.notifyChunks(eventfd: nil)
         notifier = nil
     }
 }
