@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Builds the DocC documentation of WirecapEngine and WirecapPcap with the toolchain's own docc
-# (no plugin dependency): symbol graphs from a debug build, then `docc convert` per catalog.
+# (no plugin dependency): symbol graphs from `swift package dump-symbol-graph`, then `docc
+# convert` per catalog.
 # Usage: scripts/docs.sh [OUTPUT_DIR]   (default .build/docs); exits non-zero on any docc warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-.build/docs}"
-graphs=.build/symbol-graphs
+graphs=.build/docs-symbol-graphs
 rm -rf "$graphs" && mkdir -p "$graphs" "$out"
-swift build -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc "$PWD/$graphs" >/dev/null
+dumped="$(swift package dump-symbol-graph 2>&1 | sed -n 's/^Files written to //p')"
+[ -d "$dumped" ] || { echo "docs: swift package dump-symbol-graph wrote no symbol graphs" >&2; exit 1; }
 docc_bin="$(dirname "$(readlink -f "$(command -v swift)")")/docc"
 status=0
 for module in WirecapEngine WirecapPcap; do
     mkdir -p "$graphs/$module"
-    cp "$graphs/$module".symbols.json "$graphs/$module"/ 2>/dev/null || true
-    cp "$graphs/$module"@*.symbols.json "$graphs/$module"/ 2>/dev/null || true
+    cp "$dumped/$module".symbols.json "$graphs/$module"/
+    cp "$dumped/$module"@*.symbols.json "$graphs/$module"/ 2>/dev/null || true
     log="$(mktemp)"
     "$docc_bin" convert "Sources/$module/$module.docc" --fallback-display-name "$module" --fallback-bundle-identifier "wirecap.$module" \
         --additional-symbol-graph-dir "$graphs/$module" --output-path "$out/$module.doccarchive" >"$log" 2>&1 || status=1
