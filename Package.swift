@@ -65,6 +65,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The getting-started article's code (WirecapEngine.docc), built with everything else so
+        // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
+        .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
         .executableTarget(
             name: "wirecap-ids",
             dependencies: ["WirecapEngine", "WirecapPcap", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -72,7 +75,7 @@ let package = Package(
         .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab", "WirecapPcap", "WirecapSandbox", "WirecapIDS"]),
         .testTarget(
             name: "WirecapIntegrationTests",
-            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids"]),
+            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids", "first-capture"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 /// What a capture thread does with each retired ring block.
-public protocol BlockConsumer {
+@usableFromInline
+package protocol BlockConsumer {
     /// Takes the packets of a retired block out of the ring. Returns false when there is no room
     /// right now (after a bounded wait): the block then stays in the ring and is offered again,
     /// so a full pool pushes back into the ring rather than losing packets in the library.
@@ -7,17 +8,18 @@ public protocol BlockConsumer {
 }
 
 /// Plain ring consumer: the handler runs on the capture thread, on the ring memory itself.
-public struct WalkingConsumer<H: PacketHandler>: BlockConsumer {
-    public var handler: H
+@usableFromInline
+package struct WalkingConsumer<H: PacketHandler>: BlockConsumer {
+    @usableFromInline package var handler: H
     @usableFromInline let snapLength: Int
 
-    @inlinable public init(handler: H, snapLength: Int) {
+    @inlinable package init(handler: H, snapLength: Int) {
         self.handler = handler
         self.snapLength = snapLength
     }
 
     @inlinable
-    public mutating func consume(block: UnsafeMutableRawPointer, queue: Int) -> Bool {
+    package mutating func consume(block: UnsafeMutableRawPointer, queue: Int) -> Bool {
         _ = BlockWalk.walk(block: block, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
         return true
     }

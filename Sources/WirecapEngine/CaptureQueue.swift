@@ -50,7 +50,7 @@ public final class CaptureQueue: Sendable {
     }
 
     @inlinable
-    public func run<C: BlockConsumer>(consumer: inout C, control: CaptureControl) {
+    package func run<C: BlockConsumer>(consumer: inout C, control: CaptureControl) {
         let statsInterval: UInt64 = 1_000_000_000
         var nextStats = CWirecapLinux_monotonic_coarse_ns() + statsInterval
         var index = 0

@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// Capture threads are long-lived and placed by hand, which is what a thread pool is not for;
 /// signals stay blocked in them (they inherit the mask of the thread that starts them).
-public final class PinnedThread: Sendable {
+@usableFromInline
+package final class PinnedThread: Sendable {
     /// The thread, until it has been joined. Joining twice, or from two threads at once, is
     /// undefined for pthreads: the lock makes the first `join` do it and every other wait for it.
     private let handle: Mutex<pthread_t?>
@@ -25,7 +26,7 @@ public final class PinnedThread: Sendable {
     private init(_ handle: pthread_t) { self.handle = Mutex(handle) }
 
     /// Starts `body` on a new thread pinned to `cpu` (when given and allowed).
-    public static func spawn(cpu: Int?, _ body: @escaping @Sendable () -> Void) throws(CaptureError) -> PinnedThread {
+    @usableFromInline package static func spawn(cpu: Int?, _ body: @escaping @Sendable () -> Void) throws(CaptureError) -> PinnedThread {
         var handle = pthread_t()
         let start = Unmanaged.passRetained(Start(cpu: cpu, body: body)).toOpaque()
         let rc = pthread_create(&handle, nil, { raw in
@@ -43,7 +44,7 @@ public final class PinnedThread: Sendable {
 
     /// Waits until the thread has finished. Safe from any number of threads at once, any
     /// number of times; never from the thread itself.
-    public func join() {
+    package func join() {
         handle.withLock { handle in
             guard let thread = handle else { return }
             pthread_join(thread, nil)

@@ -4,7 +4,7 @@ import Logging
 /// own and cannot see the engine's `package` types, yet must measure exactly what a capture runs.
 /// Every operation here is the engine's own (`ChunkExchange.fill`, `lease`, the lease's end, the
 /// buddy group's push and pop), only driven from one thread.
-@_spi(Benchmarks)
+@_spi(Harness)
 public final class PoolHarness: Sendable {
     @usableFromInline let exchange: ChunkExchange
 

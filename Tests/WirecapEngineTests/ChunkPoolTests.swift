@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
-@testable import WirecapEngine
+@_spi(Harness) @testable import WirecapEngine
 
 @Suite("Ring-buffer pool")
 struct ChunkPoolTests {

@@ -1,5 +1,5 @@
 @preconcurrency import Benchmark
-@_spi(Benchmarks) import WirecapEngine
+@_spi(Harness) import WirecapEngine
 
 // Cost of the WireCAP pool path (the engine's ChunkExchange: pool, capture queue, lease, through
 // its PoolHarness) and what it adds per
