@@ -89,6 +89,7 @@ public final class TxRing {
 
     /// Opens the ring on `interface` (in the calling thread's network namespace).
     /// - Parameters:
+    ///   - interface: the interface to send on, by name.
     ///   - slotCapacity: the longest frame a slot holds, at most and by default MTU + 18 (an
     ///     Ethernet header and one VLAN tag), the longest the kernel accepts. Give the longest
     ///     frame to be sent, so that small frames sit close together.
@@ -101,19 +102,19 @@ public final class TxRing {
     ///     measured on veth (docs/experiments.md). Asking for a copy needs PACKET_VNET_HDR, which
     ///     also turns off the kernel's own MTU check, so frames are checked before they go in
     ///     (`refusal(of:)`). 0: no virtio-net header, every frame zero-copy, the kernel checks.
-    public init(interface name: String, slotCapacity: Int? = nil, frames: Int = 4096, copyLimit: Int = TxRing.defaultCopyLimit) throws(CaptureError) {
-        self.interface = name
+    public init(interface: String, slotCapacity: Int? = nil, frames: Int = 4096, copyLimit: Int = TxRing.defaultCopyLimit) throws(CaptureError) {
+        self.interface = interface
         self.copyLimit = max(0, copyLimit)
         prefix = copyLimit > 0 ? Int(CWirecapLinux_TX_VNET_SIZE) : 0
-        let interface: NetworkInterface
-        do { interface = try NetworkInterface(named: name) } catch { throw CaptureError(error, activity: .send) }
-        if !interface.isUp { throw .interfaceDown(name, activity: .send) }
-        if !interface.isRunning { throw .noLink(name, activity: .send) }
-        guard interface.linkType.carriesEthernetHeaders else {
-            throw .unsupportedLinkType(interface: name, arphrd: Int(interface.linkType.rawValue), activity: .send)
+        let device: NetworkInterface
+        do { device = try NetworkInterface(named: interface) } catch { throw CaptureError(error, activity: .send) }
+        if !device.isUp { throw .interfaceDown(interface, activity: .send) }
+        if !device.isRunning { throw .noLink(interface, activity: .send) }
+        guard device.linkType.carriesEthernetHeaders else {
+            throw .unsupportedLinkType(interface: interface, arphrd: Int(device.linkType.rawValue), activity: .send)
         }
-        isEthernet = interface.isEthernet
-        mtu = interface.mtu
+        isEthernet = device.isEthernet
+        mtu = device.mtu
         let largest = mtu + 18
         self.slotCapacity = max(14, min(slotCapacity ?? largest, largest))
         // A power of two, so that frames tile blocks exactly; at least 128 bytes.
@@ -130,7 +131,7 @@ public final class TxRing {
 
         let socket: PacketSocket
         do throws(SystemError) {
-            socket = try PacketSocket(interface: name)
+            socket = try PacketSocket(interface: interface)
             try socket.setVersion(.v2)
             if self.copyLimit > 0 { try socket.setVirtioNetHeader(true) }
             try socket.setQdiscBypass(true)
@@ -148,13 +149,13 @@ public final class TxRing {
         } catch {
             if error.errno == .outOfMemory {
                 throw .invalidConfiguration(
-                    "cannot allocate a \(ringBytes)-byte transmit ring on \(name): the kernel is out of memory for it (free memory, or lower the MTU)")
+                    "cannot allocate a \(ringBytes)-byte transmit ring on \(interface): the kernel is out of memory for it (free memory, or lower the MTU)")
             }
             throw CaptureError(error, activity: .send)
         }
         do throws(SystemError) {
             mapping = try socket.mapRings(byteCount: ringBytes)
-            try socket.bind(interfaceIndex: interface.index)
+            try socket.bind(interfaceIndex: device.index)
         } catch {
             throw CaptureError(error, activity: .send)
         }
