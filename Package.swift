@@ -3,7 +3,8 @@ import PackageDescription
 
 // Layers, bottom to top (see docs/architecture.md):
 //   CWirecapLinux / CWirecapPcap / CWirecapNuma  C shims and system libraries
-//   WirecapEngine   TPACKET_V3 rings, fanout group, capture threads, statistics
+//   WirecapLinux    typed Linux calls: PacketSocket, NetworkInterface, EventFD, NetworkNamespace, SystemError
+//   WirecapEngine   TPACKET_V3 rings, the TX ring, fanout group, capture threads, statistics
 //   WirecapTrace    pcap savefiles through libpcap (read and write)
 //   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
 //   WirecapTraffic  synthetic traces and replay through a TX ring
@@ -32,6 +33,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CWirecapLinux"),
+        .target(name: "WirecapLinux", dependencies: ["CWirecapLinux"]),
         .systemLibrary(
             name: "CWirecapPcap", pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]),
@@ -41,12 +43,12 @@ let package = Package(
         .target(
             name: "WirecapEngine",
             dependencies: [
-                "CWirecapLinux", "CWirecapNuma",
+                "CWirecapLinux", "CWirecapNuma", "WirecapLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
         .target(name: "WirecapTrace", dependencies: ["CWirecapPcap", "WirecapEngine"]),
-        .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapEngine"]),
+        .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
         .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
         .target(name: "WirecapIDS", dependencies: ["CWirecapLinux", "WirecapEngine"]),
         .target(
@@ -55,7 +57,7 @@ let package = Package(
                 "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapIDS", "WirecapPcap",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
+        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapTrace"]),
         .executableTarget(
             name: "wirecap",
             dependencies: [
@@ -63,13 +65,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The getting-started article's code (WirecapEngine.docc), built with everything else so
+        // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
+        .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
         .executableTarget(
             name: "wirecap-ids",
             dependencies: ["WirecapEngine", "WirecapPcap", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "WirecapLinuxTests", dependencies: ["WirecapLinux"]),
         .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab", "WirecapPcap", "WirecapSandbox", "WirecapIDS"]),
         .testTarget(
             name: "WirecapIntegrationTests",
-            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids"]),
+            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids", "first-capture"]),
     ],
     swiftLanguageModes: [.v6]
 )

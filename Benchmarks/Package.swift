@@ -15,8 +15,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
         .package(name: "wirecap", path: "../"),
-        // Logger, for ChunkPool's initialiser (WirecapEngine's own dependency, not re-exported).
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         .executableTarget(
@@ -36,7 +34,6 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "WirecapEngine", package: "wirecap"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/PoolBenchmarks",
             plugins: [

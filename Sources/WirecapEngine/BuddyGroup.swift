@@ -11,13 +11,12 @@ import CWirecapLinux
 ///
 /// Everything moves under one lock per group, taken once per chunk and never per packet: a
 /// snapshot is always consistent, and a decision sees every member's backlog at once.
-public final class BuddyGroup: @unchecked Sendable {
+@usableFromInline
+package final class BuddyGroup: @unchecked Sendable {
     // @unchecked: every mutable field is touched only with `monitor` held.
     /// Global queue indices of the members.
-    public let members: [Int]
-    public let policy: OffloadPolicy?
-    /// Every queue's pool, by global queue index (a chunk returns to its owner's).
-    public let pools: [ChunkPool?]
+    package let members: [Int]
+    package let policy: OffloadPolicy?
     @usableFromInline let monitor = Monitor()
     private let memberList: UnsafeMutableBufferPointer<Int>
     private let backlogs: UnsafeMutableBufferPointer<Int>
@@ -31,26 +30,26 @@ public final class BuddyGroup: @unchecked Sendable {
     @exclusivity(unchecked) private var notifier: Int32 = -1
 
     /// Per queue. Packet counts are by owner; chunk counts say which thread did what.
-    public struct Counts: Sendable, Equatable {
+    package struct Counts: Sendable, Equatable {
         /// Packets this queue's capture thread took from its ring into chunks.
-        public var captured: UInt64 = 0
+        package var captured: UInt64 = 0
         /// Packets of chunks this queue owns, waiting in some member's capture queue.
-        public var queued: UInt64 = 0
+        package var queued: UInt64 = 0
         /// Packets of chunks this queue owns that a handler is working on.
-        public var inHandler: UInt64 = 0
+        package var inHandler: UInt64 = 0
         /// Packets of chunks this queue owns that a handler has finished with.
-        public var processed: UInt64 = 0
+        package var processed: UInt64 = 0
         /// Chunks this queue's capture thread sent to a buddy.
-        public var offloadedOut: UInt64 = 0
+        package var offloadedOut: UInt64 = 0
         /// Chunks this queue's work thread took from buddies.
-        public var offloadedIn: UInt64 = 0
+        package var offloadedIn: UInt64 = 0
         /// Chunks this queue's work thread processed, its own and its buddies'.
-        public var chunksProcessed: UInt64 = 0
+        package var chunksProcessed: UInt64 = 0
         /// Chunks this queue's capture thread filled: the sequence number its next chunk gets.
-        public var chunksCaptured: UInt64 = 0
+        package var chunksCaptured: UInt64 = 0
         /// Chunks waiting in this queue's capture queue now, and at most.
-        public var backlog: Int = 0
-        public var backlogMax: Int = 0
+        package var backlog: Int = 0
+        package var backlogMax: Int = 0
     }
 
     /// A ring buffer of filled chunks, big enough for every chunk of the group.
@@ -76,12 +75,13 @@ public final class BuddyGroup: @unchecked Sendable {
 
     /// - Parameters:
     ///   - queueCount: all queues of the capture (global indices run 0..<queueCount).
+    ///   - capacities: every queue's pool size, by global index: a member's capture queue must
+    ///     hold every chunk of the group.
     ///   - capacity: chunks one member may have waiting before it counts as full (its pool size);
     ///     the high mark is `threshold x capacity`.
-    public init(members: [Int], queueCount: Int, pools: [ChunkPool?], capacity: Int, threshold: Double?) {
+    package init(members: [Int], queueCount: Int, capacities: [Int], capacity: Int, threshold: Double?) {
         precondition(!members.isEmpty && members.allSatisfy { (0..<queueCount).contains($0) })
         self.members = members
-        self.pools = pools
         policy = threshold.map { OffloadPolicy(threshold: $0, capacity: capacity) }
         memberList = .allocate(capacity: members.count)
         _ = memberList.initialize(from: members)
@@ -89,7 +89,7 @@ public final class BuddyGroup: @unchecked Sendable {
         backlogs.initialize(repeating: 0)
         offloading = .allocate(capacity: queueCount)
         offloading.initialize(repeating: false)
-        let total = members.reduce(0) { $0 + (pools[$1]?.chunkCount ?? capacity) }
+        let total = members.reduce(0) { $0 + capacities[$1] }
         fifos = (0..<queueCount).map { members.contains($0) ? Fifo(capacity: total) : Fifo(capacity: 1) }
         counts = Array(repeating: Counts(), count: queueCount)
     }
@@ -102,8 +102,8 @@ public final class BuddyGroup: @unchecked Sendable {
 
     /// Capture: queues a chunk that `chunk.owner` filled, on its own capture queue or, when the
     /// policy says so, a buddy's. Returns the member that got it.
-    @discardableResult
-    public func push(_ chunk: FilledChunk) -> Int {
+    @usableFromInline @discardableResult
+    package func push(_ chunk: FilledChunk) -> Int {
         let owner = Int(chunk.owner)
         monitor.lock()
         defer { monitor.unlock() }
@@ -131,7 +131,7 @@ public final class BuddyGroup: @unchecked Sendable {
 
     /// The next chunk for `member`'s work thread; waits for one; nil once every capture thread
     /// of the group has finished and the member's capture queue is empty.
-    public func pop(for member: Int) -> FilledChunk? {
+    @usableFromInline package func pop(for member: Int) -> FilledChunk? {
         monitor.lock()
         defer { monitor.unlock() }
         while fifos[member].count == 0 {
@@ -151,14 +151,20 @@ public final class BuddyGroup: @unchecked Sendable {
         return chunk
     }
 
-    /// The next chunk for `member`, waiting at most `nanoseconds` for one; nil on time-out, after
-    /// `wake()`, or once finished and empty. For consumers that pull (the pcap facade) rather
-    /// than run a work thread.
-    public func pop(for member: Int, waitingUpTo nanoseconds: UInt64) -> FilledChunk? {
+    /// The next chunk for `member`, waiting at most `nanoseconds` for one; nil on time-out, or
+    /// once finished and empty. For consumers that pull (the pcap facade) rather than run a work
+    /// thread.
+    package func pop(for member: Int, waitingUpTo nanoseconds: UInt64) -> FilledChunk? {
         monitor.lock()
         defer { monitor.unlock() }
-        if fifos[member].count == 0 && nanoseconds > 0 && finishedCaptures < members.count {
-            monitor.wait(nanoseconds: nanoseconds)
+        if fifos[member].count == 0 && nanoseconds > 0 {
+            // A wake-up may be for another member's chunk: wait again until the deadline.
+            let deadline = CWirecapLinux_monotonic_ns() &+ nanoseconds
+            while fifos[member].count == 0 && finishedCaptures < members.count {
+                let now = CWirecapLinux_monotonic_ns()
+                if now >= deadline { break }
+                monitor.wait(nanoseconds: deadline - now)
+            }
         }
         guard fifos[member].count > 0 else { return nil }
         return takeLocked(for: member)
@@ -166,13 +172,10 @@ public final class BuddyGroup: @unchecked Sendable {
 
     /// Signals `eventfd` whenever a member's capture queue stops being empty (-1: stop doing so).
     /// The caller owns the descriptor and keeps it open while it is installed.
-    public func setNotifier(_ eventfd: Int32) { monitor.withLock { notifier = eventfd } }
-
-    /// Wakes every thread waiting in `pop`.
-    public func wake() { monitor.withLock { monitor.broadcast() } }
+    package func setNotifier(_ eventfd: Int32) { monitor.withLock { notifier = eventfd } }
 
     /// `member`'s handler is done with `chunk` (recycled or kept).
-    public func processed(_ chunk: FilledChunk, by member: Int) {
+    @usableFromInline package func processed(_ chunk: FilledChunk, by member: Int) {
         let owner = Int(chunk.owner)
         monitor.lock()
         counts[owner].inHandler &-= UInt64(chunk.packets)
@@ -183,19 +186,19 @@ public final class BuddyGroup: @unchecked Sendable {
 
     /// A member's capture thread will push no more. Work threads end once all have finished
     /// (a buddy may still send them chunks until then) and their queue is empty.
-    public func captureFinished() {
+    package func captureFinished() {
         monitor.lock()
         finishedCaptures += 1
         monitor.broadcast()
         monitor.unlock()
     }
 
-    public func backlog(of member: Int) -> Int { monitor.withLock { backlogs[member] } }
+    package func backlog(of member: Int) -> Int { monitor.withLock { backlogs[member] } }
 
     /// Whether every member's capture thread has finished.
-    public var capturesFinished: Bool { monitor.withLock { finishedCaptures == members.count } }
+    package var capturesFinished: Bool { monitor.withLock { finishedCaptures == members.count } }
 
-    public func snapshot(of queue: Int) -> Counts {
+    package func snapshot(of queue: Int) -> Counts {
         monitor.withLock {
             var c = counts[queue]
             c.backlog = backlogs[queue]

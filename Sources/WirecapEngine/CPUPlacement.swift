@@ -6,19 +6,19 @@ import CWirecapNuma
 /// Queues are spread round robin over the CPUs this process may run on. On a NUMA machine the
 /// ring of a queue is allocated while the opening thread prefers that CPU's node, so the kernel
 /// places the ring next to the core that reads it; on a single-node machine that is a no-op.
-public struct CPUPlacement: Sendable {
-    public let cpus: [Int]
-    public let nodes: [Int]
+package struct CPUPlacement: Sendable {
+    package let cpus: [Int]
+    package let nodes: [Int]
 
-    public static func allowedCPUs() -> [Int] {
+    package static func allowedCPUs() -> [Int] {
         var buffer = [Int32](repeating: 0, count: 1024)
         let n = CWirecapLinux_allowed_cpus(&buffer, Int32(buffer.count))
         return n > 0 ? buffer[0..<Int(n)].map(Int.init) : [0]
     }
 
-    public static var numaAvailable: Bool { numa_available() >= 0 }
+    package static var numaAvailable: Bool { numa_available() >= 0 }
 
-    public init(queues: Int, allowed: [Int] = CPUPlacement.allowedCPUs()) {
+    package init(queues: Int, allowed: [Int] = CPUPlacement.allowedCPUs()) {
         let cpus = (0..<queues).map { allowed[$0 % allowed.count] }
         self.cpus = cpus
         if Self.numaAvailable {

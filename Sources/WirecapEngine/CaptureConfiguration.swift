@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CWirecapLinux
+import WirecapLinux
 
 /// How member sockets of the fanout group share the traffic (PACKET_FANOUT_* in the kernel).
 public enum FanoutMode: String, CaseIterable, Sendable {
@@ -71,20 +72,9 @@ public struct OffloadConfiguration: Equatable, Sendable {
     }
 }
 
-/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
-public struct BPFInstruction: Equatable, Sendable {
-    public var code: UInt16
-    public var jt: UInt8
-    public var jf: UInt8
-    public var k: UInt32
-
-    public init(code: UInt16, jt: UInt8, jf: UInt8, k: UInt32) {
-        self.code = code
-        self.jt = jt
-        self.jf = jf
-        self.k = k
-    }
-}
+/// One classic BPF instruction (`struct sock_filter`): defined with the socket that runs it, and
+/// named here too so that code importing only the engine keeps its filters.
+public typealias BPFInstruction = WirecapLinux.BPFInstruction
 
 /// Everything needed to open a multi-queue capture on one interface.
 public struct CaptureConfiguration: Sendable {

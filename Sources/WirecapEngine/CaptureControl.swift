@@ -1,28 +1,26 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CWirecapLinux
 import Synchronization
+import WirecapLinux
 
 /// The stop switch shared by a capture's threads.
 ///
-/// `requestStop()` is an atomic store and a `write` to an eventfd, both async-signal-safe, so
-/// it may be called from a signal handler, a handler on a capture thread, or any other thread.
-/// The eventfd wakes every thread blocked in `poll` at once, and stays readable, so a stop is
-/// never missed.
+/// `requestStop()` is an atomic store and a signal of an `EventFD` (one write), both
+/// async-signal-safe, so it may be called from a signal handler, a handler on a capture thread,
+/// or any other thread. The EventFD wakes every thread blocked in `poll` at once, and stays
+/// readable, so a stop is never missed.
 public final class CaptureControl: Sendable {
     @usableFromInline let stopping = Atomic<Bool>(false)
-    @usableFromInline let wakeFD: Int32
+    let wakeUp: EventFD
 
     init() throws(CaptureError) {
-        wakeFD = try systemCall("creating the wake-up eventfd", CWirecapLinux_eventfd())
+        do { wakeUp = try EventFD() } catch { throw .system(error) }
     }
 
-    deinit { close(wakeFD) }
+    /// What the capture threads poll beside their ring.
+    @usableFromInline var wakeFD: Int32 { wakeUp.descriptor }
 
     public func requestStop() {
         stopping.store(true, ordering: .releasing)
-        _ = CWirecapLinux_eventfd_signal(wakeFD)
+        wakeUp.signal()
     }
 
     @inlinable public var isStopping: Bool { stopping.load(ordering: .acquiring) }

@@ -3,6 +3,8 @@ import Glibc
 #endif
 import CWirecapLinux
 import Logging
+import Synchronization
+import WirecapLinux
 
 /// A multi-queue capture on one interface: N fanout member sockets, each with its own
 /// TPACKET_V3 ring and its own capture thread.
@@ -17,35 +19,27 @@ public final class CaptureEngine: Sendable {
     public let control: CaptureControl
     public let fanoutGroup: UInt16
     let logger: Logger
-    private let threads = ThreadList()
-
-    /// ARPHRD_ETHER and ARPHRD_LOOPBACK: both carry Ethernet headers (libpcap's DLT_EN10MB).
-    static let ethernetLinkTypes: Set<Int> = [1, 772]
+    @usableFromInline let threads = ThreadList()
+    /// Pool mode: every queue's pool and capture queue, and the leases.
+    @usableFromInline let exchange: ChunkExchange?
 
     public init(configuration: CaptureConfiguration, logger: Logger = Logger(label: "wirecap.engine")) throws(CaptureError) {
         try configuration.validate()
         let name = configuration.interface
-        let ifindex = Int32(bitPattern: if_nametoindex(name))
-        if ifindex == 0 { throw .noSuchInterface(name) }
-        var flags: UInt32 = 0
-        if CWirecapLinux_interface_flags(name, &flags) != 0 {
-            if errno == ENODEV { throw .noSuchInterface(name) }
-            throw .system(operation: "reading the flags of \(name)", errno: errno)
-        }
-        if flags & UInt32(IFF_UP) == 0 { throw .interfaceDown(name) }
-        var hardware: UInt16 = 0
-        _ = try systemCall("reading the link type of \(name)", CWirecapLinux_interface_hwtype(name, &hardware))
-        guard Self.ethernetLinkTypes.contains(Int(hardware)) else {
-            throw .unsupportedLinkType(interface: name, arphrd: Int(hardware))
+        let interface: NetworkInterface
+        do { interface = try NetworkInterface(named: name) } catch { throw CaptureError(error) }
+        if !interface.isUp { throw .interfaceDown(name) }
+        guard interface.linkType.carriesEthernetHeaders else {
+            throw .unsupportedLinkType(interface: name, arphrd: Int(interface.linkType.rawValue))
         }
 
         let placement = CPUPlacement(queues: configuration.queues)
         var rings: [RxRing] = []
         for queue in 0..<configuration.queues {
             let ring = try placement.withPreferredNode(placement.nodes[queue]) { () throws(CaptureError) in
-                try RxRing(interface: name, ifindex: ifindex, geometry: configuration.ring)
+                try RxRing(interface: interface, geometry: configuration.ring)
             }
-            if configuration.promiscuous { try ring.setPromiscuous(ifindex: ifindex) }
+            if configuration.promiscuous { try ring.setPromiscuous(ifindex: interface.index) }
             rings.append(ring)
         }
         fanoutGroup = try Self.joinFanout(rings, configuration: configuration)
@@ -66,23 +60,27 @@ public final class CaptureEngine: Sendable {
         self.logger = logger
         self.control = try CaptureControl()
         // A chunk holds one retired block, so the chunk size is the block size.
-        var pools: [ChunkPool?] = []
-        for index in 0..<configuration.queues {
-            pools.append(
-                try configuration.pool.map { pool throws(CaptureError) in
+        var exchange: ChunkExchange? = nil
+        if let pool = configuration.pool {
+            var pools: [ChunkPool] = []
+            for index in 0..<configuration.queues {
+                pools.append(
                     try ChunkPool(
                         queue: index, chunks: pool.chunks, chunkSize: configuration.ring.blockSize, node: placement.nodes[index],
-                        lock: pool.lockMemory, logger: logger)
-                })
+                        lock: pool.lockMemory, logger: logger))
+            }
+            exchange = ChunkExchange(
+                pools: pools, groups: Self.buddyGroups(configuration: configuration, placement: placement),
+                threshold: configuration.offload?.threshold, snapLength: configuration.snapLength)
         }
-        let groups = Self.buddyGroups(configuration: configuration, placement: placement, pools: pools)
+        self.exchange = exchange
         var queues: [CaptureQueue] = []
         for (index, ring) in rings.enumerated() {
             queues.append(
                 CaptureQueue(
                     index: index, cpu: configuration.pinThreads ? placement.cpus[index] : nil, ring: ring, interface: name,
                     snapLength: configuration.snapLength, blockTimeoutMilliseconds: configuration.ring.blockTimeoutMilliseconds,
-                    pool: pools[index], group: groups.first { $0.members.contains(index) }))
+                    exchange: exchange))
         }
         self.queues = queues
         // Start every queue's statistics from zero at the moment the group became complete.
@@ -115,26 +113,17 @@ public final class CaptureEngine: Sendable {
             }
         }
         return queues.map { queue in
-            guard let group = queue.group else { return 0 }
-            return group.snapshot(of: queue.index).chunksCaptured + UInt64(configuration.ring.blockCount)
+            exchange?.sequenceBound(of: queue.index, ringBlocks: configuration.ring.blockCount) ?? 0
         }
     }
 
     /// Without offloading every queue is a group of its own. With it: the groups given, or one
     /// group per NUMA node, so chunks never cross a node (on one node: all queues together).
-    static func buddyGroups(configuration: CaptureConfiguration, placement: CPUPlacement, pools: [ChunkPool?]) -> [BuddyGroup] {
-        guard let pool = configuration.pool else { return [] }
+    static func buddyGroups(configuration: CaptureConfiguration, placement: CPUPlacement) -> [[Int]] {
         let queues = configuration.queues
-        let members: [[Int]]
-        if let offload = configuration.offload {
-            members = offload.groups ?? Dictionary(grouping: 0..<queues) { placement.nodes[$0] }.keys.sorted().map { node in
-                (0..<queues).filter { placement.nodes[$0] == node }
-            }
-        } else {
-            members = (0..<queues).map { [$0] }
-        }
-        return members.map {
-            BuddyGroup(members: $0, queueCount: queues, pools: pools, capacity: pool.chunks, threshold: configuration.offload?.threshold)
+        guard let offload = configuration.offload else { return (0..<queues).map { [$0] } }
+        return offload.groups ?? Dictionary(grouping: 0..<queues) { placement.nodes[$0] }.keys.sorted().map { node in
+            (0..<queues).filter { placement.nodes[$0] == node }
         }
     }
 
@@ -142,76 +131,105 @@ public final class CaptureEngine: Sendable {
     /// it: group ids are per namespace and 16-bit, so a fixed or random id could collide with
     /// another capture's group.
     private static func joinFanout(_ rings: [RxRing], configuration: CaptureConfiguration) throws(CaptureError) -> UInt16 {
-        let type = configuration.fanout.kernelType
-        let flags = configuration.rollover ? UInt16(PACKET_FANOUT_FLAG_ROLLOVER) : 0
-        _ = try systemCall(
-            "creating the fanout group on \(configuration.interface)",
-            CWirecapLinux_join_fanout(rings[0].fd, 0, type, flags | UInt16(PACKET_FANOUT_FLAG_UNIQUEID)))
-        var group: UInt16 = 0
-        _ = try systemCall("reading the fanout group id", CWirecapLinux_fanout_group_id(rings[0].fd, &group))
-        for ring in rings.dropFirst() {
-            _ = try systemCall(
-                "joining fanout group \(group) on \(configuration.interface)",
-                CWirecapLinux_join_fanout(ring.fd, group, type, flags))
+        let mode = configuration.fanout.kernelType
+        let flags: PacketSocket.FanoutFlags = configuration.rollover ? [.rollover] : []
+        do throws(SystemError) {
+            try rings[0].socket.joinFanout(group: 0, mode: mode, flags: flags.union(.uniqueID))
+            let group = try rings[0].socket.fanoutGroup()
+            for ring in rings.dropFirst() {
+                try ring.socket.joinFanout(group: group, mode: mode, flags: flags)
+            }
+            return group
+        } catch {
+            throw CaptureError(error)
         }
-        return group
     }
 
     /// Starts the capture. Without a pool: one capture thread per queue runs its handler on the
     /// ring memory. With a pool: capture threads copy blocks into chunks and one work thread per
     /// queue runs the handler over each chunk's packets. Each thread makes its own handler with
     /// `makeHandler(queueIndex)` and owns it; the loops are specialised for `H`.
+    ///
+    /// An engine starts once: a second start (of any kind) throws `alreadyStarted`, since two
+    /// threads on one ring would take its blocks out of order.
     @inlinable
     public func start<H: PacketHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
         if configuration.pool != nil {
-            try startChunks { PacketsOfChunks(makeHandler($0)) }
+            try startWorkers { PacketsOfChunks(makeHandler($0)) }
             return
         }
+        try claimStart()
         let snapLength = configuration.snapLength
         for queue in queues {
             let control = self.control
-            register(
-                try PinnedThread.spawn(cpu: queue.cpu) {
-                    var consumer = WalkingConsumer(handler: makeHandler(queue.index), snapLength: snapLength)
-                    queue.run(consumer: &consumer, control: control)
-                })
+            try spawn(cpu: queue.cpu) {
+                var consumer = WalkingConsumer(handler: makeHandler(queue.index), snapLength: snapLength)
+                queue.run(consumer: &consumer, control: control)
+            }
         }
     }
 
-    /// Pool mode with a handler that sees whole chunks and may keep them (`.keep`, then
-    /// `Chunk.recycle()` from any thread).
+    /// Pool mode with work threads: one per queue, each running `handler` on every chunk its
+    /// queue is lent (its own, and those buddies offloaded to it) until the capture has stopped
+    /// and drained. The handler owns each lease: it may keep the chunk (`chunk.keep()`).
     @inlinable
-    public func startChunks<H: ChunkHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
-        try startCaptureOnly()
+    public func startWorkers<H: ChunkHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
+        try startCapture()
         for queue in queues {
-            register(
-                try PinnedThread.spawn(cpu: queue.cpu) {
-                    var handler = makeHandler(queue.index)
-                    queue.work(handler: &handler)
-                })
+            let engine = self
+            try spawn(cpu: queue.cpu) {
+                var handler = makeHandler(queue.index)
+                while let chunk = engine.nextChunk(for: queue.index, waiting: .untilCaptureEnds) {
+                    handler.handle(chunk)
+                }
+                queue.counters.recordWorkCPU(seconds: CWirecapLinux_thread_cpu_seconds())
+            }
         }
     }
 
-    /// Pool mode's capture threads alone: they fill chunks, and the application pulls them from
-    /// each queue's buddy group (`queue.group!.pop(for:waitingUpTo:)`), walks them, marks them
-    /// processed and recycles them (the pcap facade reads this way); `startChunks` adds work
-    /// threads that do this.
-    public func startCaptureOnly() throws(CaptureError) {
-        guard configuration.pool != nil else {
+    /// Pool mode's capture threads alone: they fill chunks, and the application pulls them
+    /// (`nextChunk(for:waiting:)`), on threads of its own (the pcap facade reads this way).
+    public func startCapture() throws(CaptureError) {
+        guard let exchange else {
             throw .configuration(.chunksNeedPool)
         }
+        try claimStart()
         for queue in queues {
             let control = self.control
-            register(
-                try PinnedThread.spawn(cpu: queue.cpu) {
-                    var consumer = CopyingConsumer(pool: queue.pool!, group: queue.group!)
-                    queue.run(consumer: &consumer, control: control)
-                })
+            try spawn(cpu: queue.cpu) {
+                var consumer = CopyingConsumer(exchange: exchange)
+                queue.run(consumer: &consumer, control: control)
+            }
         }
+    }
+
+    /// Pool mode: the next filled chunk for `queue`'s consumer (its own, or one a buddy
+    /// offloaded to it), lent until the lease ends; nil when none came in time, without a pool,
+    /// or (`.untilCaptureEnds`) once the capture has stopped and every chunk was lent.
+    @inlinable
+    public func nextChunk(for queue: Int, waiting: ChunkWait) -> ChunkLease? {
+        exchange?.lease(for: queue, waiting: waiting)
+    }
+
+    /// Whether a chunk is waiting for some queue's consumer (pool mode).
+    public var hasWaitingChunks: Bool { exchange?.hasBacklog ?? false }
+
+    /// Whether every capture thread has stopped after draining its ring.
+    public var captureEnded: Bool { threads.started && (exchange?.capturesFinished ?? true) }
+
+    /// Signals `eventfd` (a descriptor the caller owns and keeps open) whenever a queue's waiting
+    /// chunks go from none to some, for readers that poll; nil stops it.
+    public func notifyChunks(eventfd: Int32?) { exchange?.setNotifier(eventfd ?? -1) }
+
+    @usableFromInline
+    func claimStart() throws(CaptureError) {
+        if !threads.markStarted() { throw .alreadyStarted }
     }
 
     @usableFromInline
-    func register(_ thread: PinnedThread) { threads.append(thread) }
+    func spawn(cpu: Int?, _ body: @escaping @Sendable () -> Void) throws(CaptureError) {
+        threads.append(try PinnedThread.spawn(cpu: cpu, body))
+    }
 
     /// Asks every capture thread to drain and stop. Async-signal-safe.
     public func requestStop() { control.requestStop() }
@@ -232,25 +250,34 @@ public final class CaptureEngine: Sendable {
     deinit { stop() }
 }
 
-/// The engine's threads, appended by `start` and joined by `wait`, possibly from other threads.
-final class ThreadList: @unchecked Sendable {
-    // @unchecked: every access goes through `lock`.
-    private var threads: [PinnedThread] = []
-    private var lock = pthread_mutex_t()
+/// The engine's threads, appended by `start` and joined by `wait`, possibly from several threads
+/// at once: each thread is joined exactly once (see `PinnedThread.join`).
+@usableFromInline
+final class ThreadList: Sendable {
+    private struct State {
+        var started = false
+        var threads: [PinnedThread] = []
+    }
+    private let state = Mutex(State())
 
-    init() { pthread_mutex_init(&lock, nil) }
-    deinit { pthread_mutex_destroy(&lock) }
+    init() {}
 
-    func append(_ thread: PinnedThread) {
-        pthread_mutex_lock(&lock)
-        threads.append(thread)
-        pthread_mutex_unlock(&lock)
+    /// True the first time only.
+    @usableFromInline
+    func markStarted() -> Bool {
+        state.withLock { state in
+            if state.started { return false }
+            state.started = true
+            return true
+        }
     }
 
+    var started: Bool { state.withLock { $0.started } }
+
+    @usableFromInline
+    func append(_ thread: PinnedThread) { state.withLock { $0.threads.append(thread) } }
+
     func joinAll() {
-        pthread_mutex_lock(&lock)
-        let all = threads
-        pthread_mutex_unlock(&lock)
-        for thread in all { thread.join() }
+        for thread in state.withLock({ $0.threads }) { thread.join() }
     }
 }

@@ -4,14 +4,14 @@ import Glibc
 import CWirecapLinux
 import Synchronization
 
-/// One WireCAP receive queue: a fanout member socket with its ring, its counters, and in pool
-/// mode its chunk pool and capture queue.
+/// One WireCAP receive queue: a fanout member socket with its ring and its counters; in pool
+/// mode its chunks go through the engine's `ChunkExchange`.
 ///
 /// `run` is the capture thread's loop: take the next block in ring order once the kernel has
 /// retired it, hand it to the consumer, give it back, and sleep in `poll` when there is nothing to
 /// take. Blocks go back strictly in ring order and right after the consumer is done, so user
 /// space never holds more than the one block in hand. `work` is the work thread's loop in pool
-/// mode: take filled chunks from the capture queue and run the handler on them.
+/// mode is the engine's (`CaptureEngine.startWorkers`), over the exchange's leases.
 public final class CaptureQueue: Sendable {
     public let index: Int
     public let cpu: Int?
@@ -19,13 +19,12 @@ public final class CaptureQueue: Sendable {
     @usableFromInline let counters: QueueCounters
     @usableFromInline let snapLength: Int
     @usableFromInline let blockTimeoutMilliseconds: Int
-    /// Pool mode only: this queue's pool, and the buddy group whose capture queues it uses.
-    public let pool: ChunkPool?
-    public let group: BuddyGroup?
+    /// Pool mode only: where this queue's capture thread puts its chunks.
+    @usableFromInline let exchange: ChunkExchange?
 
     init(
         index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, blockTimeoutMilliseconds: Int,
-        pool: ChunkPool?, group: BuddyGroup?
+        exchange: ChunkExchange?
     ) {
         self.index = index
         self.cpu = cpu
@@ -33,12 +32,11 @@ public final class CaptureQueue: Sendable {
         self.counters = QueueCounters(queue: index, interface: interface)
         self.snapLength = snapLength
         self.blockTimeoutMilliseconds = blockTimeoutMilliseconds
-        self.pool = pool
-        self.group = group
+        self.exchange = exchange
     }
 
     public func statistics() -> QueueStatistics {
-        counters.snapshot(socket: ring.fd, pool: pool, group: group)
+        counters.snapshot(socket: ring.socket, exchange: exchange)
     }
 
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
@@ -52,7 +50,7 @@ public final class CaptureQueue: Sendable {
     }
 
     @inlinable
-    public func run<C: BlockConsumer>(consumer: inout C, control: CaptureControl) {
+    package func run<C: BlockConsumer>(consumer: inout C, control: CaptureControl) {
         let statsInterval: UInt64 = 1_000_000_000
         var nextStats = CWirecapLinux_monotonic_coarse_ns() + statsInterval
         var index = 0
@@ -82,7 +80,7 @@ public final class CaptureQueue: Sendable {
                 }
                 let now = CWirecapLinux_monotonic_coarse_ns()
                 if status & BlockWalk.statusLosing != 0 || now >= nextStats {
-                    counters.refresh(socket: ring.fd)
+                    counters.refresh(socket: ring.socket)
                     nextStats = now + statsInterval
                 }
                 if drainTarget == nil && control.isStopping { drainTarget = beginDrain() ; drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
@@ -107,13 +105,13 @@ public final class CaptureQueue: Sendable {
             }
             let now = CWirecapLinux_monotonic_coarse_ns()
             if now >= nextStats {
-                counters.refresh(socket: ring.fd)
+                counters.refresh(socket: ring.socket)
                 nextStats = now + statsInterval
             }
         }
-        counters.refresh(socket: ring.fd)
+        counters.refresh(socket: ring.socket)
         counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
-        group?.captureFinished()
+        exchange?.captureFinished(queue: self.index)
     }
 
     /// Shuts the door (drop-all filter) and returns how many packets the kernel has accepted in
@@ -121,22 +119,7 @@ public final class CaptureQueue: Sendable {
     @usableFromInline
     func beginDrain() -> UInt64 {
         try? ring.setReturnFilter(0)
-        counters.refresh(socket: ring.fd)
+        counters.refresh(socket: ring.socket)
         return counters.kernelAccepted
-    }
-
-    /// The work thread's loop (pool mode): runs `handler` on each filled chunk of this queue's
-    /// capture queue, its own and those its buddies offloaded, in arrival order, until the group's
-    /// capture threads have finished and the queue is empty. A chunk goes back to its owner's pool.
-    @inlinable
-    public func work<H: ChunkHandler>(handler: inout H) {
-        guard let group else { return }
-        while let filled = group.pop(for: index) {
-            let chunk = Chunk(pool: group.pools[Int(filled.owner)]!, filled: filled, queue: index, snapLength: snapLength)
-            let disposition = handler.handle(chunk)
-            group.processed(filled, by: index)
-            if case .recycle = disposition { chunk.recycle() }
-        }
-        counters.recordWorkCPU(seconds: CWirecapLinux_thread_cpu_seconds())
     }
 }

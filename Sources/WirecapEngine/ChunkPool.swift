@@ -22,13 +22,14 @@ public enum MemoryLockPolicy: String, CaseIterable, Sendable {
 /// fills it from a retired ring block, **recycle** gives it back from any thread and in any order
 /// (`recycle`), **close** frees the memory once the engine and every lease are gone. The free list
 /// is a stack under a mutex: one lock round trip per chunk, no allocation after open.
-public final class ChunkPool: @unchecked Sendable {
+@usableFromInline
+package final class ChunkPool: @unchecked Sendable {
     // @unchecked: the memory is handed out chunk by chunk (one owner at a time); the free list
     // and the chunk states are only touched under `monitor`.
-    public let chunkCount: Int
-    public let chunkSize: Int
-    public let queue: Int
-    public let locked: Bool
+    @usableFromInline package let chunkCount: Int
+    @usableFromInline package let chunkSize: Int
+    package let queue: Int
+    package let locked: Bool
     @usableFromInline let memory: UnsafeMutableRawPointer
     private let numaAllocated: Bool
     @usableFromInline let monitor = Monitor()
@@ -42,7 +43,7 @@ public final class ChunkPool: @unchecked Sendable {
     @exclusivity(unchecked) private var taken: UInt64 = 0
     @exclusivity(unchecked) private var recycled: UInt64 = 0
 
-    public init(queue: Int, chunks: Int, chunkSize: Int, node: Int?, lock policy: MemoryLockPolicy, logger: Logger) throws(CaptureError) {
+    package init(queue: Int, chunks: Int, chunkSize: Int, node: Int?, lock policy: MemoryLockPolicy, logger: Logger) throws(CaptureError) {
         precondition(chunks > 0 && chunkSize > 0)
         self.queue = queue
         self.chunkCount = chunks
@@ -104,10 +105,10 @@ public final class ChunkPool: @unchecked Sendable {
     }
 
     @inlinable @inline(__always)
-    public func address(of chunk: Int) -> UnsafeMutableRawPointer { memory + chunk &* chunkSize }
+    package func address(of chunk: Int) -> UnsafeMutableRawPointer { memory + chunk &* chunkSize }
 
     /// Open: a free chunk, or nil when every chunk is out.
-    public func take() -> Int? {
+    @usableFromInline package func take() -> Int? {
         monitor.lock()
         defer { monitor.unlock() }
         return takeLocked()
@@ -124,7 +125,7 @@ public final class ChunkPool: @unchecked Sendable {
     }
 
     /// Open, waiting up to `nanoseconds` for a recycle when every chunk is out.
-    public func take(waitingUpTo nanoseconds: UInt64) -> Int? {
+    @usableFromInline package func take(waitingUpTo nanoseconds: UInt64) -> Int? {
         monitor.lock()
         defer { monitor.unlock() }
         if let chunk = takeLocked() { return chunk }
@@ -136,7 +137,7 @@ public final class ChunkPool: @unchecked Sendable {
 
     /// Recycle: from any thread, in any order. Recycling a chunk that is already free is a bug in
     /// the caller and stops the process rather than corrupting the free list.
-    public func recycle(_ chunk: Int) {
+    @usableFromInline package func recycle(_ chunk: Int) {
         monitor.lock()
         defer { monitor.unlock() }
         precondition(chunk >= 0 && chunk < chunkCount && state[chunk] == 1, "chunk \(chunk) of queue \(queue) recycled twice or never taken")
@@ -147,17 +148,17 @@ public final class ChunkPool: @unchecked Sendable {
         if waiting { monitor.broadcast() }
     }
 
-    public struct Snapshot: Sendable, Equatable {
-        public var chunks: Int
-        public var free: Int
-        public var freeMinimum: Int
-        public var taken: UInt64
-        public var recycled: UInt64
+    package struct Snapshot: Sendable, Equatable {
+        package var chunks: Int
+        package var free: Int
+        package var freeMinimum: Int
+        package var taken: UInt64
+        package var recycled: UInt64
         /// Chunks out of the pool: captured and not yet recycled.
-        public var out: Int { chunks - free }
+        package var out: Int { chunks - free }
     }
 
-    public func snapshot() -> Snapshot {
+    package func snapshot() -> Snapshot {
         monitor.withLock { Snapshot(chunks: chunkCount, free: freeCount, freeMinimum: freeMinimum, taken: taken, recycled: recycled) }
     }
 }

@@ -61,6 +61,9 @@ public enum ConfigurationError: Error, Equatable, Sendable, CustomStringConverti
     case filterRefused(interface: String)
     /// The kernel had no memory for a ring of `blockCount` blocks of `blockSize` bytes (ENOMEM).
     case ringAllocationFailed(interface: String, blockSize: Int, blockCount: Int)
+    /// The kernel had no memory for a `bytes`-byte transmit ring (ENOMEM); its size follows the
+    /// MTU, not a parameter.
+    case transmitRingAllocationFailed(interface: String, bytes: Int)
     /// No memory for queue `queue`'s pool of `chunks` chunks of `chunkSize` bytes.
     case poolAllocationFailed(queue: Int, chunks: Int, chunkSize: Int)
     /// mlock of queue `queue`'s `bytes`-byte pool failed with `errno`, under the lock policy
@@ -98,6 +101,8 @@ public enum ConfigurationError: Error, Equatable, Sendable, CustomStringConverti
             return "\(name(.filter)) is not a valid classic BPF program: the kernel refused it on \(interface)"
         case .ringAllocationFailed(let interface, let blockSize, let blockCount):
             return "cannot allocate a ring of \(blockCount) blocks of \(blockSize) bytes on \(interface): the kernel is out of memory for it (lower \(name(.blockCount)) or \(name(.blockSize)))"
+        case .transmitRingAllocationFailed(let interface, let bytes):
+            return "cannot allocate a \(bytes)-byte transmit ring on \(interface): the kernel is out of memory for it (free memory, or lower the MTU)"
         case .poolAllocationFailed(let queue, let chunks, let chunkSize):
             return "cannot allocate a pool of \(chunks) chunks of \(chunkSize) bytes for queue \(queue): out of memory (lower \(name(.poolChunks)) or \(name(.blockSize)))"
         case .poolLockFailed(let queue, let bytes, let code, let limit):

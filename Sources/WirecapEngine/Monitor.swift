@@ -4,13 +4,19 @@ import Glibc
 
 /// A mutex with a condition variable: the hand-off point between a queue's capture thread and
 /// its work thread. Taken once per chunk, never per packet.
+///
+/// The project's lock rule: `Synchronization.Mutex` for a lock held within one scope; `Monitor`
+/// where a thread must wait for a condition, or a lock is taken in one call and released in a
+/// later one (`wirecap capture` holds its writer's lock from a block's first packet to
+/// `blockDone`). The pthread objects live on the heap, never in a stored property, since Swift
+/// does not promise a stored property a stable address to hand to C.
 @usableFromInline
-final class Monitor: @unchecked Sendable {
+package final class Monitor: @unchecked Sendable {
     // @unchecked: the pthread objects are only used through their own locking calls.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    package init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -30,11 +36,11 @@ final class Monitor: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    @usableFromInline @inline(__always) func lock() { pthread_mutex_lock(mutex) }
-    @usableFromInline @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+    @usableFromInline @inline(__always) package func lock() { pthread_mutex_lock(mutex) }
+    @usableFromInline @inline(__always) package func unlock() { pthread_mutex_unlock(mutex) }
 
     @usableFromInline @inline(__always)
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    package func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock()
         defer { unlock() }
         return try body()

@@ -9,15 +9,15 @@
 /// the next chunk locally, crosses again, and flips on every chunk; and two loaded buddies would
 /// throw chunks at each other. A queue that is offloading is never a target, which rules out
 /// ping-pong between buddies.
-public struct OffloadPolicy: Sendable {
+package struct OffloadPolicy: Sendable {
     /// T, in 0...1: a fraction of a queue's capture-queue capacity.
-    public let threshold: Double
+    package let threshold: Double
     /// Backlog above which a queue starts offloading.
-    public let highMark: Double
+    package let highMark: Double
     /// Backlog at or below which it stops.
-    public let lowMark: Double
+    package let lowMark: Double
 
-    public init(threshold: Double, capacity: Int) {
+    package init(threshold: Double, capacity: Int) {
         precondition((0...1).contains(threshold) && capacity > 0)
         self.threshold = threshold
         highMark = threshold * Double(capacity)
@@ -28,7 +28,7 @@ public struct OffloadPolicy: Sendable {
     /// members are offloading. `offloading` and `backlogs` are indexed alike; `members` lists the
     /// indices that belong to the group.
     @inlinable
-    public func target(
+    package func target(
         owner: Int, members: UnsafeBufferPointer<Int>, backlogs: UnsafeBufferPointer<Int>, offloading: UnsafeMutableBufferPointer<Bool>
     ) -> Int {
         let own = Double(backlogs[owner])

@@ -2,16 +2,17 @@
 import Glibc
 #endif
 import CWirecapLinux
+import Synchronization
 
 /// A POSIX thread, optionally pinned to one CPU before its body runs.
 ///
 /// Capture threads are long-lived and placed by hand, which is what a thread pool is not for;
 /// signals stay blocked in them (they inherit the mask of the thread that starts them).
-public final class PinnedThread: @unchecked Sendable {
-    // @unchecked: `handle` is written once in `spawn` before anyone else sees the object and
-    // read only by `join`.
-    private var handle = pthread_t()
-    private var joined = false
+@usableFromInline
+package final class PinnedThread: Sendable {
+    /// The thread, until it has been joined. Joining twice, or from two threads at once, is
+    /// undefined for pthreads: the lock makes the first `join` do it and every other wait for it.
+    private let handle: Mutex<pthread_t?>
 
     private final class Start {
         let cpu: Int?
@@ -22,13 +23,13 @@ public final class PinnedThread: @unchecked Sendable {
         }
     }
 
-    private init() {}
+    private init(_ handle: pthread_t) { self.handle = Mutex(handle) }
 
     /// Starts `body` on a new thread pinned to `cpu` (when given and allowed).
-    public static func spawn(cpu: Int?, _ body: @escaping @Sendable () -> Void) throws(CaptureError) -> PinnedThread {
-        let thread = PinnedThread()
+    @usableFromInline package static func spawn(cpu: Int?, _ body: @escaping @Sendable () -> Void) throws(CaptureError) -> PinnedThread {
+        var handle = pthread_t()
         let start = Unmanaged.passRetained(Start(cpu: cpu, body: body)).toOpaque()
-        let rc = pthread_create(&thread.handle, nil, { raw in
+        let rc = pthread_create(&handle, nil, { raw in
             let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
             if let cpu = start.cpu { _ = CWirecapLinux_pin_current_thread(Int32(cpu)) }
             start.body()
@@ -38,12 +39,16 @@ public final class PinnedThread: @unchecked Sendable {
             Unmanaged<Start>.fromOpaque(start).release()
             throw .system(operation: "starting a capture thread", errno: rc)
         }
-        return thread
+        return PinnedThread(handle)
     }
 
-    public func join() {
-        guard !joined else { return }
-        joined = true
-        pthread_join(handle, nil)
+    /// Waits until the thread has finished. Safe from any number of threads at once, any
+    /// number of times; never from the thread itself.
+    package func join() {
+        handle.withLock { handle in
+            guard let thread = handle else { return }
+            pthread_join(thread, nil)
+            handle = nil
+        }
     }
 }

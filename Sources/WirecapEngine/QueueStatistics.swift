@@ -1,6 +1,6 @@
-import CWirecapLinux
 import Metrics
 import Synchronization
+import WirecapLinux
 
 /// A snapshot of one queue's counters. Packets obey the conservation law
 /// `received == processed + deliveryDrops + inFlight` in every snapshot, where `inFlight` is
@@ -107,18 +107,17 @@ final class QueueCounters: Sendable {
 
     /// Folds the kernel's counters since the last read into the totals.
     @usableFromInline
-    func refresh(socket fd: Int32) {
-        var packets: UInt64 = 0
-        var drops: UInt64 = 0
-        var freezes: UInt64 = 0
-        kernel.withLock { totals in
-            guard CWirecapLinux_read_stats(fd, &packets, &drops, &freezes) == 0 else { return }
-            totals.packets += packets
-            totals.drops += drops
-            totals.freezes += freezes
+    func refresh(socket: PacketSocket) {
+        let read = kernel.withLock { totals -> PacketSocket.Statistics? in
+            guard let read = try? socket.statistics() else { return nil }
+            totals.packets += read.packets
+            totals.drops += read.drops
+            totals.freezes += read.freezes
+            return read
         }
-        if drops > 0 { dropsCounter.increment(by: Int64(drops)) }
-        if packets > 0 { packetsCounter.increment(by: Int64(packets)) }
+        guard let read else { return }
+        if read.drops > 0 { dropsCounter.increment(by: Int64(read.drops)) }
+        if read.packets > 0 { packetsCounter.increment(by: Int64(read.packets)) }
     }
 
     /// Packets accepted into the ring so far, as of the last refresh.
@@ -134,11 +133,11 @@ final class QueueCounters: Sendable {
     /// What the library counted is read before the kernel's counters are refreshed: the kernel
     /// counted every packet before we could take it, so `received >= taken` in every snapshot.
     @usableFromInline
-    func snapshot(socket fd: Int32, pool: ChunkPool?, group: BuddyGroup?) -> QueueStatistics {
+    func snapshot(socket: PacketSocket, exchange: ChunkExchange?) -> QueueStatistics {
         var stats = QueueStatistics(queue: queue)
         var takenFromRing: UInt64
-        if let group {
-            let counts = group.snapshot(of: queue)
+        let pooled = exchange?.snapshot(of: queue)
+        if let (_, counts) = pooled {
             takenFromRing = counts.captured
             stats.queued = counts.queued
             stats.inHandler = counts.inHandler
@@ -150,7 +149,7 @@ final class QueueCounters: Sendable {
             takenFromRing = taken.load(ordering: .acquiring)
             stats.processed = takenFromRing
         }
-        if let pool {
+        if let (pool, _) = pooled {
             let p = pool.snapshot()
             stats.poolChunks = p.chunks
             stats.poolFree = p.free
@@ -159,15 +158,13 @@ final class QueueCounters: Sendable {
             stats.chunksRecycled = p.recycled
         }
         stats.blocks = blocks.load(ordering: .relaxed)
-        var all: UInt64 = 0
-        var huge: UInt64 = 0
-        var failed: UInt64 = 0
-        if CWirecapLinux_read_rollover_stats(fd, &all, &huge, &failed) == 0 {
-            stats.rolledOver = all
-            stats.rolloverHuge = huge
-            stats.rolloverFailed = failed
+        // Fails (EINVAL) unless the group was joined with rollover: then the counts stay 0.
+        if let rollover = try? socket.rolloverStatistics() {
+            stats.rolledOver = rollover.all
+            stats.rolloverHuge = rollover.huge
+            stats.rolloverFailed = rollover.failed
         }
-        refresh(socket: fd)
+        refresh(socket: socket)
         kernel.withLock { totals in
             stats.captureDrops = totals.drops
             stats.freezes = totals.freezes

@@ -1,6 +1,7 @@
 import CWirecapLinux
 
 /// A frame to place in a synthetic block.
+@_spi(Harness)
 public struct SyntheticFrame: Sendable {
     public var bytes: [UInt8]
     public var wireLength: Int
@@ -21,6 +22,7 @@ public struct SyntheticFrame: Sendable {
 /// A retired TPACKET_V3 block built in ordinary memory with the kernel's layout, for tests and
 /// benchmarks of the block walk without a socket. Walking a block with VLAN-stripped frames puts
 /// the tags back in place, so such a block is walked once; build another to walk again.
+@_spi(Harness)
 public struct SyntheticBlock: ~Copyable {
     public let pointer: UnsafeMutableRawPointer
     public let size: Int
@@ -91,6 +93,7 @@ public struct SyntheticBlock: ~Copyable {
 /// `packets` packets between them: what a benchmark walks, copies or hands over per iteration.
 /// Frames are IPv4-typed Ethernet frames of one length with counting bytes, never VLAN-stripped,
 /// so the blocks can be walked again and again.
+@_spi(Harness)
 public final class SyntheticBlockRun: @unchecked Sendable {
     // @unchecked: immutable after init; the blocks' memory is only read.
     public let full: SyntheticBlock

@@ -5,7 +5,7 @@ import CWirecapLinux
 import Foundation
 import Synchronization
 import WirecapEngine
-import WirecapSandbox
+import WirecapLinux
 
 extension PcapHandle {
     /// What pcap_create, the pcap_set_* calls and pcap_activate set, plus the engine's queues,
@@ -93,14 +93,19 @@ final class LiveCapture: @unchecked Sendable {
     let device: String
     let options: PcapHandle.LiveOptions
     let engine: CaptureEngine
-    /// Opened with the handle, in the namespace of the thread that opened it.
-    private let sender: FrameSender
+    /// `inject`'s socket, bound to the device without bypassing the qdisc, as pcap_inject: other
+    /// captures on the device see what it sends as outgoing. Opened with the handle, in the
+    /// namespace of the thread that opened it.
+    private let injector: PacketSocket
     /// The network namespace the device lives in (the opening thread's): compiling a filter for
     /// the device and reading its counters must happen there, whichever thread asks.
-    private let namespace: Int32
+    private let namespace: NetworkNamespace
     private let ifindex: Int32
     private let interfaceDropsAtOpen: UInt64
-    private var cursor: (queue: Int, chunk: FilledChunk, next: Int)? = nil
+    /// A chunk read part-way by an earlier `dispatch` (a count cut it), and the next packet.
+    private var cursor: ChunkLease? = nil
+    private var cursorNext = 0
+    private var holdingCursor = false
     private var rotation = 0
     private let breaking = Atomic<Bool>(false)
     var nonblocking = false
@@ -110,39 +115,39 @@ final class LiveCapture: @unchecked Sendable {
     /// After a filter swap: the new filter, for user space, and per queue the sequence number
     /// below which a chunk may hold packets the old filter let in.
     private var recheck: (filter: UserSpaceFilter, below: [UInt64])? = nil
-    private var notifier: Int32 = -1
+    /// Behind the selectable descriptor, made when it is first asked for.
+    private var notifier: EventFD? = nil
     private var closed = false
 
     init(device: String, options: PcapHandle.LiveOptions) throws(PcapError) {
         try options.validate(device: device)
         let snap = options.snapLength
         var configuration = options.captureConfiguration(device: device)
-        let ifindex = Int32(bitPattern: if_nametoindex(device))
+        let ifindex = (try? NetworkInterface(named: device))?.index ?? 0
         // The engine says what is wrong with a device first; a filter is compiled for one that
         // exists.
         if ifindex != 0, let filter = options.filter {
             kernelFilter = try BPFCompiler.compile(filter, snapLength: snap, device: device)
             configuration.filter = kernelFilter
         }
-        let namespace = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard namespace >= 0 else { throw PcapError("cannot open this thread's network namespace: \(String(cString: strerror(errno)))") }
         let engine: CaptureEngine
         do {
+            namespace = try NetworkNamespace.current()
             engine = try CaptureEngine(configuration: configuration)
-            sender = try FrameSender(interface: device, bypassingQdisc: false)
+            injector = try PacketSocket(interface: device)
+            try injector.bind(interfaceIndex: ifindex)
             interfaceDropsAtOpen = try Self.interfaceDrops(ifindex: ifindex, device: device)
-            try engine.startCaptureOnly()
+            try engine.startCapture()
         } catch let error as CaptureError {
-            Glibc.close(namespace)
             throw PcapError(engine: error)
+        } catch let error as SystemError {
+            throw PcapError(engine: CaptureError(error))
         } catch {
-            Glibc.close(namespace)
             throw error as? PcapError ?? PcapError("\(error)")
         }
         self.engine = engine
         self.device = device
         self.options = options
-        self.namespace = namespace
         self.ifindex = ifindex
     }
 
@@ -159,73 +164,82 @@ final class LiveCapture: @unchecked Sendable {
     func dispatch<H: PacketHandler>(count: Int, handler: inout H) throws(PcapError) -> LoopResult {
         try checkOpen()
         // Reset before looking, so a chunk pushed from now on signals again (see `BuddyGroup`).
-        if notifier >= 0 { _ = CWirecapLinux_eventfd_reset(notifier) }
-        defer { if notifier >= 0 && somethingLeft() { _ = CWirecapLinux_eventfd_signal(notifier) } }
+        notifier?.reset()
+        defer { if let notifier, somethingLeft() { notifier.signal() } }
         let limit = count <= 0 ? Int.max : count
         var processed = 0
         let wait = !nonblocking
         let deadline = CWirecapLinux_monotonic_ns() + UInt64(options.timeoutMilliseconds) * 1_000_000
+        var current = cursor.take()
+        var next = cursorNext
+        holdingCursor = false
+        defer {
+            cursor = current.take()
+            cursorNext = next
+            holdingCursor = next > 0
+        }
         while processed < limit {
             if breaking.exchange(false, ordering: .acquiringAndReleasing) {
                 return LoopResult(processed: processed, interrupted: true)
             }
-            if cursor == nil {
-                cursor = takeChunk(waiting: wait && processed == 0 && CWirecapLinux_monotonic_ns() < deadline)
-                if cursor == nil {
-                    if !wait || processed > 0 || CWirecapLinux_monotonic_ns() >= deadline { break }
-                    continue
-                }
+            let lease: ChunkLease
+            if let held = current.take() {
+                lease = held
+            } else if let fresh = takeChunk(waiting: wait && processed == 0 && CWirecapLinux_monotonic_ns() < deadline) {
+                lease = fresh
+                next = 0
+            } else {
+                if !wait || processed > 0 || CWirecapLinux_monotonic_ns() >= deadline { break }
+                continue
             }
-            let (queue, chunk, next) = cursor!
-            let owner = Int(chunk.owner)
-            let group = engine.queues[queue].group!
-            let memory = group.pools[owner]!.address(of: Int(chunk.index))
+            let owner = lease.owner
+            let packets = lease.packetCount
+            let block = lease.block
             let walked: Int
-            let packets = Int(chunk.packets)
-            if let recheck, chunk.sequence < recheck.below[owner] {
+            if let recheck, lease.sequence < recheck.below[owner] {
                 (walked, processed) = withUnsafeMutablePointer(to: &handler) { target in
                     var rechecking = RecheckingHandler(target: target, filter: recheck.filter)
                     let walked = FacadeWalk.walk(
-                        chunk: memory, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
+                        chunk: block, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
                         handler: &rechecking)
                     return (walked, processed + rechecking.passed)
                 }
             } else {
                 walked = FacadeWalk.walk(
-                    chunk: memory, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
+                    chunk: block, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
                     handler: &handler)
                 processed += walked
             }
             if next + walked >= packets {
-                group.processed(chunk, by: queue)
-                group.pools[owner]!.recycle(Int(chunk.index))
-                cursor = nil
+                lease.recycle()
+                next = 0
             } else {
-                cursor = (queue, chunk, next + walked)
+                current = consume lease
+                next += walked
             }
         }
         return LoopResult(processed: processed, interrupted: false)
     }
 
-    /// A filled chunk from the next queue that has one; with `waiting`, waits in 1 ms steps.
-    private func takeChunk(waiting: Bool) -> (queue: Int, chunk: FilledChunk, next: Int)? {
+    /// A filled chunk from the next queue that has one; with `waiting`, waits up to 1 ms.
+    private func takeChunk(waiting: Bool) -> ChunkLease? {
         let queues = engine.queues.count
         for step in 0..<queues {
             let q = (rotation + step) % queues
-            if let chunk = engine.queues[q].group!.pop(for: q, waitingUpTo: 0) {
+            if let lease = engine.nextChunk(for: q, waiting: .none) {
                 rotation = (q + 1) % queues
-                return (q, chunk, 0)
+                return lease
             }
         }
-        if waiting, let chunk = engine.queues[rotation].group!.pop(for: rotation, waitingUpTo: 1_000_000) {
-            return (rotation, chunk, 0)
+        if waiting, let lease = engine.nextChunk(for: rotation, waiting: .upTo(.milliseconds(1))) {
+            return lease
         }
         return nil
     }
 
     /// Whether a chunk is half read or waiting in a queue.
     private func somethingLeft() -> Bool {
-        cursor != nil || engine.queues.contains { ($0.group?.backlog(of: $0.index) ?? 0) > 0 }
+        holdingCursor || engine.hasWaitingChunks
     }
 
     /// Processes packets until `count` have been (forever when `count` <= 0) or `breakLoop()`.
@@ -308,57 +322,51 @@ final class LiveCapture: @unchecked Sendable {
         return counters.rx_missed_errors &+ counters.rx_fifo_errors
     }
 
+    /// Sends one frame, waiting out a full device queue; a frame the kernel refuses is an error.
     func inject(_ frame: [UInt8]) throws(PcapError) -> Int {
         try checkOpen()
-        if let refusal = frame.withUnsafeBytes({ sender.send($0) }) {
-            throw PcapError("the kernel refused a \(frame.count)-byte frame on \(device): \(refusal.rawValue)")
+        while true {
+            let sent = frame.withUnsafeBytes { bytes in Result { () throws(SystemError) in try injector.send(bytes) } }
+            switch sent {
+            case .success(let count):
+                return count
+            case .failure(let error) where error.isBusy:
+                sched_yield()
+            case .failure(let error):
+                let reason =
+                    error.errno == .messageTooLong ? "over the MTU"
+                    : error.errno == .invalidArgument && frame.count < 14 ? "shorter than an Ethernet header" : "\(error.errno)"
+                throw PcapError("the kernel refused a \(frame.count)-byte frame on \(device): \(reason)")
+            }
         }
-        return frame.count
     }
 
     func selectableFileDescriptor() throws(PcapError) -> Int32 {
         try checkOpen()
-        if notifier < 0 {
-            let fd = CWirecapLinux_eventfd()
-            guard fd >= 0 else { throw PcapError("cannot make an eventfd: \(String(cString: strerror(errno)))") }
-            notifier = fd
-            var groups: [ObjectIdentifier] = []
-            for queue in engine.queues {
-                guard let group = queue.group, !groups.contains(ObjectIdentifier(group)) else { continue }
-                groups.append(ObjectIdentifier(group))
-                group.setNotifier(fd)
-            }
-            // Chunks that arrived before anyone asked must wake a poll too.
-            if somethingLeft() { _ = CWirecapLinux_eventfd_signal(fd) }
-        }
-        return notifier
+        if let notifier { return notifier.descriptor }
+        let event: EventFD
+        do { event = try EventFD() } catch { throw PcapError("\(error)") }
+        notifier = event
+        engine.notifyChunks(eventfd: event.descriptor)
+        // Chunks that arrived before anyone asked must wake a poll too.
+        if somethingLeft() { event.signal() }
+        return event.descriptor
     }
 
     /// Runs `body` in the device's network namespace, on this thread, and comes back. Skips the
     /// switch when the thread is already there (the common case, and the only one without
     /// CAP_SYS_ADMIN).
     private func inDeviceNamespace<T>(_ body: () throws(PcapError) -> T) throws(PcapError) -> T {
-        let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard original >= 0 else { throw PcapError("cannot open this thread's network namespace: \(String(cString: strerror(errno)))") }
-        defer { Glibc.close(original) }
-        var here = stat()
-        var there = stat()
-        if fstat(original, &here) == 0 && fstat(namespace, &there) == 0 && here.st_ino == there.st_ino && here.st_dev == there.st_dev {
-            return try body()
+        do {
+            return try namespace.run(body)
+        } catch let error as PcapError {
+            throw error
+        } catch {
+            throw PcapError("cannot enter the network namespace of \(device): \(error)")
         }
-        guard CWirecapLinux_setns_net(namespace) == 0 else {
-            throw PcapError("cannot enter the network namespace of \(device): \(String(cString: strerror(errno)))")
-        }
-        defer { precondition(CWirecapLinux_setns_net(original) == 0, "cannot return to this thread's network namespace") }
-        return try body()
     }
 
     // MARK: closing
-
-    /// Whether every capture thread has drained its ring and finished.
-    private func allCaptureThreadsDone() -> Bool {
-        engine.queues.allSatisfy { $0.group?.capturesFinished ?? true }
-    }
 
     /// Stops the capture threads (after draining) and releases the rings. Idempotent.
     func close() {
@@ -366,25 +374,16 @@ final class LiveCapture: @unchecked Sendable {
         closed = true
         engine.requestStop()
         // The capture threads may wait for chunks while draining: give every chunk back.
-        if let cursor {
-            let group = engine.queues[cursor.queue].group!
-            group.processed(cursor.chunk, by: cursor.queue)
-            group.pools[Int(cursor.chunk.owner)]!.recycle(Int(cursor.chunk.index))
-            self.cursor = nil
-        }
+        cursor.take()?.recycle()
+        holdingCursor = false
         // Chunks nobody read are discarded, as pcap_close discards what is left in the ring.
-        while engine.queues.contains(where: { q in (q.group?.backlog(of: q.index) ?? 0) > 0 }) || !allCaptureThreadsDone() {
-            for q in engine.queues {
-                while let chunk = q.group!.pop(for: q.index, waitingUpTo: 1_000_000) {
-                    q.group!.processed(chunk, by: q.index)
-                    q.group!.pools[Int(chunk.owner)]!.recycle(Int(chunk.index))
-                }
+        while engine.hasWaitingChunks || !engine.captureEnded {
+            for q in engine.queues.indices {
+                while let lease = engine.nextChunk(for: q, waiting: .upTo(.milliseconds(1))) { lease.recycle() }
             }
         }
         engine.wait()
-        for queue in engine.queues { queue.group?.setNotifier(-1) }
-        if notifier >= 0 { Glibc.close(notifier) }
-        notifier = -1
-        Glibc.close(namespace)
+        engine.notifyChunks(eventfd: nil)
+        notifier = nil
     }
 }

@@ -222,7 +222,7 @@ public final class PcapHandle: @unchecked Sendable {
     public func sendPacket(_ frame: [UInt8]) throws(PcapError) { try inject(frame) }
 
     /// A descriptor to poll or select on (pcap_get_selectable_fd): readable when `dispatch` has
-    /// something to hand over. Live it is an eventfd the capture threads signal when a queue of
+    /// something to hand over. Live it is an `EventFD` the capture threads signal when a queue of
     /// filled chunks stops being empty, which a `dispatch` resets; for a file, libpcap's.
     /// Pair it with `setNonblocking(true)`, as with libpcap. Owned by the handle.
     public var selectableFileDescriptor: Int32 {

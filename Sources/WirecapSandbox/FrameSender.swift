@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CWirecapLinux
 import WirecapEngine
+import WirecapLinux
 
 /// Injects exact frames on one interface through an AF_PACKET socket.
 ///
@@ -12,7 +13,7 @@ import WirecapEngine
 public final class FrameSender: @unchecked Sendable {
     // @unchecked: the socket is used by one sending thread at a time.
     public let interface: String
-    let fd: Int32
+    let socket: PacketSocket
 
     /// Why the kernel refused a frame, for the report of a replay.
     public enum Refusal: String, Sendable, CaseIterable {
@@ -34,41 +35,35 @@ public final class FrameSender: @unchecked Sendable {
     /// invisible to captures on the sending side.
     public init(interface: String, bypassingQdisc: Bool = true) throws(CaptureError) {
         self.interface = interface
-        let ifindex = Int32(bitPattern: if_nametoindex(interface))
-        if ifindex == 0 { throw .noSuchInterface(interface) }
-        let fd = CWirecapLinux_packet_socket(0)
-        if fd < 0 {
-            if errno == EPERM || errno == EACCES { throw .missingPrivilege(interface: interface) }
-            throw .system(operation: "opening a packet socket to send on \(interface)", errno: errno)
-        }
-        do throws(CaptureError) {
-            if bypassingQdisc {
-                _ = try systemCall("bypassing the qdisc on \(interface)", CWirecapLinux_set_int_option(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1))
-            }
-            if CWirecapLinux_bind(fd, ifindex, 0) != 0 {
-                if errno == ENETDOWN { throw .interfaceDown(interface) }
-                throw .system(operation: "binding the sender to \(interface)", errno: errno)
-            }
+        do throws(SystemError) {
+            let device = try NetworkInterface(named: interface)
+            socket = try PacketSocket(interface: interface)
+            if bypassingQdisc { try socket.setQdiscBypass(true) }
+            try socket.bind(interfaceIndex: device.index)
         } catch {
-            close(fd)
-            throw error
+            throw CaptureError(error, activity: .send)
         }
-        self.fd = fd
     }
 
-    deinit { close(fd) }
+    /// Why the kernel refused a frame of `length` bytes, from the errno of the send.
+    static func refusal(_ error: SystemError, length: Int) -> Refusal {
+        if error.errno == .messageTooLong { return .overMTU }
+        if error.errno == .invalidArgument && length < 14 { return .runt }
+        return .other
+    }
 
     /// Sends one frame; returns nil when sent, or why the kernel refused it. A full device queue
     /// (ENOBUFS, EAGAIN) is waited out, not reported as a refusal.
     public func send(_ frame: UnsafeRawBufferPointer) -> Refusal? {
         while true {
-            let n = Glibc.send(fd, frame.baseAddress, frame.count, 0)
-            if n == frame.count { return nil }
-            switch errno {
-            case ENOBUFS, EAGAIN, EINTR: sched_yield()
-            case EMSGSIZE: return .overMTU
-            case EINVAL where frame.count < 14: return .runt
-            default: return .other
+            do throws(SystemError) {
+                if try socket.send(frame) == frame.count { return nil }
+            } catch {
+                if error.isBusy {
+                    sched_yield()
+                    continue
+                }
+                return Self.refusal(error, length: frame.count)
             }
         }
     }
@@ -107,15 +102,16 @@ public final class FrameSender: @unchecked Sendable {
             if let rate { Self.pace(start: start, sent: sent, rate: rate) }
             var done = 0
             while done < n {
-                let rc = lengths.withUnsafeBufferPointer { lens in
-                    CWirecapLinux_send_batch(fd, base.assumingMemoryBound(to: UInt8.self) + done * size, lens.baseAddress!, UInt32(n - done))
-                }
-                if rc > 0 {
-                    done += Int(rc)
-                } else if errno == ENOBUFS || errno == EAGAIN || errno == EINTR {
-                    sched_yield()
-                } else {
-                    report.refused[errno == EMSGSIZE ? .overMTU : .other, default: 0] += n - done
+                do throws(SystemError) {
+                    done += try lengths.withUnsafeBufferPointer { lens throws(SystemError) in
+                        try socket.send(frames: base + done * size, lengths: UnsafeBufferPointer(rebasing: lens[0..<(n - done)]))
+                    }
+                } catch {
+                    if error.isBusy {
+                        sched_yield()
+                        continue
+                    }
+                    report.refused[Self.refusal(error, length: size), default: 0] += n - done
                     break
                 }
             }
@@ -153,23 +149,24 @@ public final class FrameSender: @unchecked Sendable {
             var done = 0
             var position = 0
             while done < n {
-                let rc = lengths.withUnsafeBufferPointer { lens in
-                    CWirecapLinux_send_batch(
-                        fd, scratch.baseAddress!.assumingMemoryBound(to: UInt8.self) + position, lens.baseAddress! + done, UInt32(n - done))
-                }
-                if rc > 0 {
-                    for i in done..<(done + Int(rc)) {
+                do throws(SystemError) {
+                    let sent = try lengths.withUnsafeBufferPointer { lens throws(SystemError) in
+                        try socket.send(frames: scratch.baseAddress! + position, lengths: UnsafeBufferPointer(rebasing: lens[done..<n]))
+                    }
+                    for i in done..<(done + sent) {
                         position += Int(lengths[i])
                         report.bytes += Int(lengths[i])
                     }
-                    report.sent += Int(rc)
-                    done += Int(rc)
-                } else if errno == ENOBUFS || errno == EAGAIN || errno == EINTR {
-                    sched_yield()
-                } else {
+                    report.sent += sent
+                    done += sent
+                } catch {
+                    if error.isBusy {
+                        sched_yield()
+                        continue
+                    }
                     // This frame is refused: count it and go on with the next.
                     let length = Int(lengths[done])
-                    report.refused[errno == EMSGSIZE ? .overMTU : (length < 14 ? .runt : .other), default: 0] += 1
+                    report.refused[Self.refusal(error, length: length), default: 0] += 1
                     position += length
                     done += 1
                 }

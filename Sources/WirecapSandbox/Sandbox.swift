@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 
 /// Two private network namespaces joined by one veth pair: traffic sent on `sender`'s end
 /// arrives on `receiver`'s end and goes nowhere else.
@@ -88,15 +89,13 @@ public final class Sandbox: @unchecked Sendable {
         }
     }
 
-    private final class Counter: @unchecked Sendable {
-        // @unchecked: guarded by `lock`.
-        private var value = 0
-        private let lock = NSLock()
+    private final class Counter: Sendable {
+        private let value = Mutex(0)
         func next() -> Int {
-            lock.lock()
-            defer { lock.unlock() }
-            value += 1
-            return value
+            value.withLock { value in
+                value += 1
+                return value
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import CWirecapLinux
+import WirecapEngine
 
 /// How a replay is paced and repeated.
 public struct ReplayOptions: Sendable, Equatable {
@@ -52,7 +53,7 @@ public struct ReplayReport: Sendable {
     /// Stopped early on request (SIGINT).
     public var interrupted = false
     /// Why the replay ended early, if the interface failed.
-    public var failure: TrafficError?
+    public var failure: CaptureError?
     /// Kicks the kernel answered with "busy" (its queue or the socket's budget was full).
     public var busyKicks = 0
     /// CPU time of the sending thread over `seconds`, user and system (on veth this includes the
@@ -160,7 +161,7 @@ public final class Replayer {
             }
         }
 
-        do throws(TrafficError) {
+        do throws(CaptureError) {
             trace: for loop in 0..<loops {
                 let loopStart = Int64(loop) * span
                 for k in 0..<n {

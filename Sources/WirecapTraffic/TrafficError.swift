@@ -60,7 +60,7 @@ public enum TrafficError: Error, Equatable, Sendable, CustomStringConvertible {
     case traceNotEthernet(path: String, linkType: Int32)
     /// A trace with no packets.
     case traceEmpty(path: String)
-    /// Any other problem, as one line (the transmit ring's, a trace that cannot be written).
+    /// Any other problem, as one line (a trace that cannot be written).
     case other(String)
 
     public init(_ message: String) { self = .other(message) }

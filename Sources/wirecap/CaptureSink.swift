@@ -8,24 +8,23 @@ import WirecapTrace
 /// `-c` count. Capture threads take the lock once per block, not per packet.
 final class CaptureSink: @unchecked Sendable {
     // @unchecked: `written` and the writer are touched only between lock() and unlock().
-    private var mutex = pthread_mutex_t()
+    // A Monitor, not a Mutex: the lock is taken at a block's first packet and released in
+    // `blockDone`, a later call.
+    private let monitor = Monitor()
     private let writer: PcapWriter?
     private let limit: UInt64?
     private let control: CaptureControl
-    // Guarded by `mutex`; no dynamic exclusivity check per packet.
+    // Guarded by `monitor`; no dynamic exclusivity check per packet.
     @exclusivity(unchecked) private var written: UInt64 = 0
 
     init(writer: PcapWriter?, limit: Int?, control: CaptureControl) {
         self.writer = writer
         self.limit = limit.map(UInt64.init)
         self.control = control
-        pthread_mutex_init(&mutex, nil)
     }
 
-    deinit { pthread_mutex_destroy(&mutex) }
-
-    @inline(__always) func lock() { pthread_mutex_lock(&mutex) }
-    @inline(__always) func unlock() { pthread_mutex_unlock(&mutex) }
+    @inline(__always) func lock() { monitor.lock() }
+    @inline(__always) func unlock() { monitor.unlock() }
 
     /// Called with the lock held.
     @inline(__always) func accept(_ packet: Packet) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CWirecapLinux
 import Foundation
+import WirecapEngine
 import WirecapTraffic
 
 struct ReplayCommand: ParsableCommand {
@@ -91,6 +92,10 @@ struct ReplayCommand: ParsableCommand {
         let ring: TxRing
         do {
             trace = try TraceLoader.load(path: file)
+        } catch {
+            throw fail(error)
+        }
+        do {
             // Slots just large enough for the file's longest frame: small frames sit close together.
             ring = try TxRing(interface: i, slotCapacity: trace.longest, copyLimit: copyLimit)
         } catch {

@@ -1,5 +1,5 @@
 import Testing
-import WirecapEngine
+@_spi(Harness) import WirecapEngine
 
 /// Copies what the walk hands over, so the test can look at it after the block is gone.
 struct RecordingHandler: PacketHandler {

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
-import WirecapEngine
+@_spi(Harness) @testable import WirecapEngine
 
 @Suite("Ring-buffer pool")
 struct ChunkPoolTests {
@@ -78,7 +78,7 @@ struct ChunkPoolTests {
 
     @Test("the capture queue keeps captured == queued + in handler + processed at every step")
     func captureQueueCounts() {
-        let group = BuddyGroup(members: [0], queueCount: 1, pools: [nil], capacity: 8, threshold: nil)
+        let group = BuddyGroup(members: [0], queueCount: 1, capacities: [8], capacity: 8, threshold: nil)
         func check(_ step: String) {
             let c = group.snapshot(of: 0)
             #expect(c.captured == c.queued + c.inHandler + c.processed, "\(step): \(c)")
@@ -107,24 +107,118 @@ struct ChunkPoolTests {
             SyntheticFrame(bytes: ethernetFrame(length: 60 + i * 7, seed: UInt8(i)), seconds: UInt32(i), nanoseconds: UInt32(i * 3))
         } + [SyntheticFrame(bytes: taggedFrame(length: 300, tpid: 0x88a8, tci: 42, seed: 9), stripVLAN: true)]
         let block = try SyntheticBlock(size: 1 << 16, frames: frames)
-        let pool = try makePool(chunks: 2, chunkSize: 1 << 16)
-        let group = BuddyGroup(members: [3], queueCount: 4, pools: [nil, nil, nil, pool], capacity: 2, threshold: nil)
-        var consumer = CopyingConsumer(pool: pool, group: group)
+        let pools = try (0..<4).map { _ in try makePool(chunks: 2, chunkSize: 1 << 16) }
+        let exchange = ChunkExchange(pools: pools, groups: [[0], [1], [2], [3]], threshold: nil, snapLength: 65535)
+        var consumer = CopyingConsumer(exchange: exchange)
         let first = consumer.consume(block: block.pointer, queue: 3)
         #expect(first)
-        let filled = try #require(group.pop(for: 3))
-        #expect(filled.packets == 51 && filled.owner == 3 && filled.sequence == 0)
+        var lease = try leased(exchange, 3)
+        #expect(lease.packetCount == 51 && lease.owner == 3 && lease.sequence == 0 && lease.queue == 3)
         var handler = RecordingHandler()
-        let count = BlockWalk.walk(block: pool.address(of: Int(filled.index)), queue: 3, snapLength: 65535, reinsertVLAN: true, handler: &handler)
+        let count = lease.walk(&handler)
         #expect(count == 51)
         #expect(handler.seen.map(\RecordingHandler.Seen.bytes) == frames.map(\SyntheticFrame.bytes))
         // With both chunks out, the consumer has no room and says so instead of dropping.
         let second = consumer.consume(block: block.pointer, queue: 3)
         let third = consumer.consume(block: block.pointer, queue: 3)
         #expect(second && !third)
-        pool.recycle(Int(filled.index))
+        lease.recycle()
         let fourth = consumer.consume(block: block.pointer, queue: 3)
         #expect(fourth)
+        lease = try leased(exchange, 3)
+        #expect(lease.sequence == 1, "the owner's chunks are numbered in capture order")
+    }
+
+    /// An exchange of two queues with a pool of `chunks` each.
+    func twoQueues(chunks: Int = 4) throws -> ChunkExchange {
+        let pools = try (0..<2).map { _ in try makePool(chunks: chunks, chunkSize: 1 << 16) }
+        return ChunkExchange(pools: pools, groups: [[0], [1]], threshold: nil, snapLength: 65535)
+    }
+
+    /// A block of ten 64-byte frames.
+    func tenFrames() throws -> SyntheticBlock {
+        try SyntheticBlock(size: 1 << 16, frames: (0..<10).map { SyntheticFrame(bytes: ethernetFrame(length: 64, seed: UInt8($0))) })
+    }
+
+    /// The next chunk of `queue`, or a test failure (`#require` takes only copyable values).
+    func leased(_ exchange: ChunkExchange, _ queue: Int, waiting: ChunkWait = .none) throws -> ChunkLease {
+        guard let lease = exchange.lease(for: queue, waiting: waiting) else { throw LeaseMissing() }
+        return lease
+    }
+    struct LeaseMissing: Error {}
+
+    /// Whether no lease came (ending it if one did).
+    func noLease(_ lease: consuming ChunkLease?) -> Bool {
+        if let lease { lease.recycle(); return false }
+        return true
+    }
+
+    @Test("a lease ends once: recycled when it goes out of scope, kept chunks recycled once however often asked")
+    func leaseLifeCycle() throws {
+        let exchange = try twoQueues()
+        let block = try tenFrames()
+        var consumer = CopyingConsumer(exchange: exchange)
+        for _ in 0..<3 {
+            let filled = consumer.consume(block: block.pointer, queue: 0)
+            #expect(filled)
+        }
+        let pool = exchange.pools[0]
+        #expect(pool.snapshot().free == 1)
+        do {
+            let lease = try leased(exchange, 0)
+            #expect(lease.packetCount == 10)
+        }
+        #expect(pool.snapshot().free == 2, "a lease that goes out of scope recycles its chunk")
+        #expect(exchange.snapshot(of: 0).counts.processed == 10, "and its packets count as processed")
+        let kept = try leased(exchange, 0).keep()
+        #expect(exchange.snapshot(of: 0).counts.processed == 20, "a kept chunk's packets are processed")
+        #expect(pool.snapshot().free == 2, "a kept chunk stays out of the pool")
+        #expect(kept.packetCount == 10 && kept.owner == 0 && kept.sequence == 1)
+        // Recycled from two threads at once, and again: the pool sees one recycle (a second
+        // would stop the process with "recycled twice").
+        let other = Thread { kept.recycle() }
+        other.start()
+        kept.recycle()
+        kept.recycle()
+        while pool.snapshot().recycled < 2 { usleep(100) }
+        #expect(pool.snapshot().free == 3)
+        try leased(exchange, 0).recycle()
+        #expect(pool.snapshot().free == 4 && pool.snapshot().taken == pool.snapshot().recycled)
+        let s = exchange.snapshot(of: 0).counts
+        #expect(s.captured == s.processed && s.queued == 0 && s.inHandler == 0)
+    }
+
+    @Test("nextChunk waits as asked: not at all, up to a time-out, or until the capture ends")
+    func leaseWaits() throws {
+        let exchange = try twoQueues()
+        let block = try tenFrames()
+        let nothingWaiting = noLease(exchange.lease(for: 1, waiting: .none))
+        #expect(nothingWaiting)
+        let start = ContinuousClock.now
+        let nothingCame = noLease(exchange.lease(for: 1, waiting: .upTo(.milliseconds(30))))
+        #expect(nothingCame)
+        #expect(ContinuousClock.now - start >= .milliseconds(30), "waits the whole time-out")
+        // A chunk for the other queue does not end the wait early with nothing.
+        nonisolated(unsafe) let memory = block.pointer
+        let filler = Thread {
+            usleep(10_000)
+            var zero = CopyingConsumer(exchange: exchange)
+            _ = zero.consume(block: memory, queue: 0)
+            usleep(10_000)
+            var one = CopyingConsumer(exchange: exchange)
+            _ = one.consume(block: memory, queue: 1)
+        }
+        filler.start()
+        let lease = try leased(exchange, 1, waiting: .upTo(.seconds(5)))
+        #expect(lease.owner == 1)
+        // A huge time-out is "a long time", not a trap.
+        let huge = try leased(exchange, 0, waiting: .upTo(.seconds(Int64.max)))
+        #expect(huge.owner == 0)
+        exchange.captureFinished(queue: 0)
+        exchange.captureFinished(queue: 1)
+        let ended = noLease(exchange.lease(for: 0, waiting: .untilCaptureEnds))
+        #expect(ended, "finished and empty: a work loop ends")
+        _ = consume block
     }
 }
 

@@ -154,6 +154,7 @@ struct ConfigurationTests {
         .filterLength(5000),
         .filterRefused(interface: "eth0"),
         .ringAllocationFailed(interface: "eth0", blockSize: 1 << 20, blockCount: 32),
+        .transmitRingAllocationFailed(interface: "eth0", bytes: 1 << 24),
         .poolAllocationFailed(queue: 0, chunks: 64, chunkSize: 1 << 20),
         .poolLockFailed(queue: 0, bytes: 1 << 26, errno: EPERM, limit: 8 << 20),
         .poolLockFailed(queue: 1, bytes: 1 << 26, errno: ENOMEM, limit: nil),
@@ -176,11 +177,12 @@ struct ConfigurationTests {
         case .ringAllocationFailed: 12
         case .poolAllocationFailed: 13
         case .poolLockFailed: 14
+        case .transmitRingAllocationFailed: 15
         }
     }
 
     @Test("the examples hold every case")
     func examplesAreComplete() {
-        #expect(Set(Self.examples.map(Self.kind)) == Set(0...14))
+        #expect(Set(Self.examples.map(Self.kind)) == Set(0...15))
     }
 }

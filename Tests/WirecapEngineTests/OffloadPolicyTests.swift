@@ -105,7 +105,7 @@ struct OffloadPolicyTests {
 
     @Test("the group hands offloaded chunks to the buddy and counts them for their owner")
     func groupCounts() throws {
-        let group = BuddyGroup(members: [0, 1], queueCount: 2, pools: [nil, nil], capacity: 4, threshold: 0.5)
+        let group = BuddyGroup(members: [0, 1], queueCount: 2, capacities: [4, 4], capacity: 4, threshold: 0.5)
         var targets: [Int] = []
         for i in 0..<6 { targets.append(group.push(FilledChunk(index: Int32(i), owner: 0, packets: 10, sequence: UInt64(i)))) }
         // High mark 2: the first three stay (backlog 0, 1, 2 at decision time), then queue 0

@@ -1,5 +1,6 @@
 import CWirecapLinux
 import Foundation
+import Synchronization
 import Testing
 import WirecapEngine
 import WirecapSandbox
@@ -100,23 +101,23 @@ struct HoldFirstChunk: ChunkHandlerMaker {
         let seconds: Double
         var kept = false
 
-        mutating func handle(_ chunk: Chunk) -> ChunkDisposition {
+        mutating func handle(_ chunk: consuming ChunkLease) {
             chunk.walk(&inner)
-            guard !kept else { return .recycle }
+            guard !kept else { return }
             kept = true
-            let thread = Thread { [chunk, seconds] in
+            let held = chunk.keep()
+            let thread = Thread { [held, seconds] in
                 Thread.sleep(forTimeInterval: seconds)
-                chunk.recycle()
+                held.recycle()
             }
             thread.start()
-            return .keep
         }
     }
 
     func start(_ engine: CaptureEngine) throws {
         let ledger = self.ledger
         let seconds = self.seconds
-        try engine.startChunks { Handler(inner: ledger.handler(queue: $0), seconds: seconds) }
+        try engine.startWorkers { Handler(inner: ledger.handler(queue: $0), seconds: seconds) }
     }
 }
 
@@ -148,28 +149,28 @@ struct BlockFirstBlock: ChunkHandlerMaker {
 
 /// Takes a statistics snapshot every 20 ms on its own thread and records any that break the
 /// conservation law.
-final class Sampler: @unchecked Sendable {
-    // @unchecked: `lock` guards the mutable state.
-    private let lock = NSLock()
-    private var running = true
-    private var count = 0
-    private var broken: [String] = []
-    private var thread: Thread!
+final class Sampler: Sendable {
+    private struct State {
+        var running = true
+        var count = 0
+        var broken: [String] = []
+    }
+    private let state = Mutex(State())
 
     init(engine: CaptureEngine) {
-        thread = Thread { [self] in
+        let thread = Thread { [self] in
             while true {
                 let s = engine.statistics()
-                lock.lock()
-                if !running {
-                    lock.unlock()
-                    return
+                let running = state.withLock { state in
+                    guard state.running else { return false }
+                    state.count += 1
+                    for q in s.queues where !q.isConserved {
+                        state.broken.append(
+                            "received \(q.received) != processed \(q.processed) + delivery drops \(q.deliveryDrops) + in flight \(q.inFlight)")
+                    }
+                    return true
                 }
-                count += 1
-                for q in s.queues where !q.isConserved {
-                    broken.append("received \(q.received) != processed \(q.processed) + delivery drops \(q.deliveryDrops) + in flight \(q.inFlight)")
-                }
-                lock.unlock()
+                if !running { return }
                 usleep(20_000)
             }
         }
@@ -177,14 +178,12 @@ final class Sampler: @unchecked Sendable {
     }
 
     func stop() {
-        lock.lock()
-        running = false
-        lock.unlock()
+        state.withLock { $0.running = false }
         usleep(50_000)
     }
 
-    var samples: Int { lock.withLock { count } }
-    var unconserved: [String] { lock.withLock { broken } }
+    var samples: Int { state.withLock { $0.count } }
+    var unconserved: [String] { state.withLock { $0.broken } }
 }
 
 struct Run {

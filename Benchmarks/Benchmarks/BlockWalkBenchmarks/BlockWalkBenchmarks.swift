@@ -1,5 +1,5 @@
 @preconcurrency import Benchmark
-import WirecapEngine
+@_spi(Harness) import WirecapEngine
 import WirecapPcap
 
 // Per-packet cost of the block walk, the capture hot path (goal: at most 5 ns and no allocation

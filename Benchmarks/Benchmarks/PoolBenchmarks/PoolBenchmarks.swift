@@ -1,8 +1,8 @@
 @preconcurrency import Benchmark
-import Logging
-import WirecapEngine
+@_spi(Harness) import WirecapEngine
 
-// Cost of the WireCAP pool path (ChunkPool, BuddyGroup, CopyingConsumer) and what it adds per
+// Cost of the WireCAP pool path (the engine's ChunkExchange: pool, capture queue, lease, through
+// its PoolHarness) and what it adds per
 // packet over the plain ring path.
 //
 // Every benchmark runs exactly `unitsPerIteration` units per iteration and uses that count as its
@@ -46,11 +46,8 @@ struct SumHandler: PacketHandler {
     }
 }
 
-func makePool() -> (ChunkPool, BuddyGroup) {
-    let pool = try! ChunkPool(
-        queue: 0, chunks: poolChunks, chunkSize: blockBytes, node: nil, lock: .off,
-        logger: Logger(label: "wirecap.benchmarks.pool"))
-    return (pool, BuddyGroup(members: [0], queueCount: 1, pools: [pool], capacity: poolChunks, threshold: nil))
+func makePool() -> PoolHarness {
+    try! PoolHarness(chunks: poolChunks, chunkSize: blockBytes)
 }
 
 /// A 1 MiB block full of frames of one length, and a second one with the remainder that makes a
@@ -65,74 +62,43 @@ extension SyntheticBlockRun {
     /// it (`CopyingConsumer.consume`), then pops the chunk, marks it processed and recycles it
     /// so that the pool never runs dry. Returns the packets captured.
     @inline(__always)
-    func copyOut(pool: ChunkPool, chunkQueue: BuddyGroup) -> Int {
-        var consumer = CopyingConsumer(pool: pool, group: chunkQueue)
+    func copyOut(harness: PoolHarness) -> Int {
         var captured = 0
+        var sequence: UInt64 = 0
         for _ in 0..<fullBlocks {
-            captured &+= copyOutOne(fullPointer, &consumer, pool, chunkQueue)
+            captured &+= harness.copyOut(block: fullPointer, sequence: sequence)
+            sequence &+= 1
         }
         if let remainderPointer {
-            captured &+= copyOutOne(remainderPointer, &consumer, pool, chunkQueue)
+            captured &+= harness.copyOut(block: remainderPointer, sequence: sequence)
         }
         return captured
     }
 
-    @inline(__always)
-    private func copyOutOne(
-        _ block: UnsafeMutableRawPointer, _ consumer: inout CopyingConsumer, _ pool: ChunkPool,
-        _ chunkQueue: BuddyGroup
-    ) -> Int {
-        let consumed = consumer.consume(block: block, queue: 0)
-        precondition(consumed)
-        let filled = chunkQueue.pop(for: 0)!
-        chunkQueue.processed(filled, by: 0)
-        pool.recycle(Int(filled.index))
-        return Int(filled.packets)
-    }
-
     /// The whole pool path, as a capture thread and a work thread run it (here on one thread):
-    /// copy and queue, pop, walk the copy in the chunk, mark processed, recycle. `Chunk`'s
-    /// initialiser is internal to WirecapEngine, so the copy is walked through
-    /// `pool.address(of:)` with `BlockWalk.walk`, which is exactly what `Chunk.walk` does.
+    /// copy and queue, lease, walk the copy in the chunk, end the lease (processed, recycled).
     @inline(__always)
-    func poolPath(pool: ChunkPool, chunkQueue: BuddyGroup, into handler: inout SumHandler) -> Int {
-        var consumer = CopyingConsumer(pool: pool, group: chunkQueue)
+    func poolPath(harness: PoolHarness, into handler: inout SumHandler) -> Int {
         var walked = 0
+        var sequence: UInt64 = 0
         for _ in 0..<fullBlocks {
-            walked &+= poolPathOne(fullPointer, &consumer, pool, chunkQueue, &handler)
+            walked &+= harness.poolPath(block: fullPointer, sequence: sequence, into: &handler)
+            sequence &+= 1
         }
         if let remainderPointer {
-            walked &+= poolPathOne(remainderPointer, &consumer, pool, chunkQueue, &handler)
+            walked &+= harness.poolPath(block: remainderPointer, sequence: sequence, into: &handler)
         }
-        return walked
-    }
-
-    @inline(__always)
-    private func poolPathOne(
-        _ block: UnsafeMutableRawPointer, _ consumer: inout CopyingConsumer, _ pool: ChunkPool,
-        _ chunkQueue: BuddyGroup, _ handler: inout SumHandler
-    ) -> Int {
-        let consumed = consumer.consume(block: block, queue: 0)
-        precondition(consumed)
-        let filled = chunkQueue.pop(for: 0)!
-        let walked = BlockWalk.walk(
-            block: pool.address(of: Int(filled.index)), queue: Int(filled.owner), snapLength: 65_535,
-            reinsertVLAN: true, handler: &handler)
-        chunkQueue.processed(filled, by: 0)
-        pool.recycle(Int(filled.index))
         return walked
     }
 }
 
 /// What one benchmark uses, built by its setup hook so that a filtered run builds only its own.
 final class Slot: @unchecked Sendable {
-    var pool: ChunkPool?
-    var chunkQueue: BuddyGroup?
+    var harness: PoolHarness?
     var blocks: BlockFixture?
 
     func clear() {
-        pool = nil
-        chunkQueue = nil
+        harness = nil
         blocks = nil
     }
 }
@@ -164,18 +130,16 @@ let benchmarks: @Sendable () -> Void = {
     do {
         let slot = Slot()
         Benchmark("ChunkPool take+recycle", configuration: configuration()) { benchmark in
-            let pool = slot.pool!
+            let harness = slot.harness!
             var sum = 0
             benchmark.startMeasurement()
             for _ in 0..<unitsPerIteration {
-                let chunk = pool.take()!
-                sum &+= chunk
-                pool.recycle(chunk)
+                sum &+= harness.takeAndRecycle(waiting: false)
             }
             benchmark.stopMeasurement()
             blackHole(sum)
         } setup: {
-            (slot.pool, slot.chunkQueue) = makePool()
+            slot.harness = makePool()
         } teardown: {
             slot.clear()
         }
@@ -183,18 +147,16 @@ let benchmarks: @Sendable () -> Void = {
     do {
         let slot = Slot()
         Benchmark("ChunkPool take(waitingUpTo:)+recycle", configuration: configuration()) { benchmark in
-            let pool = slot.pool!
+            let harness = slot.harness!
             var sum = 0
             benchmark.startMeasurement()
             for _ in 0..<unitsPerIteration {
-                let chunk = pool.take(waitingUpTo: 2_000_000)!
-                sum &+= chunk
-                pool.recycle(chunk)
+                sum &+= harness.takeAndRecycle(waiting: true)
             }
             benchmark.stopMeasurement()
             blackHole(sum)
         } setup: {
-            (slot.pool, slot.chunkQueue) = makePool()
+            slot.harness = makePool()
         } teardown: {
             slot.clear()
         }
@@ -204,20 +166,16 @@ let benchmarks: @Sendable () -> Void = {
     do {
         let slot = Slot()
         Benchmark("Capture queue push+pop+processed", configuration: configuration()) { benchmark in
-            let chunkQueue = slot.chunkQueue!
+            let harness = slot.harness!
             var sum: Int64 = 0
             benchmark.startMeasurement()
             for unit in 0..<unitsPerIteration {
-                chunkQueue.push(
-                    FilledChunk(index: Int32(unit & (poolChunks - 1)), owner: 0, packets: 1, sequence: UInt64(unit)))
-                let filled = chunkQueue.pop(for: 0)!
-                sum &+= Int64(filled.index)
-                chunkQueue.processed(filled, by: 0)
+                sum &+= Int64(harness.pushPopProcessed(owner: 0, index: unit & (poolChunks - 1), sequence: UInt64(unit)))
             }
             benchmark.stopMeasurement()
             blackHole(sum)
         } setup: {
-            (slot.pool, slot.chunkQueue) = makePool()
+            slot.harness = makePool()
         } teardown: {
             slot.clear()
         }
@@ -229,27 +187,23 @@ let benchmarks: @Sendable () -> Void = {
     do {
         let slot = OffloadSlot()
         Benchmark("Offload decision + hand-over", configuration: configuration()) { benchmark in
-            let group = slot.group!
+            let harness = slot.harness!
             var sum: Int64 = 0
-            let before = group.snapshot(of: 0).offloadedOut
+            let before = harness.offloadedOut(of: 0)
             benchmark.startMeasurement()
             for unit in 0..<unitsPerIteration {
-                let target = group.push(FilledChunk(index: Int32(unit & 7), owner: 0, packets: 1, sequence: UInt64(unit)))
-                let filled = group.pop(for: target)!
-                sum &+= Int64(target)
-                group.processed(filled, by: target)
+                sum &+= Int64(harness.pushPopProcessed(owner: 0, index: unit & 7, sequence: UInt64(unit)))
             }
             benchmark.stopMeasurement()
-            precondition(group.snapshot(of: 0).offloadedOut - before == UInt64(unitsPerIteration), "every chunk was offloaded")
+            precondition(harness.offloadedOut(of: 0) - before == UInt64(unitsPerIteration), "every chunk was offloaded")
             blackHole(sum)
         } setup: {
-            let poolA = try! ChunkPool(queue: 0, chunks: 8, chunkSize: 4096, node: nil, lock: .off, logger: Logger(label: "bench"))
-            let poolB = try! ChunkPool(queue: 1, chunks: 8, chunkSize: 4096, node: nil, lock: .off, logger: Logger(label: "bench"))
-            let group = BuddyGroup(members: [0, 1], queueCount: 2, pools: [poolA, poolB], capacity: 8, threshold: 0.5)
-            for i in 0..<5 { group.push(FilledChunk(index: Int32(i), owner: 0, packets: 1, sequence: UInt64(i))) }
-            slot.group = group
+            let harness = try! PoolHarness(queues: 2, chunks: 8, chunkSize: 4096, groups: [[0, 1]], threshold: 0.5)
+            // Five chunks left waiting in queue 0's capture queue keep it over the high mark (4).
+            for i in 0..<5 { harness.queueWithoutPopping(owner: 0, index: i, sequence: UInt64(i)) }
+            slot.harness = harness
         } teardown: {
-            slot.group = nil
+            slot.harness = nil
         }
     }
 
@@ -261,15 +215,14 @@ let benchmarks: @Sendable () -> Void = {
                 "Copy-out capture of a 1 MiB block (\(frameLength)B frames)", configuration: configuration()
             ) { benchmark in
                 let blocks = slot.blocks!
-                let pool = slot.pool!
-                let chunkQueue = slot.chunkQueue!
+                let harness = slot.harness!
                 benchmark.startMeasurement()
-                let captured = blocks.copyOut(pool: pool, chunkQueue: chunkQueue)
+                let captured = blocks.copyOut(harness: harness)
                 benchmark.stopMeasurement()
                 precondition(captured == unitsPerIteration)
             } setup: {
                 slot.blocks = BlockFixture(frameLength: frameLength)
-                (slot.pool, slot.chunkQueue) = makePool()
+                slot.harness = makePool()
                 print("Copy-out \(frameLength)B: \(slot.blocks!.summary)")
             } teardown: {
                 slot.clear()
@@ -299,17 +252,16 @@ let benchmarks: @Sendable () -> Void = {
             let slot = Slot()
             Benchmark("Pool path per packet (\(frameLength)B frames)", configuration: configuration()) { benchmark in
                 let blocks = slot.blocks!
-                let pool = slot.pool!
-                let chunkQueue = slot.chunkQueue!
+                let harness = slot.harness!
                 var handler = SumHandler()
                 benchmark.startMeasurement()
-                let walked = blocks.poolPath(pool: pool, chunkQueue: chunkQueue, into: &handler)
+                let walked = blocks.poolPath(harness: harness, into: &handler)
                 benchmark.stopMeasurement()
                 precondition(walked == unitsPerIteration)
                 blackHole(handler.capturedBytes &+ handler.byteSum)
             } setup: {
                 slot.blocks = BlockFixture(frameLength: frameLength)
-                (slot.pool, slot.chunkQueue) = makePool()
+                slot.harness = makePool()
                 print("Pool path \(frameLength)B: \(slot.blocks!.summary)")
             } teardown: {
                 slot.clear()
@@ -320,5 +272,5 @@ let benchmarks: @Sendable () -> Void = {
 
 /// The group an offload benchmark uses, built in setup.
 final class OffloadSlot: @unchecked Sendable {
-    var group: BuddyGroup?
+    var harness: PoolHarness?
 }

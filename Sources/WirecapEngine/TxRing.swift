@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CWirecapLinux
+import WirecapLinux
 
 /// Why a frame was not sent. Every frame handed to a replay is either sent or counted here.
 public enum FrameRefusal: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -59,8 +60,10 @@ public final class TxRing {
     let prefix: Int
     let frameSize: Int
     let ringBytes: Int
-    let fd: Int32
+    let socket: PacketSocket
     let base: UnsafeMutableRawPointer
+    /// Holds the socket; unmaps the ring before the socket closes.
+    private let mapping: RingMapping
 
     /// The oldest slot handed to the kernel and not yet taken back, and the slot to fill next.
     var oldest = 0
@@ -74,7 +77,7 @@ public final class TxRing {
     public private(set) var refused: [FrameRefusal: Int] = [:]
     /// Kicks the kernel answered with "busy" (EAGAIN/ENOBUFS: device queue or socket buffer full).
     public private(set) var busyKicks = 0
-    var lastErrno: Int32 = 0
+    var lastError: Errno? = nil
 
     static let dataOffset = Int(CWirecapLinux_TX_DATA)
     static let lengthOffset = Int(CWirecapLinux_TX_LEN)
@@ -83,11 +86,10 @@ public final class TxRing {
     static let maximumRingBytes = 16 << 20
     /// Copy frames up to this length (see `copyLimit`).
     public static let defaultCopyLimit = 65536
-    static let arphrdEther: UInt16 = 1
-    static let arphrdLoopback: UInt16 = 772
 
     /// Opens the ring on `interface` (in the calling thread's network namespace).
     /// - Parameters:
+    ///   - interface: the interface to send on, by name.
     ///   - slotCapacity: the longest frame a slot holds, at most and by default MTU + 18 (an
     ///     Ethernet header and one VLAN tag), the longest the kernel accepts. Give the longest
     ///     frame to be sent, so that small frames sit close together.
@@ -100,35 +102,20 @@ public final class TxRing {
     ///     measured on veth (docs/experiments.md). Asking for a copy needs PACKET_VNET_HDR, which
     ///     also turns off the kernel's own MTU check, so frames are checked before they go in
     ///     (`refusal(of:)`). 0: no virtio-net header, every frame zero-copy, the kernel checks.
-    public init(interface: String, slotCapacity: Int? = nil, frames: Int = 4096, copyLimit: Int = TxRing.defaultCopyLimit) throws(TrafficError) {
+    public init(interface: String, slotCapacity: Int? = nil, frames: Int = 4096, copyLimit: Int = TxRing.defaultCopyLimit) throws(CaptureError) {
         self.interface = interface
         self.copyLimit = max(0, copyLimit)
         prefix = copyLimit > 0 ? Int(CWirecapLinux_TX_VNET_SIZE) : 0
-        let ifindex = Int32(bitPattern: if_nametoindex(interface))
-        if ifindex == 0 { throw .noSuchInterface(interface) }
-        var flags: UInt32 = 0
-        if CWirecapLinux_interface_flags(interface, &flags) != 0 {
-            throw .system("reading the flags of \(interface)", errno: errno)
+        let device: NetworkInterface
+        do { device = try NetworkInterface(named: interface) } catch { throw CaptureError(error, activity: .send) }
+        if !device.isUp { throw .interfaceDown(interface, activity: .send) }
+        if !device.isRunning { throw .noLink(interface, activity: .send) }
+        guard device.linkType.carriesEthernetHeaders else {
+            throw .unsupportedLinkType(interface: interface, arphrd: Int(device.linkType.rawValue), activity: .send)
         }
-        if flags & UInt32(IFF_UP) == 0 { throw .interfaceDown(interface) }
-        if flags & UInt32(IFF_RUNNING) == 0 {
-            throw TrafficError(
-                "cannot replay on \(interface): the interface has no link (check the cable, or for a veth that its peer is up: `ip link show \(interface)`)")
-        }
-        var arphrd: UInt16 = 0
-        if CWirecapLinux_interface_hwtype(interface, &arphrd) != 0 {
-            throw .system("reading the link type of \(interface)", errno: errno)
-        }
-        guard arphrd == Self.arphrdEther || arphrd == Self.arphrdLoopback else {
-            throw TrafficError("cannot replay on \(interface): link type ARPHRD \(arphrd) is not Ethernet (replay sends Ethernet frames: choose an Ethernet interface)")
-        }
-        isEthernet = arphrd == Self.arphrdEther
-        var mtu: Int32 = 0
-        if CWirecapLinux_interface_mtu(interface, &mtu) != 0 {
-            throw .system("reading the MTU of \(interface)", errno: errno)
-        }
-        self.mtu = Int(mtu)
-        let largest = Int(mtu) + 18
+        isEthernet = device.isEthernet
+        mtu = device.mtu
+        let largest = mtu + 18
         self.slotCapacity = max(14, min(slotCapacity ?? largest, largest))
         // A power of two, so that frames tile blocks exactly; at least 128 bytes.
         var frameSize = 128
@@ -139,57 +126,40 @@ public final class TxRing {
         let wanted = max(framesPerBlock, min(max(1, frames), Self.maximumRingBytes / frameSize))
         let blockCount = (wanted + framesPerBlock - 1) / framesPerBlock
         frameCount = blockCount * framesPerBlock
-        ringBytes = blockCount * blockSize
+        let ringBytes = blockCount * blockSize
+        self.ringBytes = ringBytes
 
-        let fd = CWirecapLinux_packet_socket(0)
-        if fd < 0 {
-            if errno == EPERM || errno == EACCES { throw .missingPrivilege(interface) }
-            throw .system("opening a packet socket to send on \(interface)", errno: errno)
-        }
-        var mapped: UnsafeMutableRawPointer? = nil
-        do throws(TrafficError) {
-            if CWirecapLinux_set_int_option(fd, SOL_PACKET, PACKET_VERSION, Int32(TPACKET_V2.rawValue)) != 0 {
-                throw .system("selecting TPACKET_V2 on \(interface)", errno: errno)
-            }
-            if self.copyLimit > 0 && CWirecapLinux_set_int_option(fd, SOL_PACKET, PACKET_VNET_HDR, 1) != 0 {
-                throw .system("enabling virtio-net headers on \(interface)", errno: errno)
-            }
-            if CWirecapLinux_set_int_option(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1) != 0 {
-                throw .system("bypassing the qdisc on \(interface)", errno: errno)
-            }
-            // Room in the socket's send budget for the whole ring in flight (root may force it;
-            // otherwise the kernel's default applies and a full budget only means a busy kick).
-            if CWirecapLinux_set_int_option(fd, SOL_SOCKET, SO_SNDBUFFORCE, Int32(min(ringBytes * 2, Int(Int32.max / 2)))) != 0 {
-                _ = CWirecapLinux_set_int_option(fd, SOL_SOCKET, SO_SNDBUF, Int32(min(ringBytes * 2, Int(Int32.max / 2))))
-            }
-            if CWirecapLinux_setup_tx_ring(fd, UInt32(blockSize), UInt32(blockCount), UInt32(frameSize)) != 0 {
-                let code = errno
-                if code == ENOMEM {
-                    throw TrafficError("cannot allocate a \(ringBytes)-byte transmit ring on \(interface): the kernel is out of memory for it (free memory, or lower the MTU)")
-                }
-                throw .system("creating the transmit ring on \(interface) (\(blockCount) blocks of \(blockSize) bytes, frames of \(frameSize))", errno: code)
-            }
-            let memory = mmap(nil, ringBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-            if memory == MAP_FAILED { throw .system("mapping the transmit ring of \(interface)", errno: errno) }
-            mapped = memory
-            if CWirecapLinux_bind(fd, ifindex, 0) != 0 {
-                let code = errno
-                if code == ENETDOWN { throw .interfaceDown(interface) }
-                if code == ENODEV { throw .noSuchInterface(interface) }
-                throw .system("binding the transmit ring to \(interface)", errno: code)
-            }
+        let socket: PacketSocket
+        do throws(SystemError) {
+            socket = try PacketSocket(interface: interface)
+            try socket.setVersion(.v2)
+            if self.copyLimit > 0 { try socket.setVirtioNetHeader(true) }
+            try socket.setQdiscBypass(true)
         } catch {
-            if let mapped { munmap(mapped, ringBytes) }
-            close(fd)
-            throw error
+            throw CaptureError(error, activity: .send)
         }
-        self.fd = fd
-        self.base = mapped!
-    }
-
-    deinit {
-        munmap(base, ringBytes)
-        close(fd)
+        // Room in the socket's send budget for the whole ring in flight (root may force it;
+        // otherwise the kernel's default applies and a full budget only means a busy kick).
+        let budget = min(ringBytes * 2, Int(Int32.max / 2))
+        if (try? socket.setSendBufferSize(budget, force: true)) == nil {
+            _ = try? socket.setSendBufferSize(budget)
+        }
+        do throws(SystemError) {
+            try socket.setUpTransmitRing(blockSize: blockSize, blockCount: blockCount, frameSize: frameSize)
+        } catch {
+            if error.errno == .outOfMemory {
+                throw .configuration(.transmitRingAllocationFailed(interface: interface, bytes: ringBytes))
+            }
+            throw CaptureError(error, activity: .send)
+        }
+        do throws(SystemError) {
+            mapping = try socket.mapRings(byteCount: ringBytes)
+            try socket.bind(interfaceIndex: device.index)
+        } catch {
+            throw CaptureError(error, activity: .send)
+        }
+        self.socket = socket
+        self.base = mapping.base
     }
 
     @inline(__always)
@@ -233,19 +203,18 @@ public final class TxRing {
     /// Asks the kernel to send every frame put so far, without waiting for the driver. A busy
     /// device or a full socket budget leaves frames queued for the next kick; a refused frame is
     /// found by `reclaim`. Throws only when the interface went away.
-    public func kick() throws(TrafficError) {
+    public func kick() throws(CaptureError) {
         unkicked = 0
-        if CWirecapLinux_tx_kick(fd) >= 0 { return }
-        let code = errno
-        switch code {
-        case EAGAIN, ENOBUFS, EINTR:
-            busyKicks += 1
-        case ENETDOWN:
-            throw TrafficError("cannot replay on \(interface): the interface went down during the replay (bring it up with `ip link set \(interface) up`)")
-        case ENXIO, ENODEV:
-            throw TrafficError("cannot replay on \(interface): the interface disappeared during the replay")
-        default:
-            lastErrno = code
+        do throws(SystemError) {
+            _ = try socket.kickTransmitRing()
+        } catch {
+            if error.isBusy {
+                busyKicks += 1
+            } else if error.errno == .networkDown || error.isNoSuchInterface {
+                throw CaptureError(error, activity: .send)
+            } else {
+                lastError = error.errno
+            }
         }
     }
 
@@ -279,7 +248,7 @@ public final class TxRing {
         let f = frame(oldest)
         let length = Int(f.load(fromByteOffset: Self.lengthOffset, as: UInt32.self)) - prefix
         let bytes = UnsafeRawBufferPointer(start: f + Self.dataOffset + prefix, count: max(0, min(length, slotCapacity)))
-        let reason = FrameRefusal.of(length: length, frame: bytes, mtu: mtu, ethernet: isEthernet) ?? .kernel(errno: lastErrno == 0 ? EINVAL : lastErrno)
+        let reason = FrameRefusal.of(length: length, frame: bytes, mtu: mtu, ethernet: isEthernet) ?? .kernel(errno: (lastError ?? .invalidArgument).rawValue)
         refused[reason, default: 0] += 1
         var slot = oldest
         for _ in 1..<inFlight {
@@ -296,7 +265,7 @@ public final class TxRing {
 
     /// Kicks and reclaims until `done()` holds, waiting politely when the kernel has nothing to
     /// give back. Throws when nothing left the ring for `stallNanoseconds`.
-    public func serviceUntil(stallNanoseconds: UInt64 = 5_000_000_000, _ done: () -> Bool) throws(TrafficError) {
+    public func serviceUntil(stallNanoseconds: UInt64 = 5_000_000_000, _ done: () -> Bool) throws(CaptureError) {
         var lastProgress = CWirecapLinux_monotonic_ns()
         var idle = 0
         while true {
@@ -312,31 +281,15 @@ public final class TxRing {
             } else {
                 usleep(50)
                 if CWirecapLinux_monotonic_ns() - lastProgress > stallNanoseconds {
-                    throw TrafficError(
-                        "cannot replay on \(interface): the interface took no frame for \(stallNanoseconds / 1_000_000_000) s with \(inFlight) waiting (is its link up? `ip link show \(interface)`)"
-                            + (lastErrno != 0 ? "; last error: \(String(cString: strerror(lastErrno)))" : ""))
+                    throw .transmitStalled(
+                        interface: interface, seconds: stallNanoseconds / 1_000_000_000, waiting: inFlight, lastError: lastError)
                 }
             }
         }
     }
 
     /// Sends everything put so far and waits until each frame is sent or refused.
-    public func finish(stallNanoseconds: UInt64 = 5_000_000_000) throws(TrafficError) {
+    public func finish(stallNanoseconds: UInt64 = 5_000_000_000) throws(CaptureError) {
         try serviceUntil(stallNanoseconds: stallNanoseconds) { inFlight == 0 }
-    }
-}
-
-extension TrafficError {
-    static func noSuchInterface(_ name: String) -> TrafficError {
-        TrafficError("cannot replay on \(name): no such interface (list interfaces with `ip link`)")
-    }
-    static func interfaceDown(_ name: String) -> TrafficError {
-        TrafficError("cannot replay on \(name): the interface is down (bring it up with `ip link set \(name) up`)")
-    }
-    static func missingPrivilege(_ name: String) -> TrafficError {
-        TrafficError("cannot replay on \(name): packet sockets need CAP_NET_RAW (run as root, or `setcap cap_net_raw+ep` on the binary)")
-    }
-    static func system(_ operation: String, errno code: Int32) -> TrafficError {
-        TrafficError("\(operation) failed: \(String(cString: strerror(code))) (errno \(code))")
     }
 }

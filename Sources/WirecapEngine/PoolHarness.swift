@@ -1,0 +1,67 @@
+import Logging
+
+/// The pool path without sockets or threads, for the benchmarks: they live in a package of their
+/// own and cannot see the engine's `package` types, yet must measure exactly what a capture runs.
+/// Every operation here is the engine's own (`ChunkExchange.fill`, `lease`, the lease's end, the
+/// buddy group's push and pop), only driven from one thread.
+@_spi(Harness)
+public final class PoolHarness: Sendable {
+    @usableFromInline let exchange: ChunkExchange
+
+    /// `queues` queues of `chunks` chunks of `chunkSize` bytes, memory not locked, in `groups`
+    /// (default: each queue alone), offloading at `threshold` (nil: never).
+    public init(queues: Int = 1, chunks: Int, chunkSize: Int, groups: [[Int]]? = nil, threshold: Double? = nil) throws(CaptureError) {
+        var pools: [ChunkPool] = []
+        for queue in 0..<queues {
+            pools.append(
+                try ChunkPool(queue: queue, chunks: chunks, chunkSize: chunkSize, node: nil, lock: .off, logger: Logger(label: "wirecap.harness")))
+        }
+        exchange = ChunkExchange(
+            pools: pools, groups: groups ?? (0..<queues).map { [$0] }, threshold: threshold, snapLength: 65_535)
+    }
+
+    /// Open and recycle one chunk of queue 0's pool, as a capture's take and a lease's end do.
+    @inlinable public func takeAndRecycle(waiting: Bool) -> Int {
+        let pool = exchange.pools[0]
+        let chunk = waiting ? pool.take(waitingUpTo: 2_000_000)! : pool.take()!
+        pool.recycle(chunk)
+        return chunk
+    }
+
+    /// One filled-chunk descriptor (no memory behind it) pushed for `owner`, popped by the queue
+    /// the group chose, and marked processed: the capture queue's and the offload policy's part.
+    /// Returns the queue that got it.
+    @inlinable public func pushPopProcessed(owner: Int, index: Int, sequence: UInt64) -> Int {
+        let group = exchange.groupOfQueue[owner]
+        let target = group.push(FilledChunk(index: Int32(index), owner: Int32(owner), packets: 1, sequence: sequence))
+        let filled = group.pop(for: target)!
+        group.processed(filled, by: target)
+        return target
+    }
+
+    /// Chunks `owner` has sent to buddies so far.
+    public func offloadedOut(of owner: Int) -> UInt64 { exchange.snapshot(of: owner).counts.offloadedOut }
+
+    /// Capture and lease one block on queue 0: copy it into a chunk, queue it, lease it, and end
+    /// the lease (processed, recycled). Returns the block's packets.
+    @inlinable public func copyOut(block: UnsafeMutableRawPointer, sequence: UInt64) -> Int {
+        precondition(exchange.fill(from: block, queue: 0, sequence: sequence, waitingUpTo: 0))
+        let lease = exchange.lease(for: 0, waiting: .none)!
+        return lease.packetCount
+    }
+
+    /// The whole pool path on queue 0: capture, lease, walk the copy into `handler`, end the
+    /// lease. Returns the packets walked.
+    @inlinable public func poolPath<H: PacketHandler>(block: UnsafeMutableRawPointer, sequence: UInt64, into handler: inout H) -> Int {
+        precondition(exchange.fill(from: block, queue: 0, sequence: sequence, waitingUpTo: 0))
+        let lease = exchange.lease(for: 0, waiting: .none)!
+        return lease.walk(&handler)
+    }
+}
+
+extension PoolHarness {
+    /// Pushes a filled-chunk descriptor for `owner` and leaves it waiting (to build a backlog).
+    public func queueWithoutPopping(owner: Int, index: Int, sequence: UInt64) {
+        exchange.groupOfQueue[owner].push(FilledChunk(index: Int32(index), owner: Int32(owner), packets: 1, sequence: sequence))
+    }
+}
