@@ -345,7 +345,7 @@ final class LiveCapture: @unchecked Sendable {
         try checkOpen()
         if let notifier { return notifier.descriptor }
         let event: EventFD
-        do { event = try EventFD() } catch { throw PcapError("\(error)") }
+        do { event = try EventFD() } catch { throw PcapError(engine: .system(error)) }
         notifier = event
         engine.notifyChunks(eventfd: event.descriptor)
         // Chunks that arrived before anyone asked must wake a poll too.
