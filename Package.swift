@@ -4,7 +4,7 @@ import PackageDescription
 // Layers, bottom to top (see docs/architecture.md):
 //   CWirecapLinux / CWirecapPcap / CWirecapNuma  C shims and system libraries
 //   WirecapEngine   TPACKET_V3 rings, fanout group, capture threads, statistics
-//   WirecapTrace    pcap savefiles through libpcap (read and write)
+//   WirecapSavefile pcap and pcapng savefiles: one reader (libpcap), one writer (pcap by libpcap, pcapng)
 //   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
 //   WirecapTraffic  synthetic traces and replay through a TX ring
 //   WirecapIDS      the example IDS's inspector (flows, byte signatures): wirecap-ids, and the lab's real load
@@ -16,7 +16,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "WirecapEngine", targets: ["WirecapEngine"]),
-        .library(name: "WirecapTrace", targets: ["WirecapTrace"]),
+        .library(name: "WirecapSavefile", targets: ["WirecapSavefile"]),
         .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
         .library(name: "WirecapTraffic", targets: ["WirecapTraffic"]),
         .library(name: "WirecapLab", targets: ["WirecapLab"]),
@@ -45,21 +45,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
-        .target(name: "WirecapTrace", dependencies: ["CWirecapPcap", "WirecapEngine"]),
+        .target(name: "WirecapSavefile", dependencies: ["CWirecapPcap", "WirecapEngine"]),
         .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapEngine"]),
-        .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
+        .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapSandbox"]),
         .target(name: "WirecapIDS", dependencies: ["CWirecapLinux", "WirecapEngine"]),
         .target(
             name: "WirecapLab",
             dependencies: [
-                "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapIDS", "WirecapPcap",
+                "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapSavefile", "WirecapSandbox", "WirecapTraffic", "WirecapIDS", "WirecapPcap",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
+        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapSandbox"]),
         .executableTarget(
             name: "wirecap",
             dependencies: [
-                "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap",
+                "WirecapEngine", "WirecapSavefile", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -69,10 +69,11 @@ let package = Package(
         .executableTarget(
             name: "wirecap-ids",
             dependencies: ["WirecapEngine", "WirecapPcap", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab", "WirecapPcap", "WirecapSandbox", "WirecapIDS"]),
+        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapSavefile", "WirecapTraffic", "WirecapLab", "WirecapPcap", "WirecapSandbox", "WirecapIDS"]),
         .testTarget(
             name: "WirecapIntegrationTests",
-            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids", "first-capture"]),
+            dependencies: ["WirecapEngine", "WirecapSavefile", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids", "first-capture"]),
+        .testTarget(name: "WirecapSavefileTests", dependencies: ["WirecapSavefile", "WirecapEngine"]),
     ],
     swiftLanguageModes: [.v6]
 )
