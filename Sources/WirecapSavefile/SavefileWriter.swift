@@ -102,7 +102,9 @@ public final class SavefileWriter {
     public var isOpen: Bool { dumper != nil || buffer != nil }
 
     /// Appends one record: `bytes` as captured, `wireLength` as seen on the wire, the time as
-    /// seconds and nanoseconds (cut to microseconds in a micro file).
+    /// seconds and nanoseconds (cut to microseconds in a micro file). pcap holds the seconds in
+    /// 32 bits (until 2106), pcapng the whole time as one 64-bit count of units (until 2554 in
+    /// nanoseconds); past that the time wraps, as in the formats themselves.
     @inlinable @inline(__always)
     public func write(bytes: UnsafeRawBufferPointer, wireLength: Int, seconds: Int, nanoseconds: Int) {
         let fraction = nanosecondsPerUnit == 1 ? nanoseconds : nanoseconds / nanosecondsPerUnit
@@ -185,6 +187,9 @@ public final class SavefileWriter {
     /// first write that failed since the open.
     public func flush() throws(SavefileError) {
         if let dumper {
+            // stdio keeps the first failure in the stream's error flag; errno says which it was
+            // when this flush is the write that failed.
+            errno = 0
             if pcap_dump_flush(dumper) != 0 || ferror(pcap_dump_file(dumper)) != 0 {
                 throw writingFailed(errno == 0 ? EIO : errno)
             }
