@@ -2,7 +2,7 @@ import CWirecapLinux
 import Foundation
 import WirecapEngine
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 
 /// Runs every point of a suite in one sandbox, engine after engine on the same traffic.
 public struct ExperimentRunner {
@@ -44,13 +44,13 @@ public struct ExperimentRunner {
 
     /// The Ethernet frames of a trace, for looping.
     static func loadTrace(_ path: String) throws -> [[UInt8]] {
-        let reader: PcapReader
+        let reader: SavefileReader
         do {
-            reader = try PcapReader(path: path)
+            reader = try SavefileReader(path: path)
         } catch {
             throw LabError("cannot read the trace \(error)")
         }
-        guard reader.linkType == PcapWriter.ethernet else {
+        guard reader.linkType == LinkType.ethernet else {
             throw LabError("\(path) is not an Ethernet capture (link type \(reader.linkType)): give an Ethernet pcap")
         }
         var frames: [[UInt8]] = []
