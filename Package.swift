@@ -1,27 +1,26 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, bottom to top (see docs/architecture.md):
+// Layers, bottom to top (see docs/architecture.md); a module imports only modules below it:
 //   CWirecapLinux / CWirecapPcap / CWirecapNuma  C shims and system libraries
 //   WirecapLinux    typed Linux calls: PacketSocket, NetworkInterface, EventFD, NetworkNamespace, SystemError
-//   WirecapEngine   TPACKET_V3 rings, the TX ring, fanout group, capture threads, statistics
-//   WirecapTrace    pcap savefiles through libpcap (read and write)
-//   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
-//   WirecapTraffic  synthetic traces and replay through a TX ring
-//   WirecapIDS      the example IDS's inspector (flows, byte signatures): wirecap-ids, and the lab's real load
-//   WirecapLab      the drop-rate experiments: engines, scenarios, results, plots, simulation
+//   WirecapEngine   TPACKET_V3 RX rings, the TX ring, fanout group, capture threads, the pool and its leases, statistics
+//   WirecapSavefile pcap and pcapng savefiles: one reader (libpcap), one writer (pcap by libpcap, pcapng)
 //   WirecapPcap     the libpcap-compatible facade (pcap-like handles over files and the engine)
-//   wirecap         the command-line tool
+//   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
+//   WirecapTraffic  synthetic traces and replay through the TX ring
+//   WirecapIDS      the example IDS's inspector (flows, byte signatures): wirecap-ids, and the lab's real load
+//   WirecapLab      the drop-rate experiments (not a product: it serves `wirecap experiment` and the tests)
+//   wirecap, wirecap-ids, first-capture   the command-line tools and the getting-started example
 let package = Package(
     name: "wirecap",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "WirecapEngine", targets: ["WirecapEngine"]),
-        .library(name: "WirecapTrace", targets: ["WirecapTrace"]),
-        .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
-        .library(name: "WirecapTraffic", targets: ["WirecapTraffic"]),
-        .library(name: "WirecapLab", targets: ["WirecapLab"]),
         .library(name: "WirecapPcap", targets: ["WirecapPcap"]),
+        .library(name: "WirecapSavefile", targets: ["WirecapSavefile"]),
+        .library(name: "WirecapTraffic", targets: ["WirecapTraffic"]),
+        .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
         .library(name: "WirecapIDS", targets: ["WirecapIDS"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
         .executable(name: "wirecap-ids", targets: ["wirecap-ids"]),
@@ -33,49 +32,61 @@ let package = Package(
     ],
     targets: [
         .target(name: "CWirecapLinux"),
-        .target(name: "WirecapLinux", dependencies: ["CWirecapLinux"]),
         .systemLibrary(
             name: "CWirecapPcap", pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(
             name: "CWirecapNuma", pkgConfig: "numa",
             providers: [.apt(["libnuma-dev"])]),
+        .target(name: "WirecapLinux", dependencies: ["CWirecapLinux"]),
         .target(
             name: "WirecapEngine",
             dependencies: [
                 "CWirecapLinux", "CWirecapNuma", "WirecapLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-            ]),
-        .target(name: "WirecapTrace", dependencies: ["CWirecapPcap", "WirecapEngine"]),
+            ],
+            exclude: ["WirecapEngine.docc"]),
+        .target(name: "WirecapSavefile", dependencies: ["CWirecapPcap", "WirecapEngine"]),
+        .target(
+            name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapSavefile"],
+            exclude: ["WirecapPcap.docc"]),
         .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
-        .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapTrace", "WirecapSandbox"]),
+        .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapSandbox"]),
         .target(name: "WirecapIDS", dependencies: ["CWirecapLinux", "WirecapEngine"]),
         .target(
             name: "WirecapLab",
             dependencies: [
-                "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapIDS", "WirecapPcap",
-                .product(name: "Logging", package: "swift-log"),
+                "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapIDS",
             ]),
-        .target(name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapTrace"]),
         .executableTarget(
             name: "wirecap",
             dependencies: [
-                "WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap",
+                "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        // The getting-started article's code (WirecapEngine.docc), built with everything else so
-        // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
-        .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
         .executableTarget(
             name: "wirecap-ids",
             dependencies: ["WirecapEngine", "WirecapPcap", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The getting-started article's code (WirecapEngine.docc), built with everything else so
+        // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
+        .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
+
+        // One unit test target per library module; they need no privilege.
         .testTarget(name: "WirecapLinuxTests", dependencies: ["WirecapLinux"]),
-        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", "WirecapTrace", "WirecapTraffic", "WirecapLab", "WirecapPcap", "WirecapSandbox", "WirecapIDS"]),
+        .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "WirecapSavefileTests", dependencies: ["WirecapSavefile", "WirecapEngine"]),
+        .testTarget(name: "WirecapPcapTests", dependencies: ["WirecapPcap", "WirecapEngine", "WirecapSavefile"]),
+        .testTarget(name: "WirecapTrafficTests", dependencies: ["WirecapTraffic", "WirecapSavefile", "WirecapSandbox"]),
+        .testTarget(name: "WirecapLabTests", dependencies: ["WirecapLab", "WirecapEngine", "WirecapSandbox"]),
+        // Integration tests: real frames through veth sandboxes (as root) and the real executables.
         .testTarget(
             name: "WirecapIntegrationTests",
-            dependencies: ["WirecapEngine", "WirecapTrace", "WirecapSandbox", "WirecapTraffic", "WirecapLab", "WirecapPcap", "wirecap", "wirecap-ids", "first-capture"]),
+            dependencies: [
+                "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
+                "wirecap", "wirecap-ids", "first-capture",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import CWirecapLinux
+import WirecapLinux
 
 /// A WireCAP buddy group: the capture queues of the queues that share work, and the counts of the
 /// path from ring to handler, kept per owner queue.
@@ -27,7 +28,7 @@ package final class BuddyGroup: @unchecked Sendable {
     @exclusivity(unchecked) private var finishedCaptures = 0
     /// An eventfd signalled when a member's capture queue goes from empty to non-empty, for
     /// readers that poll (the pcap facade's selectable descriptor); -1: none.
-    @exclusivity(unchecked) private var notifier: Int32 = -1
+    @exclusivity(unchecked) private var notifier: EventFD? = nil
 
     /// Per queue. Packet counts are by owner; chunk counts say which thread did what.
     package struct Counts: Sendable, Equatable {
@@ -124,7 +125,7 @@ package final class BuddyGroup: @unchecked Sendable {
             // Once per empty-to-non-empty transition, not per chunk: a reader that polls resets
             // the eventfd before it looks at the queues, and signals it again itself if it
             // leaves chunks behind.
-            if notifier >= 0 { _ = CWirecapLinux_eventfd_signal(notifier) }
+            notifier?.signal()
         }
         return target
     }
@@ -170,9 +171,10 @@ package final class BuddyGroup: @unchecked Sendable {
         return takeLocked(for: member)
     }
 
-    /// Signals `eventfd` whenever a member's capture queue stops being empty (-1: stop doing so).
+    /// Signals `event` whenever a member's capture queue stops being empty (nil: stop doing so).
+    /// The group holds the reference, so the descriptor stays open while it may be signalled.
     /// The caller owns the descriptor and keeps it open while it is installed.
-    package func setNotifier(_ eventfd: Int32) { monitor.withLock { notifier = eventfd } }
+    package func setNotifier(_ event: EventFD?) { monitor.withLock { notifier = event } }
 
     /// `member`'s handler is done with `chunk` (recycled or kept).
     @usableFromInline package func processed(_ chunk: FilledChunk, by member: Int) {

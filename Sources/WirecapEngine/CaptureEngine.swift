@@ -217,9 +217,9 @@ public final class CaptureEngine: Sendable {
     /// Whether every capture thread has stopped after draining its ring.
     public var captureEnded: Bool { threads.started && (exchange?.capturesFinished ?? true) }
 
-    /// Signals `eventfd` (a descriptor the caller owns and keeps open) whenever a queue's waiting
-    /// chunks go from none to some, for readers that poll; nil stops it.
-    public func notifyChunks(eventfd: Int32?) { exchange?.setNotifier(eventfd ?? -1) }
+    /// Signals `event` whenever a queue's waiting chunks go from none to some, for readers that
+    /// poll (the facade's selectable descriptor); nil stops it.
+    public func notifyChunks(_ event: EventFD?) { exchange?.setNotifier(event) }
 
     @usableFromInline
     func claimStart() throws(CaptureError) {

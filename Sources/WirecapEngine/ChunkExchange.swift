@@ -1,4 +1,5 @@
 import CWirecapLinux
+import WirecapLinux
 
 /// Pool mode's path from the capture threads to the consumers, and the one owner of the chunk
 /// life cycle (WireCAP's open, capture, recycle):
@@ -103,8 +104,8 @@ package final class ChunkExchange: Sendable {
     /// Whether every capture thread has finished (nothing more will be filled).
     var capturesFinished: Bool { groups.allSatisfy(\.capturesFinished) }
 
-    /// Signals `eventfd` whenever a capture queue goes from empty to non-empty (-1: stop).
-    func setNotifier(_ eventfd: Int32) { for group in groups { group.setNotifier(eventfd) } }
+    /// Signals `event` whenever a capture queue goes from empty to non-empty (nil: stop).
+    func setNotifier(_ event: EventFD?) { for group in groups { group.setNotifier(event) } }
 
     /// The sequence number below which `queue`'s chunks were filled before now, counting the
     /// blocks still in its ring (`ringBlocks`), each of which becomes exactly one chunk.

@@ -2,7 +2,7 @@ import CWirecapLinux
 import Foundation
 import WirecapEngine
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 
 /// Runs every point of a suite in one sandbox, engine after engine on the same traffic.
 public struct ExperimentRunner {
@@ -44,18 +44,18 @@ public struct ExperimentRunner {
 
     /// The Ethernet frames of a trace, for looping.
     static func loadTrace(_ path: String) throws -> [[UInt8]] {
-        let reader: PcapReader
+        let reader: SavefileReader
         do {
-            reader = try PcapReader(path: path)
+            reader = try SavefileReader(path: path)
         } catch {
-            throw LabError.traceUnreadable(path: path, reason: "\(error)")
+            throw LabError.traceUnreadable(error)
         }
-        guard reader.linkType == PcapWriter.ethernet else { throw LabError.traceNotEthernet(path: path, linkType: reader.linkType) }
+        guard reader.linkType == LinkType.ethernet else { throw LabError.traceNotEthernet(path: path, linkType: reader.linkType) }
         var frames: [[UInt8]] = []
         do {
             while let record = try reader.next() { frames.append(record.bytes) }
         } catch {
-            throw LabError.traceUnreadable(path: path, reason: "\(error)")
+            throw LabError.traceUnreadable(error)
         }
         guard !frames.isEmpty else { throw LabError.traceEmpty(path: path) }
         return frames

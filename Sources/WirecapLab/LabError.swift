@@ -1,8 +1,10 @@
+import WirecapSavefile
+
 /// An experiment problem as a value: the trace, interface or plot script involved, and what the
 /// tool underneath said. `description` is one line, naming the thing and the fix.
 public enum LabError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The trace reader's own line (which names the path) for a trace it cannot read.
-    case traceUnreadable(path: String, reason: String)
+    /// A trace the reader cannot read.
+    case traceUnreadable(SavefileError)
     /// A trace of a link type other than Ethernet (`linkType` is the DLT).
     case traceNotEthernet(path: String, linkType: Int32)
     case traceEmpty(path: String)
@@ -19,8 +21,8 @@ public enum LabError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .traceUnreadable(_, let reason):
-            return "cannot read the trace \(reason)"
+        case .traceUnreadable(let error):
+            return "cannot read the trace \(error)"
         case .traceNotEthernet(let path, let linkType):
             return "\(path) is not an Ethernet capture (link type \(linkType)): give an Ethernet pcap"
         case .traceEmpty(let path):

@@ -347,7 +347,7 @@ final class LiveCapture: @unchecked Sendable {
         let event: EventFD
         do { event = try EventFD() } catch { throw PcapError(engine: .system(error)) }
         notifier = event
-        engine.notifyChunks(eventfd: event.descriptor)
+        engine.notifyChunks(event)
         // Chunks that arrived before anyone asked must wake a poll too.
         if somethingLeft() { event.signal() }
         return event.descriptor
@@ -383,7 +383,7 @@ final class LiveCapture: @unchecked Sendable {
             }
         }
         engine.wait()
-        engine.notifyChunks(eventfd: nil)
+        engine.notifyChunks(nil)
         notifier = nil
     }
 }

@@ -1,79 +1,67 @@
 import CWirecapPcap
 import WirecapEngine
+import WirecapSavefile
 
-/// A savefile being written through libpcap's pcap_dump, as pcap_dumper_t.
+/// A savefile being written, as pcap_dumper_t: a thin wrapper over `SavefileWriter` that keeps
+/// libpcap's names and messages.
 ///
-/// pcap_dump_open takes the handle's link type, snap length and timestamp precision, so a file
-/// read at nanosecond precision is written with the nanosecond magic and loses nothing. The
-/// dumper owns its FILE and outlives the handle it was opened from. One thread at a time.
+/// As pcap_dump_open, the file is pcap (whatever its name) with the handle's link type, snap
+/// length and timestamp precision, so a file read at nanosecond precision is written with the
+/// nanosecond magic and loses nothing. The dumper owns its file and outlives the handle it was
+/// opened from. One thread at a time.
 public final class PcapDumper {
-    private var dumper: OpaquePointer?
+    private var writer: SavefileWriter?
     public let path: String
     /// The unit of the fraction written into each record header.
     public let precision: TimestampPrecision
 
-    init(dumper: OpaquePointer, path: String, precision: TimestampPrecision) {
-        self.dumper = dumper
-        self.path = path
-        self.precision = precision
+    init(writer: SavefileWriter) {
+        self.writer = writer
+        self.path = writer.path
+        self.precision = writer.precision
     }
 
     @inline(__always)
-    private func open() throws(PcapError) -> OpaquePointer {
-        guard let dumper else { throw PcapError.closed }
-        return dumper
-    }
-
-    @inline(__always)
-    private func write(_ dumper: OpaquePointer, bytes: UnsafeRawBufferPointer, len: Int, seconds: Int, fraction: Int) {
-        var header = pcap_pkthdr()
-        header.ts.tv_sec = seconds
-        header.ts.tv_usec = fraction  // in the file's precision: pcap_dump writes it as is
-        header.caplen = UInt32(bytes.count)
-        header.len = UInt32(truncatingIfNeeded: len)
-        // pcap_dump takes the dumper as its u_char * user argument, to be usable as a pcap_handler.
-        let user = UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self)
-        // An empty packet still gets its record; libpcap reads no bytes for caplen 0.
-        var empty: UInt8 = 0
-        if let base = bytes.baseAddress {
-            pcap_dump(user, &header, base.assumingMemoryBound(to: UInt8.self))
-        } else {
-            pcap_dump(user, &header, &empty)
-        }
+    private func open() throws(PcapError) -> SavefileWriter {
+        guard let writer else { throw PcapError.closed }
+        return writer
     }
 
     /// Appends a packet returned by `next()`. Its fraction is converted if it was read at
     /// another precision than this dumper writes.
     public func dump(_ packet: OwnedPacket) throws(PcapError) {
-        let dumper = try open()
-        let fraction = packet.precision == precision ? packet.fraction : packet.nanoseconds / Int(precision.nanosecondsPerUnit)
-        packet.bytes.withUnsafeBytes { write(dumper, bytes: $0, len: packet.len, seconds: packet.seconds, fraction: fraction) }
+        let writer = try open()
+        packet.bytes.withUnsafeBytes {
+            writer.write(bytes: $0, wireLength: packet.len, seconds: packet.seconds, nanoseconds: packet.nanoseconds)
+        }
     }
 
     /// Appends a borrowed packet from `dispatch` or `loop` (or the engine), whose timestamp is in
     /// nanoseconds: written as is at nano precision, truncated to microseconds at micro.
     @inline(__always)
     public func dump(_ packet: Packet) throws(PcapError) {
-        let dumper = try open()
-        write(dumper, bytes: packet.bytes, len: packet.wireLength, seconds: Int(packet.seconds),
-              fraction: Int(packet.nanoseconds / precision.nanosecondsPerUnit))
+        try open().write(packet)
     }
 
     /// Pushes buffered records to the file (pcap_dump_flush): the file is then complete at a
     /// record boundary. Throws if the write failed.
     public func flush() throws(PcapError) {
-        let dumper = try open()
-        if pcap_dump_flush(dumper) != 0 { throw PcapError("\(path): writing the savefile failed") }
+        let writer = try open()
+        do { try writer.flush() } catch { throw Self.pcapError(error) }
     }
 
     /// Flushes and closes the file (pcap_dump_close). Closing twice is harmless; dumping
     /// afterwards throws. Throws if the final write failed, after closing.
     public func close() throws(PcapError) {
-        guard let dumper else { return }
-        let flushed = pcap_dump_flush(dumper) == 0
-        pcap_dump_close(dumper)
-        self.dumper = nil
-        if !flushed { throw PcapError("\(path): writing the savefile failed") }
+        guard let writer else { return }
+        self.writer = nil
+        do { try writer.close() } catch { throw Self.pcapError(error) }
+    }
+
+    /// The path, then what failed and why, as libpcap words it: `out.pcap: No such file or directory`,
+    /// `out.pcap: writing failed: No space left on device`.
+    static func pcapError(_ error: SavefileError) -> PcapError {
+        PcapError("\(error.path): \(error.reason)")
     }
 
     deinit { try? close() }
@@ -84,19 +72,21 @@ extension PcapHandle {
     /// (pcap_dump_open). "-" writes to standard output, as in libpcap. An unwritable path throws
     /// libpcap's message.
     public func dumpOpen(path: String) throws(PcapError) -> PcapDumper {
+        let linkType: Int32
+        let snapLength: Int
         switch try open() {
         case .savefile(let pointer):
-            guard let dumper = pcap_dump_open(pointer, path) else { throw lastError(pointer) }
-            return PcapDumper(dumper: dumper, path: path, precision: precision)
+            linkType = pcap_datalink(pointer)
+            snapLength = Int(pcap_snapshot(pointer))
         case .live(let live):
-            // The file header needs only the link type, snap length and precision: a dead pcap_t
-            // carries them, and the dumper does not keep it.
-            guard let dead = pcap_open_dead_with_tstamp_precision(BPFCompiler.ethernet, Int32(live.options.snapLength), precision.libpcapValue) else {
-                throw PcapError("libpcap could not make a handle to write \(path) with")
-            }
-            defer { pcap_close(dead) }
-            guard let dumper = pcap_dump_open(dead, path) else { throw lastError(dead) }
-            return PcapDumper(dumper: dumper, path: path, precision: precision)
+            linkType = BPFCompiler.ethernet
+            snapLength = live.options.snapLength
+        }
+        do {
+            return PcapDumper(writer: try SavefileWriter(path: path, format: .pcap, linkType: linkType, snapLength: snapLength, precision: precision))
+        } catch {
+            // libpcap's own words: the path, then the system's reason.
+            throw PcapDumper.pcapError(error)
         }
     }
 }

@@ -1,5 +1,6 @@
 import CWirecapPcap
 import WirecapEngine
+import WirecapSavefile
 
 /// A capture handle with libpcap's shape and meaning, as pcap_t: live over the wirecap engine
 /// (`openLive`), or over a savefile read by libpcap itself (`openOffline`). Code written against
@@ -34,12 +35,16 @@ public final class PcapHandle: @unchecked Sendable {
 
     /// Opens a pcap or pcapng file, as pcap_open_offline_with_tstamp_precision. A missing or
     /// unreadable file throws libpcap's message.
+    ///
+    /// The file is opened as `SavefileReader` opens it, but the handle keeps the pcap_t itself
+    /// rather than a reader: libpcap's own filter, pcap_dispatch/pcap_loop counts, breakloop and
+    /// messages on that pcap_t are what make this a pcap_t, and a reader would only stand between.
     public static func openOffline(path: String, precision: TimestampPrecision = .micro) throws(PcapError) -> PcapHandle {
-        var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let pointer = pcap_open_offline_with_tstamp_precision(path, precision.libpcapValue, &errbuf) else {
-            throw PcapError(errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        do {
+            return PcapHandle(source: .savefile(try SavefileReader.openLibpcap(path: path, precision: precision)), precision: precision)
+        } catch {
+            throw PcapError(error.message)
         }
-        return PcapHandle(source: .savefile(pointer), precision: precision)
     }
 
     /// pcap_open_live: one queue on `device` (in the calling thread's network namespace), already

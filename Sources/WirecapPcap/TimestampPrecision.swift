@@ -1,26 +1,5 @@
-import CWirecapPcap
+import WirecapSavefile
 
-/// The unit of a timestamp's fraction, as libpcap's PCAP_TSTAMP_PRECISION_MICRO / _NANO.
-///
-/// libpcap scales the file's timestamps to the precision asked for at open, and a dumper writes
-/// the handle's precision into the file's magic, so reading at `.nano` and dumping keeps every
-/// nanosecond while `.micro` rounds them away exactly as libpcap does.
-public enum TimestampPrecision: Sendable, Equatable {
-    case micro
-    case nano
-
-    var libpcapValue: UInt32 {
-        switch self {
-        case .micro: UInt32(PCAP_TSTAMP_PRECISION_MICRO)
-        case .nano: UInt32(PCAP_TSTAMP_PRECISION_NANO)
-        }
-    }
-
-    /// Nanoseconds per unit of the fraction: the borrowed `Packet` always carries nanoseconds.
-    var nanosecondsPerUnit: UInt32 {
-        switch self {
-        case .micro: 1000
-        case .nano: 1
-        }
-    }
-}
+/// The unit of a timestamp's fraction, micro or nano, as libpcap's PCAP_TSTAMP_PRECISION_*:
+/// the savefile module's type, under the name facade code has always used.
+public typealias TimestampPrecision = WirecapSavefile.TimestampPrecision

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import WirecapTrace
+import WirecapSavefile
 
 /// A savefile loaded into memory once, for replay: every record's bytes back to back in one
 /// buffer, and per record its offset, length and send time relative to the first record.
@@ -62,19 +62,17 @@ public final class LoadedTrace: @unchecked Sendable {
 
 /// Loads pcap and pcapng files for replay, refusing what cannot be replayed on Ethernet.
 public enum TraceLoader {
-    /// DLT_EN10MB.
-    public static let ethernet: Int32 = 1
-
-    /// Reads every record of `path`. A missing, unreadable, truncated or corrupt file, a link
+    /// Reads every record of `path` through `SavefileReader`, copying each from libpcap's
+    /// buffer straight into the trace's. A missing, unreadable, truncated or corrupt file, a link
     /// type other than Ethernet, and a file with no packets are one-line errors.
     public static func load(path: String) throws(TrafficError) -> LoadedTrace {
-        let reader: PcapReader
+        let reader: SavefileReader
         do {
-            reader = try PcapReader(path: path)
+            reader = try SavefileReader(path: path)
         } catch {
-            throw .traceUnreadable(path: path, reason: "\(error)")
+            throw .traceUnreadable(error)
         }
-        guard reader.linkType == ethernet else { throw .traceNotEthernet(path: path, linkType: reader.linkType) }
+        guard reader.linkType == LinkType.ethernet else { throw .traceNotEthernet(path: path, linkType: reader.linkType) }
         var capacity = 1 << 20
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
         var used = 0
@@ -86,7 +84,7 @@ public enum TraceLoader {
         var longest = 0
         var cutShort = 0
         do {
-            while let record = try reader.next() {
+            while let record = try reader.nextBorrowed() {
                 let length = record.bytes.count
                 if used + length > capacity {
                     while used + length > capacity { capacity *= 2 }
@@ -95,7 +93,7 @@ public enum TraceLoader {
                     buffer.deallocate()
                     buffer = grown
                 }
-                if length > 0 { record.bytes.withUnsafeBytes { (buffer + used).copyMemory(from: $0.baseAddress!, byteCount: length) } }
+                if length > 0 { (buffer + used).copyMemory(from: record.bytes.baseAddress!, byteCount: length) }
                 let stamp = Int64(record.seconds) * 1_000_000_000 + Int64(record.nanoseconds)
                 if let previous, stamp > previous { clock += stamp - previous }
                 previous = stamp
@@ -108,20 +106,12 @@ public enum TraceLoader {
             }
         } catch {
             buffer.deallocate()
-            throw .traceUnreadable(path: path, reason: "\(error)")
+            throw .traceUnreadable(error)
         }
         if starts.isEmpty {
             buffer.deallocate()
             throw .traceEmpty(path: path)
         }
         return LoadedTrace(path: path, bytes: buffer, starts: starts, lengths: lengths, offsets: offsets, longest: longest, cutShort: cutShort)
-    }
-
-    static func linkTypeName(_ type: Int32) -> String {
-        let names: [Int32: String] = [
-            0: "NULL", 101: "RAW", 105: "IEEE802_11", 113: "LINUX_SLL", 127: "IEEE802_11_RADIO", 228: "IPV4", 229: "IPV6",
-            276: "LINUX_SLL2",
-        ]
-        return names[type].map { "\($0) (\(type))" } ?? "\(type)"
     }
 }

@@ -1,9 +1,10 @@
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 
 /// What `wirecap synth` is asked for. Every field has the command's default.
 public struct SynthConfiguration: Sendable, Equatable {
-    public enum Format: String, Sendable { case pcap, pcapng }
+    /// pcap or pcapng: the savefile module's formats.
+    public typealias Format = SavefileFormat
 
     /// nil with `flows` nil: `defaultPackets`; nil with `flows` given: what the flows draw.
     public var packets: Int?
@@ -85,8 +86,8 @@ public struct SynthSummary: Sendable, Equatable {
 
 /// Writes a synthetic trace: numbered UDP frames over flows whose sizes follow `FlowSizeModel`
 /// (Pareto, shape 1.2), interleaved by `FlowInterleaver`, sized by `FrameSizeModel`, built by
-/// `TraceFrame`, timestamped at a nominal rate, into pcap (libpcap's writer, nanosecond
-/// precision) or pcapng (`PcapngWriter`).
+/// `TraceFrame`, timestamped at a nominal rate, into a pcap or pcapng file (`SavefileWriter`,
+/// nanosecond precision).
 ///
 /// Everything random comes from one SplitMix64 stream seeded with `seed`, drawn in a fixed
 /// order (flow sizes, the IPv6 phase, then per packet its flow and its size), so a seed names a
@@ -132,35 +133,16 @@ public final class TraceSynthesizer {
     /// every 65,536 packets. Errors name the path and say what to do; a file that failed is
     /// left as far as it got.
     public func write(to path: String, progress: ((Int, Int) -> Void)? = nil) throws(TrafficError) -> SynthSummary {
-        let snapLength = 262_144
-        switch configuration.format {
-        case .pcap:
-            let writer: PcapWriter
-            do { writer = try PcapWriter(path: path, snapLength: snapLength) } catch { throw Self.openFailed(error) }
-            return try writeAll(into: PcapOutput(writer: writer))
-        case .pcapng:
-            let writer: PcapngWriter
-            do { writer = try PcapngWriter(path: path, snapLength: snapLength, application: "wirecap synth") } catch { throw Self.openFailed(error) }
-            return try writeAll(into: PcapngOutput(writer: writer))
+        let writer: SavefileWriter
+        do {
+            writer = try SavefileWriter(path: path, format: configuration.format, snapLength: 262_144, application: "wirecap synth")
+        } catch {
+            throw .outputUnwritable(error)
         }
-
-        func writeAll<Output: TraceOutput>(into output: Output) throws(TrafficError) -> SynthSummary {
-            do { return try run(into: output, progress: progress) } catch {
-                throw TrafficError("cannot write \(error.path): \(Self.reason(error)) (\(error.hint))")
-            }
-        }
+        do { return try run(into: writer, progress: progress) } catch { throw .outputFailed(error) }
     }
 
-    static func openFailed(_ error: TraceError) -> TrafficError {
-        TrafficError("cannot write \(error.path): \(reason(error)) (choose a writable path with -o)")
-    }
-
-    /// libpcap prefixes its open errors with the path, which the message already names.
-    static func reason(_ error: TraceError) -> String {
-        error.reason.hasPrefix(error.path + ": ") ? String(error.reason.dropFirst(error.path.count + 2)) : error.reason
-    }
-
-    private func run<Output: TraceOutput>(into output: Output, progress: ((Int, Int) -> Void)?) throws(TraceError) -> SynthSummary {
+    private func run(into writer: SavefileWriter, progress: ((Int, Int) -> Void)?) throws(SavefileError) -> SynthSummary {
         var summary = SynthSummary()
         summary.packets = plan.packets
         summary.flows = plan.flows
@@ -194,36 +176,14 @@ public final class TraceSynthesizer {
             lastOffset = Int64((Double(sequence) * period).rounded())
             let seconds = SynthConfiguration.startSeconds + Int(lastOffset / 1_000_000_000)
             let nanoseconds = Int(lastOffset % 1_000_000_000)
-            try output.write(bytes: UnsafeRawBufferPointer(start: frame, count: size), seconds: seconds, nanoseconds: nanoseconds)
+            writer.write(bytes: UnsafeRawBufferPointer(start: frame, count: size), wireLength: size, seconds: seconds, nanoseconds: nanoseconds)
             summary.bytes += size
             sequence += 1
             if sequence & 0xFFFF == 0 { progress?(sequence, total) }
         }
         summary.durationNanoseconds = lastOffset
-        try output.close()
+        try writer.close()
         progress?(sequence, total)
         return summary
     }
-}
-
-/// The two file formats behind one generic call, so the packet loop is specialised for each.
-protocol TraceOutput {
-    func write(bytes: UnsafeRawBufferPointer, seconds: Int, nanoseconds: Int) throws(TraceError)
-    func close() throws(TraceError)
-}
-
-struct PcapOutput: TraceOutput {
-    let writer: PcapWriter
-    func write(bytes: UnsafeRawBufferPointer, seconds: Int, nanoseconds: Int) throws(TraceError) {
-        writer.write(bytes: bytes, wireLength: bytes.count, seconds: seconds, nanoseconds: nanoseconds)
-    }
-    func close() throws(TraceError) { try writer.close() }
-}
-
-struct PcapngOutput: TraceOutput {
-    let writer: PcapngWriter
-    func write(bytes: UnsafeRawBufferPointer, seconds: Int, nanoseconds: Int) throws(TraceError) {
-        try writer.write(bytes: bytes, wireLength: bytes.count, seconds: seconds, nanoseconds: nanoseconds)
-    }
-    func close() throws(TraceError) { try writer.close() }
 }

@@ -1,5 +1,8 @@
+import WirecapSavefile
+
 /// A traffic problem as a value: synthesis options out of range, a flow plan that cannot be met,
-/// a frame-size table or a trace that cannot be used, with the numbers, paths and lines involved.
+/// a frame-size table or a trace that cannot be used, with the numbers, paths and lines involved
+/// (and the savefile's own error where reading or writing one failed).
 ///
 /// `description` is one line that names options as `SynthConfiguration` spells them; the command
 /// line renders the same value with its flags through `description(naming:)`.
@@ -7,8 +10,10 @@ public enum TrafficError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An option of a synthetic trace, by what it means rather than by one spelling of it.
     public enum Parameter: String, CaseIterable, Sendable {
         case packets, flows, frameSize, elephantShare, ipv6Share, packetsPerSecond, minimumFlowPackets
+        /// The path a trace is written to.
+        case output
 
-        /// The parameter's place in `SynthConfiguration`.
+        /// The parameter's place in `SynthConfiguration` (the output: `write(to:)`'s path).
         public var configurationName: String {
             switch self {
             case .packets: "packets"
@@ -18,6 +23,7 @@ public enum TrafficError: Error, Equatable, Sendable, CustomStringConvertible {
             case .ipv6Share: "ipv6Share"
             case .packetsPerSecond: "packetsPerSecond"
             case .minimumFlowPackets: "flowSizes.minimum"
+            case .output: "path"
             }
         }
     }
@@ -54,16 +60,16 @@ public enum TrafficError: Error, Equatable, Sendable, CustomStringConvertible {
     case frameSizeLineOutOfRange(path: String, line: Int, size: Int)
     /// A frame-size file with no sizes in it.
     case frameSizeFileEmpty(path: String)
-    /// A trace the reader cannot read; `reason` is the reader's own line, which names the path.
-    case traceUnreadable(path: String, reason: String)
+    /// A trace the reader cannot read.
+    case traceUnreadable(SavefileError)
     /// A trace of a link type other than Ethernet (`linkType` is the DLT).
     case traceNotEthernet(path: String, linkType: Int32)
     /// A trace with no packets.
     case traceEmpty(path: String)
-    /// Any other problem, as one line (a trace that cannot be written).
-    case other(String)
-
-    public init(_ message: String) { self = .other(message) }
+    /// The output could not be opened for writing.
+    case outputUnwritable(SavefileError)
+    /// Writing the output failed part way.
+    case outputFailed(SavefileError)
 
     /// `description`, as the field was called before these errors were values.
     public var message: String { description }
@@ -117,14 +123,16 @@ public enum TrafficError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(name(.frameSize)) \(path) line \(line): \(size) bytes \(problem) (use \(sizes) bytes)"
         case .frameSizeFileEmpty(let path):
             return "\(name(.frameSize)) \(path) has no frame sizes: give one size in bytes per line"
-        case .traceUnreadable(_, let reason):
-            return "cannot replay \(reason)"
+        case .traceUnreadable(let error):
+            return "cannot replay \(error)"
         case .traceNotEthernet(let path, let linkType):
-            return "cannot replay \(path): its link type is \(TraceLoader.linkTypeName(linkType)), not Ethernet (replay sends Ethernet frames: give a capture made on an Ethernet interface)"
+            return "cannot replay \(path): its link type is \(LinkType.name(linkType)), not Ethernet (replay sends Ethernet frames: give a capture made on an Ethernet interface)"
         case .traceEmpty(let path):
             return "cannot replay \(path): the file holds no packets (give a capture with at least one packet)"
-        case .other(let message):
-            return message
+        case .outputUnwritable(let error):
+            return "cannot write \(error.path): \(error.reason) (choose a writable \(name(.output)))"
+        case .outputFailed(let error):
+            return "cannot write \(error)"
         }
     }
 }

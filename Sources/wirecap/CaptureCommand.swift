@@ -3,7 +3,7 @@ import CWirecapLinux
 import Foundation
 import WirecapEngine
 import WirecapPcap
-import WirecapTrace
+import WirecapSavefile
 
 struct CaptureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,7 +56,7 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Stop after this many seconds.")
     var duration: Double?
 
-    @Option(name: .short, help: "Write packets to this pcap file (nanosecond timestamps); - for standard output.")
+    @Option(name: .short, help: "Write packets to this file: pcapng if its name ends in .pcapng, else pcap; nanosecond timestamps; - for pcap on standard output.")
     var w: String?
 
     @Option(help: "Write statistics as one JSON object to this file, or - for standard output.")
@@ -134,15 +134,15 @@ struct CaptureCommand: ParsableCommand {
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
         _ = CWirecapLinux_block_stop_signals()
         let engine: CaptureEngine
-        let writer: PcapWriter?
+        let writer: SavefileWriter?
         do {
             try configuration.validate()
-            writer = try w.map { path throws(TraceError) in try PcapWriter(path: path, snapLength: s) }
+            writer = try w.map { path throws(SavefileError) in try SavefileWriter(path: path, snapLength: s) }
             engine = try CaptureEngine(configuration: configuration)
         } catch let error as CaptureError {
             throw fail(error)
-        } catch let error as TraceError {
-            throw fail("cannot write \(error)")
+        } catch let error as SavefileError {
+            throw fail(Self.cannotOpen(error))
         }
         let sink = CaptureSink(writer: writer, limit: c, control: engine.control)
         let work = SyntheticWork(nanosecondsPerPacket: workNs, mode: workMode)
@@ -200,6 +200,11 @@ struct CaptureCommand: ParsableCommand {
         }
     }
 
+    /// An output file that cannot be opened: the fix is another `-w`.
+    static func cannotOpen(_ error: SavefileError) -> String {
+        "cannot write \(error.path): \(error.reason) (choose a writable path with -w)"
+    }
+
     /// `-r FILE`: read a pcap or pcapng file through the facade (libpcap underneath), filter it
     /// in user space with libpcap's filter, and write or count what passes, as tcpdump -r does.
     func readFile(_ path: String) throws {
@@ -213,21 +218,26 @@ struct CaptureCommand: ParsableCommand {
                     throw fail("bad filter expression '\(filterExpression)': \(error) (see `man pcap-filter`)")
                 }
             }
-            printError("reading from file \(path), link-type \(try handle.datalink), snapshot length \(try handle.snapshot)")
-            let dumper = try w.map { output throws(PcapError) in try handle.dumpOpen(path: output) }
+            let linkType = try handle.datalink
+            let snapLength = try handle.snapshot
+            printError("reading from file \(path), link-type \(linkType), snapshot length \(snapLength)")
+            // The file's link type and snap length, at nanosecond precision: nothing is lost.
+            let writer: SavefileWriter?
+            do {
+                writer = try w.map { output throws(SavefileError) in try SavefileWriter(path: output, linkType: linkType, snapLength: snapLength) }
+            } catch {
+                throw fail(Self.cannotOpen(error))
+            }
             var written = 0
-            var dumpError: PcapError? = nil
             _ = try handle.loop(count: c ?? -1) { packet in
-                do throws(PcapError) {
-                    try dumper?.dump(packet)
-                } catch {
-                    dumpError = error
-                    handle.breakLoop()
-                }
+                writer?.write(packet)
                 written += 1
             }
-            try dumper?.close()
-            if let dumpError { throw dumpError }
+            do {
+                try writer?.close()
+            } catch {
+                throw fail("cannot finish \(error)")
+            }
             printError("\(written) packets")
             if let statsJson {
                 let object = "{\"file\":\"\(path)\",\"total\":{\"captured\":\(written)}}\n"

@@ -2,22 +2,22 @@
 import Glibc
 #endif
 import WirecapEngine
-import WirecapTrace
+import WirecapSavefile
 
-/// Where `wirecap capture` puts packets: an optional pcap writer shared by all queues, and the
-/// `-c` count. Capture threads take the lock once per block, not per packet.
+/// Where `wirecap capture` puts packets: an optional savefile writer shared by all queues, and
+/// the `-c` count. Capture threads take the lock once per block, not per packet.
 final class CaptureSink: @unchecked Sendable {
     // @unchecked: `written` and the writer are touched only between lock() and unlock().
     // A Monitor, not a Mutex: the lock is taken at a block's first packet and released in
     // `blockDone`, a later call.
     private let monitor = Monitor()
-    private let writer: PcapWriter?
+    private let writer: SavefileWriter?
     private let limit: UInt64?
     private let control: CaptureControl
     // Guarded by `monitor`; no dynamic exclusivity check per packet.
     @exclusivity(unchecked) private var written: UInt64 = 0
 
-    init(writer: PcapWriter?, limit: Int?, control: CaptureControl) {
+    init(writer: SavefileWriter?, limit: Int?, control: CaptureControl) {
         self.writer = writer
         self.limit = limit.map(UInt64.init)
         self.control = control

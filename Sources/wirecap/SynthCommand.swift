@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WirecapSavefile
 import WirecapTraffic
 
 struct SynthCommand: ParsableCommand {
@@ -41,7 +42,7 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Packets in the smallest flow (the Pareto minimum).")
     var minFlowPackets: Int = 1
 
-    @Flag(help: "Write pcapng (nanosecond timestamps) instead of pcap.")
+    @Flag(help: "Write pcapng instead of pcap (also chosen by an output name ending in .pcapng); nanosecond timestamps either way.")
     var pcapng = false
 
     func run() throws {
@@ -54,7 +55,7 @@ struct SynthCommand: ParsableCommand {
                 packets: packets, flows: flows, frameSizes: try FrameSizeModel.parse(size), elephantShare: elephantShare,
                 ipv6Share: ipv6Share, seed: seed, packetsPerSecond: pps,
                 flowSizes: FlowSizeModel(minimum: minFlowPackets, maximum: max(minFlowPackets, 1_000_000_000)),
-                format: pcapng ? .pcapng : .pcap)
+                format: pcapng ? .pcapng : SavefileFormat(path: output))
             synthesizer = try TraceSynthesizer(configuration: configuration)
         } catch {
             throw fail(error)

@@ -70,7 +70,7 @@ func fail(_ error: TrafficError) -> ExitCode {
 }
 
 extension TrafficError.Parameter {
-    /// The `wirecap synth` flag that sets this option.
+    /// The `wirecap synth` flag that sets this option (for the output, the words around `-o`).
     var flag: String {
         switch self {
         case .packets: "--packets"
@@ -80,6 +80,7 @@ extension TrafficError.Parameter {
         case .ipv6Share: "--ipv6-share"
         case .packetsPerSecond: "--pps"
         case .minimumFlowPackets: "--min-flow-packets"
+        case .output: "path with -o"
         }
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import WirecapEngine
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 
 extension SandboxSuites {
     /// Tests that send real frames through a veth pair between two private network namespaces.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 
 /// The error paths of `wirecap capture`, through the real executable: one line on standard
 /// error that names the problem and the fix, and a non-zero exit.
@@ -130,7 +130,7 @@ extension SandboxSuites {
                 #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
                 #expect(capture.stderr.contains("1000 packets captured"), "\(capture.stderr)")
             }
-            #expect(try PcapReader(path: output).readAll().count == 1000)
+            #expect(try SavefileReader(path: output).readAll().count == 1000)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
             #expect(object["interface"] as? String == "wcrecv0")
             let queues = try #require(object["queues"] as? [[String: Any]])
@@ -191,7 +191,7 @@ extension SandboxSuites {
                 #expect(capture.process.terminationStatus == 0)
                 #expect(capture.stderr.contains("300 packets captured"), "\(capture.stderr)")
             }
-            let records = try PcapReader(path: output).readAll()
+            let records = try SavefileReader(path: output).readAll()
             #expect(records.count == 300)
             #expect(records.allSatisfy { record in record.bytes.withUnsafeBytes { SequencedFrame.sequence(of: $0) } != nil })
         }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 
 extension SandboxSuites {
     /// tcpdump's own test corpus, replayed through the sandbox and captured by the real
@@ -25,14 +25,14 @@ extension SandboxSuites {
             var unreadable: [String] = []
             var damaged: [String] = []
             for name in names {
-                let reader: PcapReader
+                let reader: SavefileReader
                 do {
-                    reader = try PcapReader(path: Tool.corpus.appendingPathComponent(name).path)
+                    reader = try SavefileReader(path: Tool.corpus.appendingPathComponent(name).path)
                 } catch {
                     unreadable.append(name)
                     continue
                 }
-                guard reader.linkType == PcapWriter.ethernet else {
+                guard reader.linkType == LinkType.ethernet else {
                     other += 1
                     continue
                 }
@@ -60,7 +60,7 @@ extension SandboxSuites {
 
             var accepted: [Frame] = []
             var refused: [FrameSender.Refusal: [String]] = [:]
-            let captured: [TraceRecord] = try Sandbox.with { sandbox in
+            let captured: [SavefileRecord] = try Sandbox.with { sandbox in
                 let capture = try BackgroundCapture(["-i", sandbox.receiverInterface, "-w", output], in: sandbox.receiver)
                 try capture.waitUntilListening()
                 let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
@@ -74,7 +74,7 @@ extension SandboxSuites {
                 usleep(200_000)
                 #expect(capture.interrupt() == 0, "capture exits cleanly on SIGINT: \(capture.stderr)")
                 #expect(capture.stderr.contains("\(accepted.count) packets captured"), "\(capture.stderr)")
-                return try PcapReader(path: output).readAll()
+                return try SavefileReader(path: output).readAll()
             }
 
             print("corpus: \(corpus.files) Ethernet files, \(corpus.frames.count) frames; \(corpus.otherLinkTypes) files of other link types; unreadable by libpcap: \(corpus.unreadable); damaged tails: \(corpus.damaged)")

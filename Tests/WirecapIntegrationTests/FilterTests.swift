@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 
 extension SandboxSuites {
     /// A tcpdump expression on a live multi-queue capture: compiled by libpcap, run by the kernel
@@ -31,7 +31,7 @@ extension SandboxSuites {
                 #expect(capture.interrupt() == 0, "\(capture.stderr)")
             }
             let expected = (0..<UInt64(total)).filter { frames.flow(of: $0) < 8 }
-            let captured = try PcapReader(path: output).readAll().compactMap { record in
+            let captured = try SavefileReader(path: output).readAll().compactMap { record in
                 record.bytes.withUnsafeBytes { SequencedFrame.sequence(of: $0) }
             }
             #expect(captured.count == expected.count, "captured \(captured.count), expected \(expected.count)")
@@ -62,7 +62,7 @@ extension SandboxSuites {
                 usleep(300_000)
                 #expect(capture.interrupt() == 0, "\(capture.stderr)")
             }
-            let captured = try PcapReader(path: output).readAll().compactMap { record in
+            let captured = try SavefileReader(path: output).readAll().compactMap { record in
                 record.bytes.withUnsafeBytes { SequencedFrame.sequence(of: $0) }
             }
             #expect(captured.sorted() == Array(1_000..<2_000), "only the frames that came in, each once")
@@ -86,7 +86,7 @@ extension SandboxSuites {
             defer { unlink(output) }
             let outcome = try Tool.run(["capture", "-r", file, "-w", output, "vlan", "and", "arp"])
             #expect(outcome.status == 0, "\(outcome.stderr)")
-            let mine = try PcapReader(path: output).readAll()
+            let mine = try SavefileReader(path: output).readAll()
             if let tcpdump = try? Command.locate("tcpdump") {
                 let counted = try Command.run([tcpdump, "--count", "-r", file, "vlan", "and", "arp"])
                 #expect(counted.contains("\(mine.count) packets"), "tcpdump: \(counted), wirecap: \(mine.count)")

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 
 /// The example IDS over the pcap facade, run as a user would.
 @Suite("wirecap-ids example")
@@ -29,7 +29,7 @@ struct IDSTests {
         defer { unlink(path) }
         // 400 numbered frames over 8 flows (UDP source ports 1024...1031): every payload says WCAP.
         let frames = SequencedFrame(flows: 8, size: 80)
-        let writer = try PcapWriter(path: path, snapLength: 65535)
+        let writer = try SavefileWriter(path: path, snapLength: 65535)
         for sequence in 0..<UInt64(400) {
             frames.bytes(sequence: sequence).withUnsafeBytes { writer.write(bytes: $0, wireLength: $0.count, seconds: 1, nanoseconds: Int(sequence)) }
         }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import WirecapEngine
 import WirecapSandbox
-import WirecapTrace
+import WirecapSavefile
 import WirecapTraffic
 
 /// Temporary pcap files of numbered frames for replay tests.
@@ -11,10 +11,10 @@ enum ReplayTrace {
     /// Writes frames `0..<count` of `frames`, `gapNanoseconds` apart, with `extra` frames written
     /// just before the numbered frame at their index. Returns the path; the caller removes it.
     static func numbered(
-        _ frames: SequencedFrame, count: Int, gapNanoseconds: Int = 1000, extra: [Int: [UInt8]] = [:], linkType: Int32 = PcapWriter.ethernet
+        _ frames: SequencedFrame, count: Int, gapNanoseconds: Int = 1000, extra: [Int: [UInt8]] = [:], linkType: Int32 = LinkType.ethernet
     ) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-replay-\(getpid())-\(UUID().uuidString).pcap").path
-        let writer = try PcapWriter(path: path, linkType: linkType, snapLength: 65535)
+        let writer = try SavefileWriter(path: path, linkType: linkType, snapLength: 65535)
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: frames.size, alignment: 16)
         defer { scratch.deallocate() }
         var clock = 1_700_000_000 * 1_000_000_000

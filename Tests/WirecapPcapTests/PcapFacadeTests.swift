@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WirecapEngine
 import WirecapPcap
-import WirecapTrace
+import WirecapSavefile
 
 /// The offline half of the libpcap facade, checked against libpcap's own consumer, tcpdump.
 @Suite("libpcap facade over savefiles")
@@ -42,9 +42,9 @@ struct PcapFacadeTests {
     }
 
     /// Every record libpcap reads before the end or the damage, and the error if there was one.
-    static func readRecords(_ path: String) -> (records: [TraceRecord], error: String?) {
-        guard let reader = try? PcapReader(path: path) else { return ([], "unreadable") }
-        var records: [TraceRecord] = []
+    static func readRecords(_ path: String) -> (records: [SavefileRecord], error: String?) {
+        guard let reader = try? SavefileReader(path: path) else { return ([], "unreadable") }
+        var records: [SavefileRecord] = []
         do {
             while let record = try reader.next() { records.append(record) }
             return (records, nil)
@@ -107,7 +107,7 @@ struct PcapFacadeTests {
                 #expect(original.records == copied.records, "\(file.lastPathComponent) and its copy differ")
             }
         }
-        if Self.tcpdump == nil { print("tcpdump is not installed: compared record by record with PcapReader instead") }
+        if Self.tcpdump == nil { print("tcpdump is not installed: compared record by record with SavefileReader instead") }
         print("round trip: \(compared) Ethernet files compared, \(otherLinkTypes) of other link types skipped, in \(ContinuousClock.now - start)")
         print("libpcap cannot open \(unreadable.count) files" + unreadable.map { "\n  " + $0 }.joined())
         print("libpcap stops with an error inside \(damaged.count) Ethernet files (intact records compared)" + damaged.map { "\n  " + $0 }.joined())
@@ -169,7 +169,7 @@ struct PcapFacadeTests {
         try (files.joined(separator: "\n") + "\n").write(toFile: list, atomically: true, encoding: .utf8)
         var accepted = 0
         for expression in Self.expressions {
-            var ours: [TraceRecord] = []
+            var ours: [SavefileRecord] = []
             for path in files {
                 let handle = try PcapHandle.openOffline(path: path, precision: .micro)
                 try handle.setFilter(expression)
@@ -180,7 +180,7 @@ struct PcapFacadeTests {
                 // them, in 32 bits: a pcapng file of the corpus has times past 2106.
                 while let packet = try? handle.next() {
                     ours.append(
-                        TraceRecord(
+                        SavefileRecord(
                             bytes: packet.bytes, wireLength: packet.len, seconds: Int(Int32(truncatingIfNeeded: packet.seconds)),
                             nanoseconds: packet.nanoseconds))
                 }
@@ -390,7 +390,7 @@ struct PcapAsyncTests {
             print("skipped: \(corpus) is not there (../shared beside the checkout)")
             return
         }
-        let expected = try PcapReader(path: corpus).readAll()
+        let expected = try SavefileReader(path: corpus).readAll()
         var count = 0
         var same = true
         let handle = try PcapHandle.openOffline(path: corpus, precision: .nano)

@@ -72,7 +72,7 @@ struct PcapFacadeOptionsTests {
 
     @Test("the facade's text names LiveOptions, never a flag or the engine's property paths")
     func facadeTerms() {
-        for error in ConfigurationTests.examples {
+        for error in Self.examples {
             let text = PcapError(engine: .configuration(error)).message
             #expect(!text.contains("--") && !text.contains("\n"), "\(text)")
             for engineName in ["ring.", "pool.", "offload."] { #expect(!text.contains(engineName), "\(text)") }
@@ -84,4 +84,27 @@ struct PcapFacadeOptionsTests {
         let missing = PcapError(engine: .noSuchInterface("eth9"))
         #expect(missing.message == CaptureError.noSuchInterface("eth9").description && missing.underlying == .noSuchInterface("eth9"))
     }
+
+    /// A refusal of each kind the engine gives, as the facade passes them on.
+    static let examples: [ConfigurationError] = [
+        .missingInterface,
+        .outOfRange(.queues, value: 0, allowed: 1...256),
+        .outOfRange(.blockCount, value: 0, allowed: 1...(1 << 20)),
+        .outOfRange(.blockTimeout, value: -1, allowed: 0...60_000),
+        .outOfRange(.snapLength, value: 0, allowed: 1...262_144),
+        .outOfRange(.poolChunks, value: 0, allowed: 1...(1 << 20)),
+        .notPageMultiple(.blockSize, value: 5000, page: 4096, suggestion: 8192),
+        .notAFraction(.offloadThreshold, value: 1.5),
+        .ringTooLarge(blockSize: 1 << 30, blockCount: 2048, limit: 1 << 40),
+        .blockTooSmall(blockSize: 8192, needed: 262_256, snapLength: 262_144, suggestion: 266_240),
+        .poolTooLarge(chunks: 1 << 20, blockSize: 1 << 20, queues: 1, bytes: 1 << 40, physical: 1 << 33),
+        .offloadNeedsPool,
+        .chunksNeedPool,
+        .buddyGroupsIncomplete([[0, 1], [1, 2]], queues: 4),
+        .filterLength(5000),
+        .filterRefused(interface: "eth0"),
+        .ringAllocationFailed(interface: "eth0", blockSize: 1 << 20, blockCount: 32),
+        .poolAllocationFailed(queue: 0, chunks: 64, chunkSize: 1 << 20),
+        .poolLockFailed(queue: 0, bytes: 1 << 26, errno: EPERM, limit: 8 << 20),
+    ]
 }
