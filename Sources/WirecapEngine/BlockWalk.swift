@@ -51,9 +51,13 @@ public enum BlockWalk {
     /// frame with its real TPID, in the headroom the ring reserves in front of each frame (as
     /// libpcap does): an IDS sees the bytes that were on the wire. The frame is then cut to
     /// `snapLength`, since the tag adds four bytes to what the kernel already cut.
+    ///
+    /// `blockDone`: whether to end with `handler.blockDone(queue:)`; a reader that calls it once
+    /// per call of its own (pcap's dispatch) passes false, rather than wrapping its handler in one
+    /// that swallows the call.
     @inlinable
     public static func walk<H: PacketHandler>(
-        block: UnsafeMutableRawPointer, queue: Int, snapLength: Int, reinsertVLAN: Bool, handler: inout H
+        block: UnsafeMutableRawPointer, queue: Int, snapLength: Int, reinsertVLAN: Bool, handler: inout H, blockDone: Bool = true
     ) -> Int {
         let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
         var packet = block + Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
@@ -90,7 +94,7 @@ public enum BlockWalk {
             CWirecapLinux_prefetch(packet + (8 &* next &+ 64))
             packet += next
         }
-        handler.blockDone(queue: queue)
+        if blockDone { handler.blockDone(queue: queue) }
         return count
     }
 

@@ -5,35 +5,18 @@ import WirecapEngine
 ///
 /// A chunk read from its start with room for all of it (the common case) goes through the
 /// engine's own whole-block walk, the loop the engine's work threads run; a chunk that a count
-/// cuts, or that is resumed, through the ranged walk. The handler is reached through a pointer,
-/// not copied: a copied handler that owns a dictionary (an IDS's flow table) would be copied
-/// on its next write.
+/// cuts, or that is resumed, through the ranged walk. The handler is passed `inout`, never
+/// copied: a copied handler that owns a dictionary (an IDS's flow table) would be copied on its
+/// next write. Neither walk calls `blockDone`: `dispatch` calls it once per call.
 public enum FacadeWalk {
     /// Hands packets `first..<first+limit` of the chunk to `handler`; returns how many it walked.
-    /// `blockDone` is not called: `dispatch` calls it once per call.
     @inlinable
     public static func walk<H: PacketHandler>(
         chunk: UnsafeMutableRawPointer, packets: Int, owner: Int, snapLength: Int, first: Int, limit: Int, handler: inout H
     ) -> Int {
         if first == 0 && limit >= packets {
-            return withUnsafeMutablePointer(to: &handler) { target in
-                var forwarding = ForwardingHandler(target: target)
-                return BlockWalk.walk(block: chunk, queue: owner, snapLength: snapLength, reinsertVLAN: true, handler: &forwarding)
-            }
+            return BlockWalk.walk(block: chunk, queue: owner, snapLength: snapLength, reinsertVLAN: true, handler: &handler, blockDone: false)
         }
         return BlockWalk.walk(block: chunk, queue: owner, snapLength: snapLength, first: first, limit: limit, handler: &handler)
     }
-}
-
-/// Forwards packets to a handler that stays where it is, and swallows `blockDone`.
-@usableFromInline
-struct ForwardingHandler<H: PacketHandler>: PacketHandler {
-    @usableFromInline let target: UnsafeMutablePointer<H>
-
-    @inlinable init(target: UnsafeMutablePointer<H>) { self.target = target }
-
-    @inlinable @inline(__always)
-    mutating func handle(_ packet: Packet) { target.pointee.handle(packet) }
-
-    @inlinable mutating func blockDone(queue: Int) {}
 }
