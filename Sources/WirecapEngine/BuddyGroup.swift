@@ -4,9 +4,10 @@ import WirecapLinux
 /// A WireCAP buddy group: the capture queues of the queues that share work, and the counts of the
 /// path from ring to handler, kept per owner queue.
 ///
-/// Each member has a FIFO of filled chunks (its *capture queue*) drained by its work thread. A
-/// member's capture thread pushes each chunk it fills; with an offload policy, a chunk may land in
-/// a buddy's FIFO instead (WireCAP's advanced mode). Whoever processes a chunk, its packets are
+/// Each member has a `CaptureQueue` of filled chunks, drained by its consumer. A member's capture
+/// thread pushes each chunk it fills; with an offload policy, a chunk may land in a buddy's
+/// capture queue instead (WireCAP's advanced mode). Without offloading (basic mode) every queue
+/// is a group of one: the same code, with no buddy to choose. Whoever processes a chunk, its packets are
 /// counted for the queue that captured it (its owner), and it goes back to the owner's pool, so
 /// `received == processed + delivery_drops + in_flight` holds per queue.
 ///
@@ -23,7 +24,7 @@ package final class BuddyGroup: @unchecked Sendable {
     private let backlogs: UnsafeMutableBufferPointer<Int>
     private let offloading: UnsafeMutableBufferPointer<Bool>
     // Guarded by `monitor`, so the per-access exclusivity checks would only cost time.
-    @exclusivity(unchecked) private var fifos: [Fifo]
+    @exclusivity(unchecked) private var fifos: [CaptureQueue]
     @exclusivity(unchecked) private var counts: [Counts]
     @exclusivity(unchecked) private var finishedCaptures = 0
     /// An eventfd signalled when a member's capture queue goes from empty to non-empty, for
@@ -53,27 +54,6 @@ package final class BuddyGroup: @unchecked Sendable {
         package var backlogMax: Int = 0
     }
 
-    /// A ring buffer of filled chunks, big enough for every chunk of the group.
-    private struct Fifo {
-        var slots: [FilledChunk]
-        var head = 0
-        var count = 0
-
-        init(capacity: Int) { slots = Array(repeating: FilledChunk(index: 0, owner: 0, packets: 0, sequence: 0), count: capacity) }
-
-        mutating func push(_ chunk: FilledChunk) {
-            slots[(head + count) % slots.count] = chunk
-            count += 1
-        }
-
-        mutating func pop() -> FilledChunk {
-            let chunk = slots[head]
-            head = (head + 1) % slots.count
-            count -= 1
-            return chunk
-        }
-    }
-
     /// - Parameters:
     ///   - queueCount: all queues of the capture (global indices run 0..<queueCount).
     ///   - capacities: every queue's pool size, by global index: a member's capture queue must
@@ -91,7 +71,7 @@ package final class BuddyGroup: @unchecked Sendable {
         offloading = .allocate(capacity: queueCount)
         offloading.initialize(repeating: false)
         let total = members.reduce(0) { $0 + capacities[$1] }
-        fifos = (0..<queueCount).map { members.contains($0) ? Fifo(capacity: total) : Fifo(capacity: 1) }
+        fifos = (0..<queueCount).map { members.contains($0) ? CaptureQueue(capacity: total) : CaptureQueue(capacity: 1) }
         counts = Array(repeating: Counts(), count: queueCount)
     }
 

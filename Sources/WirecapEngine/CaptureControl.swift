@@ -7,7 +7,8 @@ import WirecapLinux
 /// async-signal-safe, so it may be called from a signal handler, a handler on a capture thread,
 /// or any other thread. The EventFD wakes every thread blocked in `poll` at once, and stays
 /// readable, so a stop is never missed.
-public final class CaptureControl: Sendable {
+@usableFromInline
+package final class CaptureControl: Sendable {
     @usableFromInline let stopping = Atomic<Bool>(false)
     let wakeUp: EventFD
 
@@ -18,10 +19,10 @@ public final class CaptureControl: Sendable {
     /// What the capture threads poll beside their ring.
     @usableFromInline var wakeFD: Int32 { wakeUp.descriptor }
 
-    public func requestStop() {
+    package func requestStop() {
         stopping.store(true, ordering: .releasing)
         wakeUp.signal()
     }
 
-    @inlinable public var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    @inlinable package var isStopping: Bool { stopping.load(ordering: .acquiring) }
 }

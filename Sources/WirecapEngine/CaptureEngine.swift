@@ -15,8 +15,8 @@ import WirecapLinux
 /// signal handler) stops them after they have drained what the kernel already accepted.
 public final class CaptureEngine: Sendable {
     public let configuration: CaptureConfiguration
-    public let queues: [CaptureQueue]
-    public let control: CaptureControl
+    @usableFromInline package let queues: [ReceiveQueue]
+    @usableFromInline package let control: CaptureControl
     public let fanoutGroup: UInt16
     let logger: Logger
     @usableFromInline let threads = ThreadList()
@@ -74,10 +74,10 @@ public final class CaptureEngine: Sendable {
                 threshold: configuration.offload?.threshold, snapLength: configuration.snapLength)
         }
         self.exchange = exchange
-        var queues: [CaptureQueue] = []
+        var queues: [ReceiveQueue] = []
         for (index, ring) in rings.enumerated() {
             queues.append(
-                CaptureQueue(
+                ReceiveQueue(
                     index: index, cpu: configuration.pinThreads ? placement.cpus[index] : nil, ring: ring, interface: name,
                     snapLength: configuration.snapLength, blockTimeoutMilliseconds: configuration.ring.blockTimeoutMilliseconds,
                     exchange: exchange))

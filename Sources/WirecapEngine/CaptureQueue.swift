@@ -1,125 +1,27 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CWirecapLinux
-import Synchronization
-
-/// One WireCAP receive queue: a fanout member socket with its ring and its counters; in pool
-/// mode its chunks go through the engine's `ChunkExchange`.
+/// WireCAP's capture queue: the FIFO of filled chunks waiting for one queue's consumer (its
+/// work thread, or a reader that pulls). Its own queue's capture thread appends to it and, with
+/// offloading, so do its buddies'; the `BuddyGroup` that owns it keeps it under the group's lock.
 ///
-/// `run` is the capture thread's loop: take the next block in ring order once the kernel has
-/// retired it, hand it to the consumer, give it back, and sleep in `poll` when there is nothing to
-/// take. Blocks go back strictly in ring order and right after the consumer is done, so user
-/// space never holds more than the one block in hand. `work` is the work thread's loop in pool
-/// mode is the engine's (`CaptureEngine.startWorkers`), over the exchange's leases.
-public final class CaptureQueue: Sendable {
-    public let index: Int
-    public let cpu: Int?
-    @usableFromInline let ring: RxRing
-    @usableFromInline let counters: QueueCounters
-    @usableFromInline let snapLength: Int
-    @usableFromInline let blockTimeoutMilliseconds: Int
-    /// Pool mode only: where this queue's capture thread puts its chunks.
-    @usableFromInline let exchange: ChunkExchange?
+/// A ring buffer sized for every chunk of the group at open, so a push never allocates and never
+/// finds it full: a chunk exists only once, in one pool.
+struct CaptureQueue {
+    private var slots: [FilledChunk]
+    private var head = 0
+    private(set) var count = 0
 
-    init(
-        index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, blockTimeoutMilliseconds: Int,
-        exchange: ChunkExchange?
-    ) {
-        self.index = index
-        self.cpu = cpu
-        self.ring = ring
-        self.counters = QueueCounters(queue: index, interface: interface)
-        self.snapLength = snapLength
-        self.blockTimeoutMilliseconds = blockTimeoutMilliseconds
-        self.exchange = exchange
+    init(capacity: Int) {
+        slots = Array(repeating: FilledChunk(index: 0, owner: 0, packets: 0, sequence: 0), count: capacity)
     }
 
-    public func statistics() -> QueueStatistics {
-        counters.snapshot(socket: ring.socket, exchange: exchange)
+    mutating func push(_ chunk: FilledChunk) {
+        slots[(head + count) % slots.count] = chunk
+        count += 1
     }
 
-    /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
-    public var socketDescriptor: Int32 { ring.fd }
-
-    /// How long a stop waits for the kernel to retire the block it is filling, or for a chunk to
-    /// come free: the retire timer fires after the block timeout (8 ms when the kernel picks), so
-    /// twice that plus slack. The window restarts whenever a block is taken.
-    @usableFromInline var drainWindowNanoseconds: UInt64 {
-        UInt64(max(blockTimeoutMilliseconds, 8) * 2 + 100) * 1_000_000
-    }
-
-    @inlinable
-    package func run<C: BlockConsumer>(consumer: inout C, control: CaptureControl) {
-        let statsInterval: UInt64 = 1_000_000_000
-        var nextStats = CWirecapLinux_monotonic_coarse_ns() + statsInterval
-        var index = 0
-        var taken: UInt64 = 0
-        var blocks: UInt64 = 0
-        // Once a stop is seen: no new packets may enter (drop-all filter), and we keep taking
-        // blocks until everything the kernel accepted has been taken, or the window ends.
-        var drainTarget: UInt64? = nil
-        var drainDeadline: UInt64 = 0
-        var fds = (
-            pollfd(fd: ring.fd, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: control.wakeFD, events: Int16(POLLIN), revents: 0))
-
-        while true {
-            let block = ring.block(index)
-            let status = CWirecapLinux_block_status_acquire(block)
-            if status & BlockWalk.statusUser != 0 {
-                let packets = UInt64(block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self))
-                if consumer.consume(block: block, queue: self.index) {
-                    taken &+= packets
-                    blocks &+= 1
-                    CWirecapLinux_block_release(block)
-                    index = index + 1 == ring.blockCount ? 0 : index + 1
-                    counters.taken.store(taken, ordering: .releasing)
-                    counters.blocks.store(blocks, ordering: .relaxed)
-                    if drainTarget != nil { drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
-                }
-                let now = CWirecapLinux_monotonic_coarse_ns()
-                if status & BlockWalk.statusLosing != 0 || now >= nextStats {
-                    counters.refresh(socket: ring.socket)
-                    nextStats = now + statsInterval
-                }
-                if drainTarget == nil && control.isStopping { drainTarget = beginDrain() ; drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
-                if let target = drainTarget, taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
-                continue
-            }
-            if drainTarget == nil && control.isStopping {
-                drainTarget = beginDrain()
-                drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
-            }
-            if let target = drainTarget {
-                if taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
-                // Only the ring now: the wake-up fd stays readable after a stop.
-                fds.0.revents = 0
-                _ = poll(&fds.0, 1, 5)
-                continue
-            }
-            fds.0.revents = 0
-            fds.1.revents = 0
-            withUnsafeMutablePointer(to: &fds) { pair in
-                pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }
-            }
-            let now = CWirecapLinux_monotonic_coarse_ns()
-            if now >= nextStats {
-                counters.refresh(socket: ring.socket)
-                nextStats = now + statsInterval
-            }
-        }
-        counters.refresh(socket: ring.socket)
-        counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
-        exchange?.captureFinished(queue: self.index)
-    }
-
-    /// Shuts the door (drop-all filter) and returns how many packets the kernel has accepted in
-    /// all: the drain takes blocks until it has taken that many.
-    @usableFromInline
-    func beginDrain() -> UInt64 {
-        try? ring.setReturnFilter(0)
-        counters.refresh(socket: ring.socket)
-        return counters.kernelAccepted
+    mutating func pop() -> FilledChunk {
+        let chunk = slots[head]
+        head = (head + 1) % slots.count
+        count -= 1
+        return chunk
     }
 }

@@ -5,8 +5,8 @@ import CWirecapLinux
 import Synchronization
 
 /// The processing-load knob of the experiments: X ns of work per packet.
-public struct SyntheticWork: Sendable, Equatable {
-    public enum Mode: String, CaseIterable, Sendable {
+package struct SyntheticWork: Sendable, Equatable {
+    package enum Mode: String, CaseIterable, Sendable {
         /// Burns X ns of CPU per packet, like a real IDS.
         case spin
         /// Holds the worker for n * X ns per batch (block or chunk) without using CPU: emulates a
@@ -15,12 +15,12 @@ public struct SyntheticWork: Sendable, Equatable {
         case sleep
     }
 
-    public var nanosecondsPerPacket: Int
-    public var mode: Mode
+    package var nanosecondsPerPacket: Int
+    package var mode: Mode
     /// Spin-loop iterations per nanosecond on this machine, measured once.
     @usableFromInline let iterationsPerNanosecond: Double
 
-    public init(nanosecondsPerPacket: Int, mode: Mode) {
+    package init(nanosecondsPerPacket: Int, mode: Mode) {
         self.nanosecondsPerPacket = nanosecondsPerPacket
         self.mode = mode
         iterationsPerNanosecond = mode == .spin && nanosecondsPerPacket > 0 ? Self.calibration : 0
@@ -54,20 +54,20 @@ public struct SyntheticWork: Sendable, Equatable {
 }
 
 /// Runs the synthetic work around another handler.
-public struct WorkingHandler<Inner: PacketHandler>: PacketHandler {
-    public var inner: Inner
+package struct WorkingHandler<Inner: PacketHandler>: PacketHandler {
+    package var inner: Inner
     @usableFromInline let work: SyntheticWork
     @usableFromInline let iterations: Int
     @usableFromInline var pending = 0
 
-    @inlinable public init(_ inner: Inner, work: SyntheticWork) {
+    @inlinable package init(_ inner: Inner, work: SyntheticWork) {
         self.inner = inner
         self.work = work
         iterations = work.spinIterations
     }
 
     @inlinable
-    public mutating func handle(_ packet: Packet) {
+    package mutating func handle(_ packet: Packet) {
         inner.handle(packet)
         if work.nanosecondsPerPacket > 0 {
             if work.mode == .spin { SyntheticWork.spin(iterations) } else { pending &+= 1 }
@@ -75,7 +75,7 @@ public struct WorkingHandler<Inner: PacketHandler>: PacketHandler {
     }
 
     @inlinable
-    public mutating func blockDone(queue: Int) {
+    package mutating func blockDone(queue: Int) {
         if pending > 0 {
             let total = pending * work.nanosecondsPerPacket
             pending = 0

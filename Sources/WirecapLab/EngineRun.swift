@@ -3,22 +3,22 @@ import WirecapEngine
 import WirecapSandbox
 
 /// What one engine reports for one queue after a run.
-public struct QueueFigures: Sendable, Codable, Equatable {
-    public var queue: Int
+package struct QueueFigures: Sendable, Codable, Equatable {
+    package var queue: Int
     /// Accepted into the ring or buffer by the kernel.
-    public var received: UInt64
-    public var captureDrops: UInt64
-    public var deliveryDrops: UInt64
-    public var processed: UInt64
-    public var inFlight: UInt64
-    public var offloadedOut: UInt64
-    public var offloadedIn: UInt64
-    public var rolledOver: UInt64
+    package var received: UInt64
+    package var captureDrops: UInt64
+    package var deliveryDrops: UInt64
+    package var processed: UInt64
+    package var inFlight: UInt64
+    package var offloadedOut: UInt64
+    package var offloadedIn: UInt64
+    package var rolledOver: UInt64
     /// CPU seconds of this queue's threads (capture and work; libpcap's one thread).
-    public var cpuSeconds: Double
+    package var cpuSeconds: Double
 
     /// Everything the kernel saw for this queue.
-    public var offered: UInt64 { received + captureDrops }
+    package var offered: UInt64 { received + captureDrops }
 }
 
 /// One engine, opened in the sandbox's receiving namespace, running the lab's handler.

@@ -5,17 +5,17 @@ import WirecapSandbox
 import WirecapSavefile
 
 /// Runs every point of a suite in one sandbox, engine after engine on the same traffic.
-public struct ExperimentRunner {
-    public let suite: ExperimentSuite
+package struct ExperimentRunner {
+    package let suite: ExperimentSuite
     /// Told before each run: (runs done, runs in all, what is next).
-    public var progress: (Int, Int, String) -> Void
+    package var progress: (Int, Int, String) -> Void
 
-    public init(suite: ExperimentSuite, progress: @escaping (Int, Int, String) -> Void) {
+    package init(suite: ExperimentSuite, progress: @escaping (Int, Int, String) -> Void) {
         self.suite = suite
         self.progress = progress
     }
 
-    public func run() throws -> [PointResult] {
+    package func run() throws -> [PointResult] {
         let queues = suite.points.map(\.setup.queues).max() ?? 1
         var traces: [String: [[UInt8]]] = [:]
         var results: [PointResult] = []

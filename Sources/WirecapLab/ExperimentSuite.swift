@@ -2,15 +2,15 @@ import Foundation
 import WirecapEngine
 
 /// The points an experiment run measures.
-public struct ExperimentSuite: Sendable {
-    public var points: [ExperimentPoint]
-    public var repeats: Int
+package struct ExperimentSuite: Sendable {
+    package var points: [ExperimentPoint]
+    package var repeats: Int
 
     /// The default suite, sized to finish in a few minutes on a 2-core machine. Work is spent in
     /// sleep mode by default: the work threads then take no CPU from the sender (whose core also
     /// runs the kernel's receive path on veth) or from each other, which stands in for a machine
     /// with a core per queue.
-    public static func standard(scenarios: [ScenarioKind], repeats: Int = 3, quick: Bool = false, workMode: SyntheticWork.Mode = .sleep, tracePath: String?) -> ExperimentSuite {
+    package static func standard(scenarios: [ScenarioKind], repeats: Int = 3, quick: Bool = false, workMode: SyntheticWork.Mode = .sleep, tracePath: String?) -> ExperimentSuite {
         var points: [ExperimentPoint] = []
         let smallRing = (size: 256 << 10, count: 16)  // 4 MiB per queue, libpcap included
         func setup(_ engine: LabEngine, queues: Int, pool: Int = 16, threshold: Double = 0.5) -> EngineSetup {

@@ -23,12 +23,12 @@ typealias LabHandler = WorkingHandler<InspectedHandler<SequenceLedger.Handler>>
 
 extension ExperimentPoint {
     /// The work mode of the ids scenario: no synthetic work, the inspector instead.
-    public static let idsWorkMode = "ids"
+    package static let idsWorkMode = "ids"
 
     /// Sixteen content matches of the kind IDS rules carry (HTTP methods and headers, shell and
     /// SQL injection strings, NOP sleds), each searched for in the whole of every frame: about
     /// 4.4 us a packet on this machine over example.pcap (wirecap-ids -r, release build).
-    public static let idsSignatures = [
+    package static let idsSignatures = [
         "GET ", "POST ", "HTTP/1.", "Host: ", "User-Agent: ", "cmd.exe", "/bin/sh", "/etc/passwd", "SELECT ", "UNION ", "<script",
         "eval(", "hex:deadbeef", "hex:90909090", "root", "admin",
     ]

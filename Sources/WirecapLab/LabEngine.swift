@@ -1,7 +1,7 @@
 import WirecapEngine
 
 /// The capture engines an experiment compares, all running the same per-packet work.
-public enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
+package enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
     /// libpcap as users have it today: one socket (pcap_open_live style), pcap_dispatch.
     case libpcap
     /// AF_PACKET fanout with one TPACKET_V3 ring per queue, handler on the ring (Suricata-style).
@@ -16,7 +16,7 @@ public enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
     /// by one thread with `dispatch`, as IDS code written for libpcap would read it.
     case facade
 
-    public var title: String {
+    package var title: String {
         switch self {
         case .libpcap: "libpcap"
         case .fanout: "plain fanout"
@@ -28,26 +28,26 @@ public enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
     }
 
     /// Whether the engine buffers in a ring-buffer pool behind its rings.
-    public var usesPool: Bool { self == .basic || self == .advanced || self == .facade }
+    package var usesPool: Bool { self == .basic || self == .advanced || self == .facade }
 
-    public static func < (a: LabEngine, b: LabEngine) -> Bool {
+    package static func < (a: LabEngine, b: LabEngine) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
 }
 
 /// How one engine is set up for one point of a scenario.
-public struct EngineSetup: Sendable, Codable, Equatable {
-    public var engine: LabEngine
-    public var queues: Int
+package struct EngineSetup: Sendable, Codable, Equatable {
+    package var engine: LabEngine
+    package var queues: Int
     /// Ring geometry shared by every engine (libpcap gets the same buffer size).
-    public var blockSize: Int
-    public var blockCount: Int
+    package var blockSize: Int
+    package var blockCount: Int
     /// Pool chunks per queue (basic, advanced).
-    public var poolChunks: Int
+    package var poolChunks: Int
     /// Offload threshold T (advanced).
-    public var threshold: Double
+    package var threshold: Double
 
-    public init(engine: LabEngine, queues: Int, blockSize: Int, blockCount: Int, poolChunks: Int, threshold: Double) {
+    package init(engine: LabEngine, queues: Int, blockSize: Int, blockCount: Int, poolChunks: Int, threshold: Double) {
         self.engine = engine
         self.queues = queues
         self.blockSize = blockSize
@@ -57,7 +57,7 @@ public struct EngineSetup: Sendable, Codable, Equatable {
     }
 
     /// Bytes one queue can hold before the kernel drops: the ring, plus the pool for wirecap.
-    public var bufferBytesPerQueue: Int {
+    package var bufferBytesPerQueue: Int {
         blockSize * blockCount + (engine.usesPool ? poolChunks * blockSize : 0)
     }
 

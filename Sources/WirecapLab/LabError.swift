@@ -2,7 +2,7 @@ import WirecapSavefile
 
 /// An experiment problem as a value: the trace, interface or plot script involved, and what the
 /// tool underneath said. `description` is one line, naming the thing and the fix.
-public enum LabError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum LabError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A trace the reader cannot read.
     case traceUnreadable(SavefileError)
     /// A trace of a link type other than Ethernet (`linkType` is the DLT).
@@ -17,9 +17,9 @@ public enum LabError: Error, Equatable, Sendable, CustomStringConvertible {
     case gnuplotFailed(script: String, reason: String)
 
     /// `description`, as the field was called before these errors were values.
-    public var message: String { description }
+    package var message: String { description }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .traceUnreadable(let error):
             return "cannot read the trace \(error)"

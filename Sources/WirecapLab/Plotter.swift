@@ -3,19 +3,19 @@ import WirecapSandbox
 
 /// Draws the paper's plots from the results with gnuplot: one data file and one script per plot,
 /// both kept next to the PNG so a reader can redraw or restyle them.
-public struct Plotter {
-    public let directory: URL
-    public let results: [PointResult]
+package struct Plotter {
+    package let directory: URL
+    package let results: [PointResult]
 
-    public init(directory: URL, results: [PointResult]) {
+    package init(directory: URL, results: [PointResult]) {
         self.directory = directory
         self.results = results
     }
 
-    public static var gnuplotPath: String? { try? Command.locate("gnuplot") }
+    package static var gnuplotPath: String? { try? Command.locate("gnuplot") }
 
     /// Writes every plot the results have data for; returns their file names.
-    public func drawAll() throws -> [String] {
+    package func drawAll() throws -> [String] {
         guard let gnuplot = Self.gnuplotPath else {
             throw LabError.gnuplotMissing
         }

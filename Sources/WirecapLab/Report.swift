@@ -1,18 +1,18 @@
 import Foundation
 
 /// The human-readable summary: what was run, and per scenario a table of medians with spreads.
-public struct Report {
-    public let results: ExperimentResults
-    public let plots: [String]
-    public let notes: [String]
+package struct Report {
+    package let results: ExperimentResults
+    package let plots: [String]
+    package let notes: [String]
 
-    public init(results: ExperimentResults, plots: [String], notes: [String]) {
+    package init(results: ExperimentResults, plots: [String], notes: [String]) {
         self.results = results
         self.plots = plots
         self.notes = notes
     }
 
-    public func markdown() -> String {
+    package func markdown() -> String {
         var out = "# wirecap drop-rate experiment\n\n"
         out += "Run \(results.started) on \(results.host) (\(results.cores) cores); each point repeated \(results.repeats) times, "
         out += "figures are medians with the min-max spread. \"Dropped\" is every frame the sender handed to the kernel that the "

@@ -1,31 +1,31 @@
 import Foundation
 
 /// One repetition of one point.
-public struct RunResult: Sendable, Codable, Equatable {
+package struct RunResult: Sendable, Codable, Equatable {
     /// Frames the sender handed to the kernel: the ground truth of what was offered.
-    public var offered: Int
-    public var refusedBySender: Int
-    public var queues: [QueueFigures]
-    public var cpuSeconds: Double
-    public var sendSeconds: Double
-    public var duplicated: Int
-    public var conserved: Bool
+    package var offered: Int
+    package var refusedBySender: Int
+    package var queues: [QueueFigures]
+    package var cpuSeconds: Double
+    package var sendSeconds: Double
+    package var duplicated: Int
+    package var conserved: Bool
 
-    public var processed: UInt64 { queues.reduce(0) { $0 + $1.processed } }
-    public var captureDrops: UInt64 { queues.reduce(0) { $0 + $1.captureDrops } }
-    public var deliveryDrops: UInt64 { queues.reduce(0) { $0 + $1.deliveryDrops } }
+    package var processed: UInt64 { queues.reduce(0) { $0 + $1.processed } }
+    package var captureDrops: UInt64 { queues.reduce(0) { $0 + $1.captureDrops } }
+    package var deliveryDrops: UInt64 { queues.reduce(0) { $0 + $1.deliveryDrops } }
     /// Share of offered frames the handler never processed.
-    public var dropRate: Double { offered > 0 ? max(0, Double(offered) - Double(processed)) / Double(offered) : 0 }
-    public var cpuNanosecondsPerPacket: Double { processed > 0 ? cpuSeconds / Double(processed) * 1e9 : 0 }
+    package var dropRate: Double { offered > 0 ? max(0, Double(offered) - Double(processed)) / Double(offered) : 0 }
+    package var cpuNanosecondsPerPacket: Double { processed > 0 ? cpuSeconds / Double(processed) * 1e9 : 0 }
 }
 
 /// A median with the spread of the repetitions.
-public struct Spread: Sendable, Codable, Equatable {
-    public var median: Double
-    public var minimum: Double
-    public var maximum: Double
+package struct Spread: Sendable, Codable, Equatable {
+    package var median: Double
+    package var minimum: Double
+    package var maximum: Double
 
-    public init(_ values: [Double]) {
+    package init(_ values: [Double]) {
         let sorted = values.sorted()
         guard !sorted.isEmpty else {
             median = 0
@@ -41,30 +41,30 @@ public struct Spread: Sendable, Codable, Equatable {
 }
 
 /// A point with all its repetitions and their summary.
-public struct PointResult: Sendable, Codable, Equatable {
-    public var point: ExperimentPoint
-    public var runs: [RunResult]
-    public var dropRate: Spread
-    public var processed: Spread
-    public var cpuNanosecondsPerPacket: Spread
+package struct PointResult: Sendable, Codable, Equatable {
+    package var point: ExperimentPoint
+    package var runs: [RunResult]
+    package var dropRate: Spread
+    package var processed: Spread
+    package var cpuNanosecondsPerPacket: Spread
     /// Per queue: median received, processed, capture and delivery drops.
-    public var queues: [QueueSummary]
+    package var queues: [QueueSummary]
     /// Source: measured in the sandbox, or the discrete-event model.
-    public var simulated: Bool
+    package var simulated: Bool
 
-    public struct QueueSummary: Sendable, Codable, Equatable {
-        public var queue: Int
-        public var offered: Double
-        public var received: Double
-        public var processed: Double
-        public var captureDrops: Double
-        public var deliveryDrops: Double
-        public var offloadedOut: Double
-        public var offloadedIn: Double
-        public var cpuSeconds: Double
+    package struct QueueSummary: Sendable, Codable, Equatable {
+        package var queue: Int
+        package var offered: Double
+        package var received: Double
+        package var processed: Double
+        package var captureDrops: Double
+        package var deliveryDrops: Double
+        package var offloadedOut: Double
+        package var offloadedIn: Double
+        package var cpuSeconds: Double
     }
 
-    public init(point: ExperimentPoint, runs: [RunResult], simulated: Bool = false) {
+    package init(point: ExperimentPoint, runs: [RunResult], simulated: Bool = false) {
         self.point = point
         self.runs = runs
         self.simulated = simulated
@@ -83,14 +83,14 @@ public struct PointResult: Sendable, Codable, Equatable {
 }
 
 /// Everything one `wirecap experiment` run produced.
-public struct ExperimentResults: Sendable, Codable {
-    public var started: String
-    public var host: String
-    public var cores: Int
-    public var repeats: Int
-    public var points: [PointResult]
+package struct ExperimentResults: Sendable, Codable {
+    package var started: String
+    package var host: String
+    package var cores: Int
+    package var repeats: Int
+    package var points: [PointResult]
 
-    public init(started: String, host: String, cores: Int, repeats: Int, points: [PointResult]) {
+    package init(started: String, host: String, cores: Int, repeats: Int, points: [PointResult]) {
         self.started = started
         self.host = host
         self.cores = cores
@@ -98,7 +98,7 @@ public struct ExperimentResults: Sendable, Codable {
         self.points = points
     }
 
-    public func json() throws -> Data {
+    package func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -106,7 +106,7 @@ public struct ExperimentResults: Sendable, Codable {
     }
 
     /// One row per point and queue, medians with the spread of the drop rate.
-    public func csv() -> String {
+    package func csv() -> String {
         var lines = [
             "source,scenario,series,variable,value,engine,queues,pool_chunks,threshold,work_ns,work_mode,repeats,queue,offered,received,processed,capture_drops,delivery_drops,offloaded_out,offloaded_in,cpu_seconds,drop_rate_median,drop_rate_min,drop_rate_max,cpu_ns_per_packet_median"
         ]

@@ -1,7 +1,7 @@
 import WirecapEngine
 
 /// The experiments of the WireCAP paper, reshaped for a sandbox on one machine.
-public enum ScenarioKind: String, CaseIterable, Sendable, Codable {
+package enum ScenarioKind: String, CaseIterable, Sendable, Codable {
     /// Drops against burst length and pool size R: one queue, a burst sent flat out.
     case burst
     /// Drops per queue against elephant share and threshold T: two hash queues, one big flow.
@@ -16,17 +16,17 @@ public enum ScenarioKind: String, CaseIterable, Sendable, Codable {
 }
 
 /// The traffic of one point.
-public struct Traffic: Sendable, Codable, Equatable {
-    public var packets: Int
+package struct Traffic: Sendable, Codable, Equatable {
+    package var packets: Int
     /// Frames per second; nil: flat out.
-    public var rate: Double?
-    public var flows: Int
-    public var size: Int
-    public var elephantPercent: Int
+    package var rate: Double?
+    package var flows: Int
+    package var size: Int
+    package var elephantPercent: Int
     /// Trace scenario: the file replayed (looped up to `packets`).
-    public var tracePath: String?
+    package var tracePath: String?
 
-    public init(packets: Int, rate: Double?, flows: Int, size: Int, elephantPercent: Int = 0, tracePath: String? = nil) {
+    package init(packets: Int, rate: Double?, flows: Int, size: Int, elephantPercent: Int = 0, tracePath: String? = nil) {
         self.packets = packets
         self.rate = rate
         self.flows = flows
@@ -38,19 +38,19 @@ public struct Traffic: Sendable, Codable, Equatable {
 
 /// One engine at one setting of one scenario: what a run measures and a plot shows as one bar or
 /// point.
-public struct ExperimentPoint: Sendable, Codable, Equatable {
-    public var scenario: ScenarioKind
+package struct ExperimentPoint: Sendable, Codable, Equatable {
+    package var scenario: ScenarioKind
     /// The swept variable and its value (burst length, pool size, T, work ns, ...).
-    public var variable: String
-    public var value: Double
+    package var variable: String
+    package var value: Double
     /// A second variable that tells series apart (burst length, elephant share), if any.
-    public var series: String
-    public var setup: EngineSetup
-    public var traffic: Traffic
-    public var workNanoseconds: Int
-    public var workMode: String
+    package var series: String
+    package var setup: EngineSetup
+    package var traffic: Traffic
+    package var workNanoseconds: Int
+    package var workMode: String
 
-    public init(
+    package init(
         scenario: ScenarioKind, variable: String, value: Double, series: String, setup: EngineSetup, traffic: Traffic, workNanoseconds: Int,
         workMode: String
     ) {
@@ -64,12 +64,12 @@ public struct ExperimentPoint: Sendable, Codable, Equatable {
         self.workMode = workMode
     }
 
-    public var work: SyntheticWork {
+    package var work: SyntheticWork {
         SyntheticWork(nanosecondsPerPacket: workNanoseconds, mode: SyntheticWork.Mode(rawValue: workMode) ?? .sleep)
     }
 
     /// A short name for progress lines and tables.
-    public var label: String {
+    package var label: String {
         var name = setup.engine.title
         if setup.engine.usesPool { name += " R=\(setup.poolChunks)" }
         if setup.engine == .advanced { name += " T=\(setup.threshold)" }

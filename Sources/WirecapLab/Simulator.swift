@@ -9,13 +9,13 @@ import WirecapEngine
 /// spills when the block a quarter of the ring ahead is not free, as `__tpacket_v3_has_room`
 /// checks). It answers "how much buffering and offloading does this load need", for machines
 /// larger than the one the tests run on.
-public struct Simulator {
-    public struct Machine: Sendable {
+package struct Simulator {
+    package struct Machine: Sendable {
         /// Frames a flat-out sender offers per second (bursts).
-        public var senderRate: Double
-        public var blockTimeout: Double
+        package var senderRate: Double
+        package var blockTimeout: Double
 
-        public init(senderRate: Double, blockTimeout: Double = 0.008) {
+        package init(senderRate: Double, blockTimeout: Double = 0.008) {
             self.senderRate = senderRate
             self.blockTimeout = blockTimeout
         }
@@ -24,14 +24,14 @@ public struct Simulator {
     let point: ExperimentPoint
     let machine: Machine
 
-    public init(point: ExperimentPoint, machine: Machine) {
+    package init(point: ExperimentPoint, machine: Machine) {
         self.point = point
         self.machine = machine
     }
 
     /// The model of every measured point (traces aside), with the sender as fast as it was measured
     /// to be in that point's runs, so that the two can be compared.
-    public static func model(of measured: [PointResult]) -> [PointResult] {
+    package static func model(of measured: [PointResult]) -> [PointResult] {
         measured.filter { $0.point.traffic.tracePath == nil && !$0.simulated && Self.models($0.point.setup) }.map { m in
             let senderRate = Spread(m.runs.map { $0.sendSeconds > 0 ? Double($0.offered) / $0.sendSeconds : 800_000 }).median
             return PointResult(point: m.point, runs: [Simulator(point: m.point, machine: Machine(senderRate: senderRate)).run()], simulated: true)
@@ -48,7 +48,7 @@ public struct Simulator {
     /// (14.88 Mpps, 0.93 Mpps a queue), 0.1 s of traffic, 4 MiB rings; an even load rising past
     /// what 16 workers can do (x = 1.075 us is exactly their capacity), and one flow carrying 20 %
     /// of the traffic.
-    public static func bigMachine(quick: Bool) -> [PointResult] {
+    package static func bigMachine(quick: Bool) -> [PointResult] {
         let machine = Machine(senderRate: 14_880_000)
         let packets = quick ? 300_000 : 1_488_000
         var points: [ExperimentPoint] = []
@@ -98,7 +98,7 @@ public struct Simulator {
         var backlog: Int { fifo.count - fifoHead }
     }
 
-    public func run() -> RunResult {
+    package func run() -> RunResult {
         let setup = point.setup
         // The facade is modelled as basic mode: exact for one queue, where its one reading thread
         // is basic's one work thread (see `models`).

@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CWirecapLinux
+import Synchronization
+
+/// One WireCAP receive queue: a fanout member socket with its ring and its counters; in pool
+/// mode its chunks go through the engine's `ChunkExchange`.
+///
+/// `run` is the capture thread's loop: take the next block in ring order once the kernel has
+/// retired it, hand it to the consumer, give it back, and sleep in `poll` when there is nothing to
+/// take. Blocks go back strictly in ring order and right after the consumer is done, so user
+/// space never holds more than the one block in hand. The work thread's loop in pool mode is
+/// the engine's (`CaptureEngine.startWorkers`), over the exchange's leases.
+///
+/// (WireCAP's *capture queue* is something else: the FIFO of filled chunks waiting for a
+/// consumer, `CaptureQueue`.)
+@usableFromInline
+package final class ReceiveQueue: Sendable {
+    @usableFromInline package let index: Int
+    @usableFromInline package let cpu: Int?
+    @usableFromInline let ring: RxRing
+    @usableFromInline let counters: QueueCounters
+    @usableFromInline let snapLength: Int
+    @usableFromInline let blockTimeoutMilliseconds: Int
+    /// Pool mode only: where this queue's capture thread puts its chunks.
+    @usableFromInline let exchange: ChunkExchange?
+
+    init(
+        index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, blockTimeoutMilliseconds: Int,
+        exchange: ChunkExchange?
+    ) {
+        self.index = index
+        self.cpu = cpu
+        self.ring = ring
+        self.counters = QueueCounters(queue: index, interface: interface)
+        self.snapLength = snapLength
+        self.blockTimeoutMilliseconds = blockTimeoutMilliseconds
+        self.exchange = exchange
+    }
+
+    package func statistics() -> QueueStatistics {
+        counters.snapshot(socket: ring.socket, exchange: exchange)
+    }
+
+    /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
+    package var socketDescriptor: Int32 { ring.fd }
+
+    /// How long a stop waits for the kernel to retire the block it is filling, or for a chunk to
+    /// come free: the retire timer fires after the block timeout (8 ms when the kernel picks), so
+    /// twice that plus slack. The window restarts whenever a block is taken.
+    @usableFromInline var drainWindowNanoseconds: UInt64 {
+        UInt64(max(blockTimeoutMilliseconds, 8) * 2 + 100) * 1_000_000
+    }
+
+    @inlinable
+    package func run<C: BlockConsumer>(consumer: inout C, control: CaptureControl) {
+        let statsInterval: UInt64 = 1_000_000_000
+        var nextStats = CWirecapLinux_monotonic_coarse_ns() + statsInterval
+        var index = 0
+        var taken: UInt64 = 0
+        var blocks: UInt64 = 0
+        // Once a stop is seen: no new packets may enter (drop-all filter), and we keep taking
+        // blocks until everything the kernel accepted has been taken, or the window ends.
+        var drainTarget: UInt64? = nil
+        var drainDeadline: UInt64 = 0
+        var fds = (
+            pollfd(fd: ring.fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: control.wakeFD, events: Int16(POLLIN), revents: 0))
+
+        while true {
+            let block = ring.block(index)
+            let status = CWirecapLinux_block_status_acquire(block)
+            if status & BlockWalk.statusUser != 0 {
+                let packets = UInt64(block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self))
+                if consumer.consume(block: block, queue: self.index) {
+                    taken &+= packets
+                    blocks &+= 1
+                    CWirecapLinux_block_release(block)
+                    index = index + 1 == ring.blockCount ? 0 : index + 1
+                    counters.taken.store(taken, ordering: .releasing)
+                    counters.blocks.store(blocks, ordering: .relaxed)
+                    if drainTarget != nil { drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
+                }
+                let now = CWirecapLinux_monotonic_coarse_ns()
+                if status & BlockWalk.statusLosing != 0 || now >= nextStats {
+                    counters.refresh(socket: ring.socket)
+                    nextStats = now + statsInterval
+                }
+                if drainTarget == nil && control.isStopping { drainTarget = beginDrain() ; drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
+                if let target = drainTarget, taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
+                continue
+            }
+            if drainTarget == nil && control.isStopping {
+                drainTarget = beginDrain()
+                drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
+            }
+            if let target = drainTarget {
+                if taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
+                // Only the ring now: the wake-up fd stays readable after a stop.
+                fds.0.revents = 0
+                _ = poll(&fds.0, 1, 5)
+                continue
+            }
+            fds.0.revents = 0
+            fds.1.revents = 0
+            withUnsafeMutablePointer(to: &fds) { pair in
+                pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }
+            }
+            let now = CWirecapLinux_monotonic_coarse_ns()
+            if now >= nextStats {
+                counters.refresh(socket: ring.socket)
+                nextStats = now + statsInterval
+            }
+        }
+        counters.refresh(socket: ring.socket)
+        counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
+        exchange?.captureFinished(queue: self.index)
+    }
+
+    /// Shuts the door (drop-all filter) and returns how many packets the kernel has accepted in
+    /// all: the drain takes blocks until it has taken that many.
+    @usableFromInline
+    func beginDrain() -> UInt64 {
+        try? ring.setReturnFilter(0)
+        counters.refresh(socket: ring.socket)
+        return counters.kernelAccepted
+    }
+}
