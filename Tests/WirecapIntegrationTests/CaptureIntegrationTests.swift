@@ -115,12 +115,27 @@ extension SandboxSuites {
                 var st = stat()
                 return fstat(fd, &st) == 0 ? UInt64(st.st_ino) : 0
             }
+            /// A /proc file read to its end with read(2): its size is 0 to stat, and a reader that
+            /// trusts a size hint can stop short of the mappings a busy test process has.
+            func readWhole(_ path: String) -> String {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { return "" }
+                defer { close(fd) }
+                var bytes: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    bytes += buffer[0..<n]
+                }
+                return String(decoding: bytes, as: UTF8.self)
+            }
             /// Where the socket with this inode still shows up in this process: descriptors, mappings.
             func traces(of inode: UInt64) -> Int {
                 let tag = "socket:[\(inode)]"
                 let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
                 let open = fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == tag }.count
-                let maps = ((try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? "").split(separator: "\n")
+                let maps = readWhole("/proc/self/maps").split(separator: "\n")
                 return open + maps.filter { $0.hasSuffix(" \(inode)") && $0.contains("socket:") || $0.contains(tag) }.count
             }
             try Sandbox.with(queues: 2) { sandbox in
@@ -133,13 +148,7 @@ extension SandboxSuites {
                     let ledger = SequenceLedger(expected: 100, frames: SequencedFrame(flows: 4, size: 64), queues: 3, compareBytes: false)
                     try engine!.start { ledger.handler(queue: $0) }
                     let mine = engine!.queues.map { inode($0.socketDescriptor) }
-                    // Read again on a miss: other suites of this process open and close files
-                    // while /proc is read, and a read of /proc/self/maps can come back short.
-                    var seen = mine.map { traces(of: $0) }
-                    for _ in 0..<3 where !seen.allSatisfy({ $0 >= 2 }) {
-                        usleep(20_000)
-                        seen = mine.map { traces(of: $0) }
-                    }
+                    let seen = mine.map { traces(of: $0) }
                     #expect(seen.allSatisfy { $0 >= 2 }, "round \(round): each ring is open and mapped while in use: \(seen) of \(mine)")
                     inodes += mine
                     engine!.stop()
