@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "experiment.sh: the experiment creates network namespaces and needs root: run it with sudo" >&2
+    echo "experiment.sh: the experiment creates network namespaces and needs root: run it as root (for example `sudo` where installed)" >&2
     exit 1
 fi
 scripts/install-deps.sh
