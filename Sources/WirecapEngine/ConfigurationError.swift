@@ -51,7 +51,7 @@ public enum ConfigurationError: Error, Equatable, Sendable, CustomStringConverti
     case poolTooLarge(chunks: Int, blockSize: Int, queues: Int, bytes: Int, physical: Int)
     /// Offloading was asked for without a ring-buffer pool.
     case offloadNeedsPool
-    /// Chunks were asked for (`startCaptureOnly`) from an engine without a ring-buffer pool.
+    /// Chunks were asked for (`startCapture`, `startWorkers`) from an engine without a ring-buffer pool.
     case chunksNeedPool
     /// Buddy groups that do not name each of the `queues` queues exactly once.
     case buddyGroupsIncomplete([[Int]], queues: Int)
