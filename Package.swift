@@ -10,6 +10,7 @@ import PackageDescription
 //   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
 //   WirecapTraffic  synthetic traces and replay through the TX ring
 //   WirecapIDS      the example IDS's inspector (flows, byte signatures): wirecap-ids, and the lab's real load
+//   WirecapForward  the middlebox: capture on IN, a verdict per frame, one TX ring per queue on OUT
 //   WirecapLab      the drop-rate experiments (not a product: it serves `wirecap experiment` and the tests)
 //   wirecap, wirecap-ids, first-capture   the command-line tools and the getting-started example
 let package = Package(
@@ -22,6 +23,7 @@ let package = Package(
         .library(name: "WirecapTraffic", targets: ["WirecapTraffic"]),
         .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
         .library(name: "WirecapIDS", targets: ["WirecapIDS"]),
+        .library(name: "WirecapForward", targets: ["WirecapForward"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
         .executable(name: "wirecap-ids", targets: ["wirecap-ids"]),
     ],
@@ -54,6 +56,7 @@ let package = Package(
         .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
         .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapSandbox"]),
         .target(name: "WirecapIDS", dependencies: ["CWirecapLinux", "WirecapEngine"]),
+        .target(name: "WirecapForward", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
         .target(
             name: "WirecapLab",
             dependencies: [
@@ -85,7 +88,7 @@ let package = Package(
             name: "WirecapIntegrationTests",
             dependencies: [
                 "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
-                "wirecap", "wirecap-ids", "first-capture",
+                "WirecapForward", "wirecap", "wirecap-ids", "first-capture",
             ]),
     ],
     swiftLanguageModes: [.v6]
