@@ -51,6 +51,36 @@ extension SandboxSuites {
             }
         }
 
+        @Test("a TX ring of 32 frames: the forwarder waits for slots instead of dropping, and still loses nothing", .timeLimit(.minutes(2)))
+        func smallTransmitRing() throws {
+            let total = 100_000
+            let frames = SequencedFrame(flows: 64, size: 64)
+            try ForwardingSandbox.with(queues: 2) { sandbox in
+                let run = try forward(sandbox, frames: frames, total: total, transmitFrames: 32) { _ in ForwardAll() }
+                print(run.describe("TX ring of 32 frames"))
+                run.expectExact(total: total, forwarded: UInt64(total))
+                #expect(run.statistics.txRingFullWaits > 0, "the ring really was full")
+            }
+        }
+
+        @Test("with buddy offloading (T = 0.1) and a slow handler: every frame once; a buddy's chunks leave on the buddy's ring", .timeLimit(.minutes(2)))
+        func offloading() throws {
+            // 90 % of the frames in one flow, so one queue gets most chunks; the handler sleeps
+            // 0.5 ms every 256 frames (about 2 us a frame, no CPU), so that queue's chunks wait and
+            // T = 0.1 (a backlog over 3.2 of 32 chunks) moves them to the other queue. Order within a flow is not promised here (docs/architecture.md):
+            // the figure is printed, not checked.
+            let total = 200_000
+            let frames = SequencedFrame(flows: 64, size: 64, elephantPercent: 90)
+            try ForwardingSandbox.with(queues: 2) { sandbox in
+                let run = try forward(sandbox, frames: frames, total: total, offload: OffloadConfiguration(threshold: 0.1)) { _ in SlowForward() }
+                print(run.describe("offloading T = 0.1") + "\n  chunks offloaded: " + run.statistics.queues.map { "queue \($0.queue) out \($0.capture.offloadedOut) in \($0.capture.offloadedIn)" }.joined(separator: ", "))
+                #expect(run.missing == 0 && run.duplicated == 0 && run.sink.altered == 0 && run.sink.foreign == 0)
+                #expect(run.statistics.forwarded == UInt64(total) && run.statistics.inFlight == 0)
+                #expect(run.statistics.isConserved && run.unconserved.isEmpty, "\(run.unconserved.prefix(3))")
+                #expect(run.statistics.queues.reduce(0) { $0 + $1.capture.offloadedOut } > 0, "chunks moved")
+            }
+        }
+
         @Test("frames the capture could not take whole are counted as too big and dropped, not sent truncated", .timeLimit(.minutes(2)))
         func tooBig() throws {
             // OUT's MTU is never below IN's (the forwarder refuses that), so on veth the frames
@@ -68,6 +98,17 @@ extension SandboxSuites {
                 #expect(run.statistics.isConservedPerQueue && run.unconserved.isEmpty)
             }
         }
+    }
+}
+
+/// Forwards everything, sleeping 0.5 ms every 256 frames: a slow inline handler that uses no CPU.
+struct SlowForward: VerdictHandler {
+    var count = 0
+
+    mutating func verdict(_ frame: ForwardFrame) -> Verdict {
+        count &+= 1
+        if count & 255 == 0 { usleep(500) }
+        return .forward
     }
 }
 
@@ -206,7 +247,7 @@ struct ForwardRun {
 /// (built before the clock starts), waits until the forwarder has accounted for every frame and
 /// the sink has seen what was forwarded, stops both (the forwarder drains) and reports.
 func forward<H: VerdictHandler>(
-    _ sandbox: ForwardingSandbox, frames: SequencedFrame, total: Int, queues: Int = 2, pool: Int = 32, snapLength: Int = 9_000,
+    _ sandbox: ForwardingSandbox, frames: SequencedFrame, total: Int, queues: Int = 2, pool: Int = 32, snapLength: Int = 9_000, transmitFrames: Int = 4096,
     offload: OffloadConfiguration? = nil, isForwarded: (UInt64) -> Bool = { _ in true },
     rewrite: (@Sendable (UnsafeMutableRawBufferPointer) -> Void)? = nil, _ makeHandler: @escaping @Sendable (Int) -> H
 ) throws -> ForwardRun {
@@ -223,7 +264,7 @@ func forward<H: VerdictHandler>(
     let capture = CaptureConfiguration(
         interface: sandbox.inputInterface, queues: queues, ring: RingGeometry(blockSize: 1 << 20, blockCount: 32, blockTimeoutMilliseconds: 2),
         snapLength: snapLength, pool: PoolConfiguration(chunks: pool), offload: offload)
-    let forwarder = try sandbox.forwarder.run { try Forwarder(configuration: ForwarderConfiguration(capture: capture, output: sandbox.outputInterface)) }
+    let forwarder = try sandbox.forwarder.run { try Forwarder(configuration: ForwarderConfiguration(capture: capture, output: sandbox.outputInterface, transmitFrames: transmitFrames)) }
     try forwarder.start(makeHandler)
     let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
     let sampler = Sampler {
