@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import WirecapEngine
+import WirecapSandbox
+
+extension SandboxSuites {
+    /// The `wirecap-fwd` executable as a user runs it, in a three-namespace sandbox.
+    @Suite("wirecap-fwd command")
+    struct ForwardCommandTests {
+        static func fwd(_ arguments: [String], in namespace: NetworkNamespace? = nil, unprivileged: Bool = false) throws -> Tool.Outcome {
+            try Tool.run(arguments, in: namespace, unprivileged: unprivileged, executable: Tool.forwarder)
+        }
+
+        @Test("bad input: one line naming the thing and the fix, a non-zero exit", .timeLimit(.minutes(1)))
+        func badInput() throws {
+            try ForwardingSandbox.with(outputMTU: 1_400) { sandbox in
+                let ns = sandbox.forwarder
+                let (input, output) = (sandbox.inputInterface, sandbox.outputInterface)
+                expectOneLineError(try Self.fwd(["-i", input], in: ns), containing: ["-o"], program: "wirecap-fwd")
+                expectOneLineError(try Self.fwd(["-i", input, "-o", input], in: ns), containing: [input, "itself", "another output"], program: "wirecap-fwd")
+                expectOneLineError(try Self.fwd(["-i", "wcnosuch0", "-o", output], in: ns), containing: ["wcnosuch0", "no such interface"], program: "wirecap-fwd")
+                expectOneLineError(
+                    try Self.fwd(["-i", input, "-o", output], in: ns), containing: [output, "MTU 1400", "ip link set \(output) mtu 1500"],
+                    program: "wirecap-fwd")
+                try ns.exec(["ip", "link", "set", output, "mtu", "1500"])
+                try ns.exec(["ip", "link", "set", output, "down"])
+                expectOneLineError(try Self.fwd(["-i", input, "-o", output], in: ns), containing: [output, "down", "ip link set \(output) up"], program: "wirecap-fwd")
+                try ns.exec(["ip", "link", "set", output, "up"])
+                expectOneLineError(
+                    try Self.fwd(["-i", input, "-o", output], in: ns, unprivileged: true), containing: ["CAP_NET_RAW", "root"], program: "wirecap-fwd")
+                expectOneLineError(try Self.fwd(["-i", input, "-o", output, "--queues", "0"], in: ns), containing: ["--queues"], program: "wirecap-fwd")
+                // The same command under wirecap: its own name in front.
+                expectOneLineError(try Tool.run(["fwd", "-i", input, "-o", input], in: ns), containing: ["itself"])
+            }
+        }
+
+        @Test("a live run: 50,000 frames over 2 queues, stopped with SIGINT, every frame at the sink once, the JSON adds up", .timeLimit(.minutes(1)))
+        func liveRun() throws {
+            let total = 50_000
+            let frames = SequencedFrame(flows: 32, size: 64)
+            try ForwardingSandbox.with(queues: 2) { sandbox in
+                let json = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-fwd-\(getpid()).json").path
+                defer { unlink(json) }
+                let sink = try sandbox.sink.run {
+                    try CaptureEngine(configuration: CaptureConfiguration(interface: sandbox.sinkInterface, snapLength: 2048))
+                }
+                let ledger = SequenceLedger(expected: total, frames: frames, queues: 1, compareBytes: true)
+                try sink.start { ledger.handler(queue: $0) }
+                let forwarder = try BackgroundCapture(
+                    ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "--blocks", "8", "--stats-json", json],
+                    in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding \(sandbox.inputInterface) -> \(sandbox.outputInterface): 2 queues")
+                try forwarder.waitUntilListening()
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                let report = sender.sendSequenced(frames, count: total, prebuilt: true)
+                for _ in 0..<100 where sink.statistics().processed < UInt64(total) { usleep(20_000) }
+                let status = forwarder.interrupt()
+                sink.stop()
+                let verdict = ledger.verdict()
+                print("wirecap-fwd: sent \(report.sent) in \(String(format: "%.2f", report.seconds)) s; sink \(verdict)\n\(forwarder.stderr)")
+                #expect(status == 0, "\(forwarder.stderr)")
+                #expect(verdict.exactlyOnce && verdict.captured == total && verdict.foreign == 0, "\(verdict)")
+                #expect(forwarder.stderr.contains("\(total) frames forwarded"), "\(forwarder.stderr)")
+                let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+                let counts = object?["total"] as? [String: Any]
+                #expect(counts?["forwarded"] as? Int == total && counts?["capture_drops"] as? Int == 0 && counts?["in_flight"] as? Int == 0)
+                #expect(object?["conserved"] as? Bool == true)
+                #expect((object?["queues"] as? [Any])?.count == 2)
+            }
+        }
+    }
+}
