@@ -51,3 +51,26 @@ public func runWithOneLineErrors<Command: ParsableCommand>(_ command: Command.Ty
         Foundation.exit(code.rawValue)
     }
 }
+
+/// A `--stats-json` object: one JSON line with snake_case keys in a stable order, to a file, or
+/// to standard output for `-`.
+public protocol StatisticsJSON: Encodable {}
+
+extension StatisticsJSON {
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    public func write(to path: String) throws {
+        var data = try json()
+        data.append(0x0a)
+        if path == "-" {
+            FileHandle.standardOutput.write(data)
+        } else {
+            try data.write(to: URL(fileURLWithPath: path))
+        }
+    }
+}

@@ -2,7 +2,7 @@ import Foundation
 import WirecapForward
 
 /// The forwarder's `--stats-json` object. Keys are a contract other tools read; add, never rename.
-struct ForwardReport: Encodable {
+struct ForwardReport: StatisticsJSON {
     struct Counts: Encodable {
         let received: UInt64
         let forwarded: UInt64
@@ -42,18 +42,5 @@ struct ForwardReport: Encodable {
             txErrors: s.txErrors, captureDrops: s.captureDrops, inFlight: s.inFlight)
         conserved = s.isConserved
         self.seconds = seconds
-    }
-
-    func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        var data = try encoder.encode(self)
-        data.append(0x0a)
-        if path == "-" {
-            FileHandle.standardOutput.write(data)
-        } else {
-            try data.write(to: URL(fileURLWithPath: path))
-        }
     }
 }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CWirecapLinux
 import WirecapEngine
 
 /// The per-packet path of one forwarding thread: the verdict, the MTU check, one copy into the
@@ -60,43 +56,45 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
     /// Kicks the ring and takes back what the kernel is done with; returns how many came back.
     @inlinable @discardableResult
     mutating func service() -> Int {
-        if ring.unkicked > 0 || ring.inFlight > 0 {
-            do throws(CaptureError) { try ring.kick() } catch { failure = failure ?? error }
+        let ring = self.ring
+        var failed: CaptureError? = nil
+        let left = counting {
+            if ring.inFlight > 0 {
+                do throws(CaptureError) { try ring.kick() } catch { failed = error }
+            }
+            ring.reclaim()
         }
-        let sentBefore = ring.sent
-        let done = ring.reclaim()
-        let sent = ring.sent - sentBefore
-        tally.forwarded += UInt64(sent)
-        tally.txErrors += UInt64(done - sent)
-        return done
+        if let failed { failure = failure ?? failed }
+        return left
     }
 
-    /// Waits for a free TX slot, kicking and reclaiming; false when the output failed.
+    /// Waits for a free TX slot (the ring's own wait: kick, reclaim, yield, then sleep, a stall
+    /// after `stallNanoseconds`); false when the output failed.
     @usableFromInline
     mutating func waitForRoom() -> Bool {
         if failure != nil { return false }
         tally.txRingFullWaits += 1
-        var lastProgress = CWirecapLinux_monotonic_ns()
-        var idle = 0
-        while !ring.hasRoom {
-            if service() > 0 {
-                lastProgress = CWirecapLinux_monotonic_ns()
-                idle = 0
-                continue
-            }
-            if failure != nil { return false }
-            idle += 1
-            if idle < 64 {
-                sched_yield()
-            } else {
-                usleep(50)
-                if CWirecapLinux_monotonic_ns() - lastProgress > stallNanoseconds {
-                    failure = .transmitStalled(
-                        interface: ring.interface, seconds: stallNanoseconds / 1_000_000_000, waiting: ring.inFlight, lastError: nil)
-                    return false
-                }
-            }
+        let ring = self.ring
+        let stall = stallNanoseconds
+        var failed: CaptureError? = nil
+        counting {
+            do throws(CaptureError) { try ring.serviceUntil(stallNanoseconds: stall) { ring.hasRoom } } catch { failed = error }
         }
-        return true
+        if let failed { failure = failure ?? failed }
+        return ring.hasRoom
+    }
+
+    /// Runs `body` (nothing is put meanwhile) and counts the frames that left the ring: those the
+    /// kernel sent as forwarded, those it refused as TX errors. Returns how many left.
+    @inlinable @discardableResult
+    mutating func counting(_ body: () -> Void) -> Int {
+        let sentBefore = ring.sent
+        let waitingBefore = ring.inFlight
+        body()
+        let left = waitingBefore - ring.inFlight
+        let sent = ring.sent - sentBefore
+        tally.forwarded += UInt64(sent)
+        tally.txErrors += UInt64(left - sent)
+        return left
     }
 }
