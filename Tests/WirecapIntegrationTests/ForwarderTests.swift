@@ -81,6 +81,30 @@ extension SandboxSuites {
             }
         }
 
+        @Test("a burst a slow handler cannot keep up with: a pool sized for it loses nothing; 2 chunks lose frames, counted as capture drops", .timeLimit(.minutes(2)))
+        func slowHandlerBurst() throws {
+            // About 16 us a frame (sleep mode, no CPU) against a sender at 0.3 Mpps: the backlog
+            // grows while the burst lasts. Blocks of 64 KiB (about 450 frames of 64 bytes) fill
+            // before the 8 ms timeout at this rate, so a chunk holds a full block: 512 chunks per
+            // queue hold 230,000 frames, the 1 MiB rings and 2 chunks a small part of the burst.
+            let total = 150_000
+            let frames = SequencedFrame(flows: 64, size: 64)
+            let ring = RingGeometry(blockSize: 64 << 10, blockCount: 16, blockTimeoutMilliseconds: 8)
+            try ForwardingSandbox.with(queues: 2) { sandbox in
+                let sized = try forward(sandbox, frames: frames, total: total, pool: 512, ring: ring) { _ in SlowForward(every: 32) }
+                let small = try forward(sandbox, frames: frames, total: total, pool: 2, ring: ring, isForwarded: { _ in false }) { _ in SlowForward(every: 32) }
+                print(sized.describe("slow handler, 512 chunks"))
+                print(small.describe("slow handler, 2 chunks"))
+                sized.expectExact(total: total, forwarded: UInt64(total))
+                #expect(sized.statistics.queues.contains { $0.capture.poolFreeMinimum < 500 }, "the burst really used the pool")
+                #expect(small.statistics.captureDrops > 0, "the small pool overflows into the ring, and the ring drops")
+                #expect(small.statistics.received + small.statistics.captureDrops == UInt64(total), "every frame is counted: accepted or dropped by the kernel")
+                #expect(small.statistics.forwarded == small.statistics.received && small.statistics.inFlight == 0)
+                #expect(UInt64(small.sink.matched) == small.statistics.forwarded && small.duplicated == 0 && small.sink.altered == 0)
+                #expect(small.statistics.isConservedPerQueue && small.unconserved.isEmpty, "\(small.unconserved.prefix(3))")
+            }
+        }
+
         @Test("frames the capture could not take whole are counted as too big and dropped, not sent truncated", .timeLimit(.minutes(2)))
         func tooBig() throws {
             // OUT's MTU is never below IN's (the forwarder refuses that), so on veth the frames
@@ -101,13 +125,15 @@ extension SandboxSuites {
     }
 }
 
-/// Forwards everything, sleeping 0.5 ms every 256 frames: a slow inline handler that uses no CPU.
+/// Forwards everything, sleeping 0.5 ms every `every` frames (256: about 2 us a frame): a slow
+/// inline handler that uses no CPU.
 struct SlowForward: VerdictHandler {
+    var every = 256
     var count = 0
 
     mutating func verdict(_ frame: ForwardFrame) -> Verdict {
         count &+= 1
-        if count & 255 == 0 { usleep(500) }
+        if count % every == 0 { usleep(500) }
         return .forward
     }
 }
@@ -248,6 +274,7 @@ struct ForwardRun {
 /// the sink has seen what was forwarded, stops both (the forwarder drains) and reports.
 func forward<H: VerdictHandler>(
     _ sandbox: ForwardingSandbox, frames: SequencedFrame, total: Int, queues: Int = 2, pool: Int = 32, snapLength: Int = 9_000, transmitFrames: Int = 4096,
+    ring: RingGeometry = RingGeometry(blockSize: 1 << 20, blockCount: 32, blockTimeoutMilliseconds: 2),
     offload: OffloadConfiguration? = nil, isForwarded: (UInt64) -> Bool = { _ in true },
     rewrite: (@Sendable (UnsafeMutableRawBufferPointer) -> Void)? = nil, _ makeHandler: @escaping @Sendable (Int) -> H
 ) throws -> ForwardRun {
@@ -262,7 +289,7 @@ func forward<H: VerdictHandler>(
     let record = SinkRecord(expected: total, frames: frames, rewrite: rewrite)
     try sinkEngine.start { _ in record.handler() }
     let capture = CaptureConfiguration(
-        interface: sandbox.inputInterface, queues: queues, ring: RingGeometry(blockSize: 1 << 20, blockCount: 32, blockTimeoutMilliseconds: 2),
+        interface: sandbox.inputInterface, queues: queues, ring: ring,
         snapLength: snapLength, pool: PoolConfiguration(chunks: pool), offload: offload)
     let forwarder = try sandbox.forwarder.run { try Forwarder(configuration: ForwarderConfiguration(capture: capture, output: sandbox.outputInterface, transmitFrames: transmitFrames)) }
     try forwarder.start(makeHandler)
