@@ -1,3 +1,4 @@
+import CWirecapLinux
 import WirecapEngine
 
 /// One forwarding queue: the TX ring on OUT that carries what queue `index`'s forwarding thread
@@ -32,17 +33,27 @@ final class ForwardQueue: @unchecked Sendable {
     @inlinable
     func run<H: VerdictHandler>(engine: CaptureEngine, handler: H) {
         var walk = ForwardingWalk(handler: handler, ring: ring, stallNanoseconds: stallNanoseconds)
+        var lastProgress = CWirecapLinux_monotonic_ns()
         while true {
             // Frames still in the TX ring need another kick if the device was busy: wait for a
             // chunk only briefly then, and service the ring in between.
             let waiting: ChunkWait = ring.inFlight > 0 && walk.failure == nil ? .upTo(.milliseconds(1)) : .untilCaptureEnds
             guard let lease = engine.nextChunk(for: index, waiting: waiting) else {
                 if case .untilCaptureEnds = waiting { break }
-                if walk.service() > 0 { publish(&walk, ending: nil) }
+                if walk.service() > 0 {
+                    lastProgress = CWirecapLinux_monotonic_ns()
+                    publish(&walk, ending: nil)
+                } else if CWirecapLinux_monotonic_ns() - lastProgress > stallNanoseconds {
+                    // OUT takes nothing: stop waiting for it here, or a stop would never end.
+                    walk.failure = walk.failure
+                        ?? .transmitStalled(
+                            interface: ring.interface, seconds: stallNanoseconds / 1_000_000_000, waiting: ring.inFlight, lastError: nil)
+                }
                 continue
             }
             lease.walk(&walk)
             publish(&walk, ending: lease)
+            lastProgress = CWirecapLinux_monotonic_ns()
         }
         do throws(CaptureError) {
             try ring.finish(stallNanoseconds: stallNanoseconds)
