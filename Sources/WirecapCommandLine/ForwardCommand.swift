@@ -39,6 +39,9 @@ public struct ForwardCommand: ParsableCommand {
     @Option(help: "Milliseconds before the kernel hands over a block that is not full: the latency a quiet link adds.")
     var blockTimeout: Int = 2
 
+    @Option(name: .short, help: "Snap length: longer frames are counted as too big and not sent (never sent truncated).")
+    var s: Int = CaptureConfiguration.defaultSnapLength
+
     @Option(help: "Ring-buffer pool: chunks per queue, each one ring block (forwarding needs at least 1).")
     var poolChunks: Int = 32
 
@@ -89,7 +92,7 @@ public struct ForwardCommand: ParsableCommand {
         let capture = CaptureConfiguration(
             interface: input, queues: queues, fanout: fanout,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
-            snapLength: CaptureConfiguration.defaultSnapLength, pinThreads: !noPin,
+            snapLength: s, pinThreads: !noPin,
             pool: PoolConfiguration(chunks: poolChunks, lockMemory: lockPool),
             offload: offloadThreshold.map { OffloadConfiguration(threshold: $0) })
         // Signals are taken by this thread with sigtimedwait; every other thread inherits the mask.
@@ -113,22 +116,22 @@ public struct ForwardCommand: ParsableCommand {
         }
         forwarder.stop()
         let seconds = Double(CWirecapLinux_monotonic_ns() - started) / 1e9
-        let s = forwarder.statistics()
+        let stats = forwarder.statistics()
         printError(
-            "\(s.forwarded) frames forwarded, \(s.received) received, \(s.verdictDrops) dropped by verdict, \(s.tooBig) too big, \(s.txErrors) TX errors, \(s.captureDrops) capture drops, \(s.txRingFullWaits) TX ring full waits")
+            "\(stats.forwarded) frames forwarded, \(stats.received) received, \(stats.verdictDrops) dropped by verdict, \(stats.tooBig) too big, \(stats.txErrors) TX errors, \(stats.captureDrops) capture drops, \(stats.txRingFullWaits) TX ring full waits")
         if queues > 1 {
-            for q in s.queues {
+            for q in stats.queues {
                 printError(
                     "queue \(q.queue): \(q.received) received, \(q.forwarded) forwarded, \(q.tooBig) too big, \(q.txErrors) TX errors, \(q.captureDrops) capture drops, \(q.txRingFullWaits) TX ring full waits, chunks offloaded out \(q.capture.offloadedOut) / in \(q.capture.offloadedIn)")
             }
         }
         if let failure = forwarder.outputFailure { printError("\(Self.program): \(failure)") }
-        if !s.isConserved || s.inFlight > 0 {
-            printError("\(Self.program): the counts do not add up (\(s.inFlight) frames in flight after the drain): please report this")
+        if !stats.isConserved || stats.inFlight > 0 {
+            printError("\(Self.program): the counts do not add up (\(stats.inFlight) frames in flight after the drain): please report this")
         }
         if let statsJson {
             do {
-                try ForwardReport(input: input, output: output, statistics: s, seconds: seconds).write(to: statsJson)
+                try ForwardReport(input: input, output: output, statistics: stats, seconds: seconds).write(to: statsJson)
             } catch {
                 throw refuse("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
             }

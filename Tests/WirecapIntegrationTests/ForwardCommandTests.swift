@@ -45,12 +45,13 @@ extension SandboxSuites {
                 let json = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-fwd-\(getpid()).json").path
                 defer { unlink(json) }
                 let sink = try sandbox.sink.run {
-                    try CaptureEngine(configuration: CaptureConfiguration(interface: sandbox.sinkInterface, snapLength: 2048))
+                    try CaptureEngine(configuration: CaptureConfiguration(interface: sandbox.sinkInterface, ring: ForwardingTests.smallBlocks(1024), snapLength: 2048))
                 }
                 let ledger = SequenceLedger(expected: total, frames: frames, queues: 1, compareBytes: true)
                 try sink.start { ledger.handler(queue: $0) }
                 let forwarder = try BackgroundCapture(
-                    ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "--blocks", "8", "--stats-json", json],
+                    ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "-s", "2048", "--block-size", "65536", "--blocks", "512", "--pool-chunks", "512", "--stats-json", json,
+                    ],
                     in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding \(sandbox.inputInterface) -> \(sandbox.outputInterface): 2 queues")
                 try forwarder.waitUntilListening()
                 let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }

@@ -67,12 +67,12 @@ extension SandboxSuites {
         func offloading() throws {
             // 90 % of the frames in one flow, so one queue gets most chunks; the handler sleeps
             // 0.5 ms every 256 frames (about 2 us a frame, no CPU), so that queue's chunks wait and
-            // T = 0.1 (a backlog over 3.2 of 32 chunks) moves them to the other queue. Order within a flow is not promised here (docs/architecture.md):
+            // T = 0.1 (a backlog over 6.4 of 64 chunks) moves them to the other queue. Order within a flow is not promised here (docs/architecture.md):
             // the figure is printed, not checked.
             let total = 200_000
             let frames = SequencedFrame(flows: 64, size: 64, elephantPercent: 90)
             try ForwardingSandbox.with(queues: 2) { sandbox in
-                let run = try forward(sandbox, frames: frames, total: total, offload: OffloadConfiguration(threshold: 0.1)) { _ in SlowForward() }
+                let run = try forward(sandbox, frames: frames, total: total, pool: 64, offload: OffloadConfiguration(threshold: 0.1)) { _ in SlowForward() }
                 print(run.describe("offloading T = 0.1") + "\n  chunks offloaded: " + run.statistics.queues.map { "queue \($0.queue) out \($0.capture.offloadedOut) in \($0.capture.offloadedIn)" }.joined(separator: ", "))
                 #expect(run.missing == 0 && run.duplicated == 0 && run.sink.altered == 0 && run.sink.foreign == 0)
                 #expect(run.statistics.forwarded == UInt64(total) && run.statistics.inFlight == 0)
@@ -84,12 +84,14 @@ extension SandboxSuites {
         @Test("a burst a slow handler cannot keep up with: a pool sized for it loses nothing; 2 chunks lose frames, counted as capture drops", .timeLimit(.minutes(2)))
         func slowHandlerBurst() throws {
             // About 16 us a frame (sleep mode, no CPU) against a sender at 0.3 Mpps: the backlog
-            // grows while the burst lasts. Blocks of 64 KiB (about 450 frames of 64 bytes) fill
+            // grows while the burst lasts (75,000 frames per queue in 0.5 s, 30,000 of them
+            // forwarded meanwhile). Blocks of 64 KiB (about 450 frames of 64 bytes) fill
             // before the 8 ms timeout at this rate, so a chunk holds a full block: 512 chunks per
-            // queue hold 230,000 frames, the 1 MiB rings and 2 chunks a small part of the burst.
+            // queue hold 230,000 frames; a 3 MiB ring (about 140 ms of this burst, time for the
+            // capture thread to be scheduled on a busy machine) and 2 chunks about 22,000.
             let total = 150_000
             let frames = SequencedFrame(flows: 64, size: 64)
-            let ring = RingGeometry(blockSize: 64 << 10, blockCount: 16, blockTimeoutMilliseconds: 8)
+            let ring = RingGeometry(blockSize: 64 << 10, blockCount: 48, blockTimeoutMilliseconds: 8)
             try ForwardingSandbox.with(queues: 2) { sandbox in
                 let sized = try forward(sandbox, frames: frames, total: total, pool: 512, ring: ring) { _ in SlowForward(every: 32) }
                 let small = try forward(sandbox, frames: frames, total: total, pool: 2, ring: ring, isForwarded: { _ in false }) { _ in SlowForward(every: 32) }
@@ -269,22 +271,30 @@ struct ForwardRun {
     }
 }
 
+enum ForwardingTests {
+    /// Rings of 64 KiB blocks with a 2 ms timeout. The timeout retires a block every 2 ms
+    /// whatever it holds (a few hundred 64-byte frames at these rates), so what a ring or a pool
+    /// buffers is counted in blocks, not bytes: many small blocks hold more frames than a few
+    /// large ones of the same total size.
+    static func smallBlocks(_ count: Int) -> RingGeometry {
+        RingGeometry(blockSize: 64 << 10, blockCount: count, blockTimeoutMilliseconds: 2)
+    }
+}
+
 /// Opens a sink capture and a forwarder in the sandbox, sends `total` numbered frames flat out
 /// (built before the clock starts), waits until the forwarder has accounted for every frame and
 /// the sink has seen what was forwarded, stops both (the forwarder drains) and reports.
 func forward<H: VerdictHandler>(
-    _ sandbox: ForwardingSandbox, frames: SequencedFrame, total: Int, queues: Int = 2, pool: Int = 32, snapLength: Int = 9_000, transmitFrames: Int = 4096,
-    ring: RingGeometry = RingGeometry(blockSize: 1 << 20, blockCount: 32, blockTimeoutMilliseconds: 2),
+    _ sandbox: ForwardingSandbox, frames: SequencedFrame, total: Int, queues: Int = 2, pool: Int = 512, snapLength: Int = 9_000,
+    transmitFrames: Int = 4096, ring: RingGeometry = ForwardingTests.smallBlocks(512),
     offload: OffloadConfiguration? = nil, isForwarded: (UInt64) -> Bool = { _ in true },
     rewrite: (@Sendable (UnsafeMutableRawBufferPointer) -> Void)? = nil, _ makeHandler: @escaping @Sendable (Int) -> H
 ) throws -> ForwardRun {
-    // 64 MiB of ring at the sink, 32 MiB per forwarder queue plus its pool: a whole debug-build
-    // burst fits even while the cores are busy elsewhere; 2 ms block timeouts keep latency low.
+    // 1,024 blocks at the sink, 512 ring blocks and 512 chunks per forwarder queue: a whole
+    // debug-build burst fits even while the cores are busy elsewhere (another test run, say),
+    // in the rings alone if the capture threads do not run for a while.
     let sinkEngine = try sandbox.sink.run {
-        try CaptureEngine(
-            configuration: CaptureConfiguration(
-                interface: sandbox.sinkInterface, ring: RingGeometry(blockSize: 1 << 20, blockCount: 64, blockTimeoutMilliseconds: 2),
-                snapLength: 9_000))
+        try CaptureEngine(configuration: CaptureConfiguration(interface: sandbox.sinkInterface, ring: ForwardingTests.smallBlocks(1024), snapLength: 9_000))
     }
     let record = SinkRecord(expected: total, frames: frames, rewrite: rewrite)
     try sinkEngine.start { _ in record.handler() }
