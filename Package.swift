@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "WirecapCommandLine",
             dependencies: [
-                "CWirecapLinux", "WirecapEngine", "WirecapForward", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CWirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "wirecap",
@@ -97,7 +97,7 @@ let package = Package(
             name: "WirecapIntegrationTests",
             dependencies: [
                 "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
-                "WirecapForward", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
+                "WirecapForward", "WirecapIDS", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,6 +3,7 @@ import CWirecapLinux
 import Foundation
 import WirecapEngine
 import WirecapForward
+import WirecapIDS
 
 /// `wirecap-fwd` and `wirecap fwd`: a thin layer over `Forwarder`, with capture's ring, pool and
 /// offload options under the same names.
@@ -51,6 +52,9 @@ public struct ForwardCommand: ParsableCommand {
     @Option(help: "Buddy offloading threshold T in 0...1 (off unless given): a busy queue's chunks are forwarded by a buddy, on the buddy's TX ring.")
     var offloadThreshold: Double?
 
+    @Option(help: "Drop frames that contain this signature (text, or hex:DEADBEEF), as an IPS; repeat for several.")
+    var dropSignature: [String] = []
+
     @Option(help: "Frames in each queue's TX ring.")
     var txFrames: Int = 4096
 
@@ -89,6 +93,12 @@ public struct ForwardCommand: ParsableCommand {
     public func run() throws {
         if let problem = optionProblem() { throw refuse(problem) }
         let (input, output) = (i!, o!)
+        let signatures: [Signature]
+        do {
+            signatures = try dropSignature.map(Signature.init(parsing:))
+        } catch let error as Signature.Invalid {
+            throw refuse("--drop-signature \(error.text) is not text or hex:HEXDIGITS (e.g. hex:deadbeef)")
+        }
         let capture = CaptureConfiguration(
             interface: input, queues: queues, fanout: fanout,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
@@ -100,7 +110,11 @@ public struct ForwardCommand: ParsableCommand {
         let forwarder: Forwarder
         do {
             forwarder = try Forwarder(configuration: ForwarderConfiguration(capture: capture, output: output, transmitFrames: txFrames))
-            try forwarder.start { _ in ForwardAll() }
+            if signatures.isEmpty {
+                try forwarder.start { _ in ForwardAll() }
+            } else {
+                try forwarder.start { _ in SignatureDropper(signatures: signatures) }
+            }
         } catch let error as ForwardError {
             throw refuse(error.description(naming: \.flag))
         } catch let error as CaptureError {

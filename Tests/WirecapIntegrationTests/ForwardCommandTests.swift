@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import WirecapEngine
+import WirecapIDS
 import WirecapSandbox
 
 extension SandboxSuites {
@@ -32,8 +33,43 @@ extension SandboxSuites {
                 expectOneLineError(
                     try Self.fwd(["-i", input, "-o", output], in: ns, unprivileged: true), containing: ["CAP_NET_RAW", "root"], program: "wirecap-fwd")
                 expectOneLineError(try Self.fwd(["-i", input, "-o", output, "--queues", "0"], in: ns), containing: ["--queues"], program: "wirecap-fwd")
+                expectOneLineError(
+                    try Self.fwd(["-i", input, "-o", output, "--drop-signature", "hex:zz"], in: ns), containing: ["--drop-signature hex:zz", "hex:deadbeef"],
+                    program: "wirecap-fwd")
                 // The same command under wirecap: its own name in front.
                 expectOneLineError(try Tool.run(["fwd", "-i", input, "-o", input], in: ns), containing: ["itself"])
+            }
+        }
+
+        @Test("as an IPS (--drop-signature): the sink sees exactly the frames without the signature", .timeLimit(.minutes(1)))
+        func intrusionPrevention() throws {
+            let total = 20_000
+            let frames = SequencedFrame(flows: 16, size: 64)
+            // 198.18.0.3, the source address of flow 3: a sixteenth of the frames.
+            let signature = try Signature(parsing: "hex:c6120003")
+            let carries = (0..<UInt64(total)).map { sequence in frames.bytes(sequence: sequence).withUnsafeBytes { signature.occurs(in: $0) } }
+            try ForwardingSandbox.with(queues: 2) { sandbox in
+                let sink = try sandbox.sink.run {
+                    try CaptureEngine(configuration: CaptureConfiguration(interface: sandbox.sinkInterface, ring: ForwardingTests.smallBlocks(1024), snapLength: 2048))
+                }
+                let record = SinkRecord(expected: total, frames: frames, rewrite: nil)
+                try sink.start { _ in record.handler() }
+                let forwarder = try BackgroundCapture(
+                    ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "-s", "2048", "--block-size", "65536", "--blocks", "512", "--drop-signature", "hex:c6120003"],
+                    in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding")
+                try forwarder.waitUntilListening()
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                _ = sender.sendSequenced(frames, count: total, prebuilt: true)
+                let dropped = carries.filter { $0 }.count
+                for _ in 0..<100 where sink.statistics().processed < UInt64(total - dropped) { usleep(20_000) }
+                let status = forwarder.interrupt()
+                sink.stop()
+                let (missing, unexpected, duplicated) = record.tally { !carries[Int($0)] }
+                print("wirecap-fwd as an IPS: \(dropped) of \(total) frames carry the signature; sink \(record.matched), missing \(missing), unexpected \(unexpected)\n\(forwarder.stderr)")
+                #expect(status == 0)
+                #expect(dropped > 0 && dropped < total)
+                #expect(missing == 0 && unexpected == 0 && duplicated == 0 && record.altered == 0 && record.matched == total - dropped)
+                #expect(forwarder.stderr.contains("\(total - dropped) frames forwarded, \(total) received, \(dropped) dropped by verdict"), "\(forwarder.stderr)")
             }
         }
 
