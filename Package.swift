@@ -10,8 +10,10 @@ import PackageDescription
 //   WirecapSandbox  network namespaces, veth pairs and a frame sender for tests and experiments
 //   WirecapTraffic  synthetic traces and replay through the TX ring
 //   WirecapIDS      the example IDS's inspector (flows, byte signatures): wirecap-ids, and the lab's real load
+//   WirecapForward  the middlebox: capture on IN, a verdict per frame, one TX ring per queue on OUT
 //   WirecapLab      the drop-rate experiments (not a product: it serves `wirecap experiment` and the tests)
-//   wirecap, wirecap-ids, first-capture   the command-line tools and the getting-started example
+//   WirecapCommandLine  what the tools share: flag names, one-line errors, the forward command
+//   wirecap, wirecap-ids, wirecap-fwd, first-capture   the command-line tools and the getting-started example
 let package = Package(
     name: "wirecap",
     platforms: [.macOS(.v15)],
@@ -22,8 +24,10 @@ let package = Package(
         .library(name: "WirecapTraffic", targets: ["WirecapTraffic"]),
         .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
         .library(name: "WirecapIDS", targets: ["WirecapIDS"]),
+        .library(name: "WirecapForward", targets: ["WirecapForward"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
         .executable(name: "wirecap-ids", targets: ["wirecap-ids"]),
+        .executable(name: "wirecap-fwd", targets: ["wirecap-fwd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -54,21 +58,29 @@ let package = Package(
         .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
         .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapSandbox"]),
         .target(name: "WirecapIDS", dependencies: ["CWirecapLinux", "WirecapEngine"]),
+        .target(name: "WirecapForward", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
         .target(
             name: "WirecapLab",
             dependencies: [
                 "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapIDS",
             ]),
+        // What the command-line tools share: the flags' names, one-line errors, the forward command.
+        .target(
+            name: "WirecapCommandLine",
+            dependencies: [
+                "CWirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "wirecap",
             dependencies: [
-                "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
+                "CWirecapLinux", "WirecapEngine", "WirecapCommandLine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "wirecap-ids",
             dependencies: ["WirecapEngine", "WirecapPcap", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "wirecap-fwd", dependencies: ["WirecapCommandLine"]),
         // The getting-started article's code (WirecapEngine.docc), built with everything else so
         // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
         .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
@@ -85,7 +97,7 @@ let package = Package(
             name: "WirecapIntegrationTests",
             dependencies: [
                 "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
-                "wirecap", "wirecap-ids", "first-capture",
+                "WirecapForward", "WirecapIDS", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -40,12 +40,8 @@ public struct Inspector: PacketHandler, Sendable {
         packets += 1
         let bytes = packet.bytes
         if let key = Self.flowKey(bytes) { flows.insert(key) }
-        guard let base = bytes.baseAddress else { return }
-        for (index, signature) in signatures.enumerated() {
-            let found = signature.bytes.withUnsafeBytes { needle in
-                CWirecapLinux_memmem(base, bytes.count, needle.baseAddress, needle.count) != nil
-            }
-            if found { matches[index] += 1 }
+        for (index, signature) in signatures.enumerated() where signature.occurs(in: bytes) {
+            matches[index] += 1
         }
     }
 

@@ -1,3 +1,5 @@
+import CWirecapLinux
+
 /// A byte pattern to find anywhere in a frame, as an IDS rule's content match.
 public struct Signature: Sendable {
     public let name: String
@@ -24,5 +26,14 @@ public struct Signature: Sendable {
             bytes = Array(text.utf8)
         }
         name = text
+    }
+
+    /// Whether the pattern occurs anywhere in `frame`.
+    @inlinable
+    public func occurs(in frame: UnsafeRawBufferPointer) -> Bool {
+        guard let base = frame.baseAddress else { return false }
+        return bytes.withUnsafeBytes { needle in
+            CWirecapLinux_memmem(base, frame.count, needle.baseAddress, needle.count) != nil
+        }
     }
 }

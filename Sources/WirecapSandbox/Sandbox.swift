@@ -39,28 +39,39 @@ public final class Sandbox: @unchecked Sendable {
     public init(queues: Int = 1, mtu: Int = 1500) throws {
         if let reason = Self.unavailableReason { throw Command.Failure(command: ["sandbox"], status: 1, output: reason) }
         Self.removeStale()
-        let id = "\(Self.prefix)\(getpid())-\(Self.counter.next())"
+        let id = Self.uniqueName()
         sender = NetworkNamespace(name: id + "-tx")
         receiver = NetworkNamespace(name: id + "-rx")
         self.mtu = mtu
         do {
-            for ns in [sender, receiver] {
-                try Command.run(["ip", "netns", "add", ns.name])
-                try ns.exec(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])
-                try ns.exec(["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"])
-            }
-            try Command.run([
-                "ip", "-n", sender.name, "link", "add", senderInterface, "numtxqueues", "\(queues)", "numrxqueues", "\(queues)",
-                "type", "veth", "peer", "name", receiverInterface, "netns", receiver.name,
-                "numtxqueues", "\(queues)", "numrxqueues", "\(queues)",
-            ])
-            try Command.run(["ip", "-n", sender.name, "link", "set", senderInterface, "mtu", "\(mtu)", "up"])
-            try Command.run(["ip", "-n", receiver.name, "link", "set", receiverInterface, "mtu", "\(mtu)", "up"])
+            for ns in [sender, receiver] { try Self.addNamespace(ns) }
+            try Self.addVeth(senderInterface, in: sender, peer: receiverInterface, in: receiver, queues: queues, mtu: mtu)
             try Command.run(["ip", "-n", receiver.name, "link", "set", "lo", "up"])
         } catch {
             tearDown()
             throw error
         }
+    }
+
+    /// A unique name for a new sandbox's namespaces: the prefix, this process, a counter.
+    static func uniqueName() -> String { "\(prefix)\(getpid())-\(counter.next())" }
+
+    /// Adds a namespace with IPv6 off before any interface exists in it, so that no router
+    /// solicitation or MLD report ever appears among a test's frames.
+    static func addNamespace(_ ns: NetworkNamespace) throws {
+        try Command.run(["ip", "netns", "add", ns.name])
+        try ns.exec(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])
+        try ns.exec(["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"])
+    }
+
+    /// Makes a veth pair inside the namespaces (never in the caller's) and brings both ends up.
+    static func addVeth(_ name: String, in ns: NetworkNamespace, peer: String, in peerNS: NetworkNamespace, queues: Int, mtu: Int) throws {
+        try Command.run([
+            "ip", "-n", ns.name, "link", "add", name, "numtxqueues", "\(queues)", "numrxqueues", "\(queues)",
+            "type", "veth", "peer", "name", peer, "netns", peerNS.name, "numtxqueues", "\(queues)", "numrxqueues", "\(queues)",
+        ])
+        try Command.run(["ip", "-n", ns.name, "link", "set", name, "mtu", "\(mtu)", "up"])
+        try Command.run(["ip", "-n", peerNS.name, "link", "set", peer, "mtu", "\(mtu)", "up"])
     }
 
     /// Builds a sandbox, runs `body` with it, and tears it down whatever happens.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CWirecapLinux
 import Foundation
+import WirecapCommandLine
 import WirecapEngine
 import WirecapLab
 import WirecapSandbox

@@ -1,8 +1,9 @@
 import Foundation
+import WirecapCommandLine
 import WirecapEngine
 
 /// The `--stats-json` object. Keys are a contract other tools read; add, never rename.
-struct StatisticsReport: Encodable {
+struct StatisticsReport: StatisticsJSON {
     struct Queue: Encodable {
         let queue: Int
         let received: UInt64
@@ -70,22 +71,5 @@ struct StatisticsReport: Encodable {
             deliveryDrops: statistics.deliveryDrops, processed: statistics.processed, inFlight: statistics.inFlight,
             captured: captured, cpuSeconds: statistics.cpuSeconds)
         self.seconds = seconds
-    }
-
-    func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(self)
-    }
-
-    func write(to path: String) throws {
-        var data = try json()
-        data.append(0x0a)
-        if path == "-" {
-            FileHandle.standardOutput.write(data)
-        } else {
-            try data.write(to: URL(fileURLWithPath: path))
-        }
     }
 }

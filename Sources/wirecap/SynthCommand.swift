@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WirecapCommandLine
 import WirecapSavefile
 import WirecapTraffic
 

@@ -157,17 +157,23 @@ final class Sampler: Sendable {
     }
     private let state = Mutex(State())
 
-    init(engine: CaptureEngine) {
+    convenience init(engine: CaptureEngine) {
+        self.init {
+            engine.statistics().queues.filter { !$0.isConserved }.map { q in
+                "received \(q.received) != processed \(q.processed) + delivery drops \(q.deliveryDrops) + in flight \(q.inFlight)"
+            }
+        }
+    }
+
+    /// `broken` takes a snapshot and describes each way it breaks the law (none: conserved).
+    init(broken: @escaping @Sendable () -> [String]) {
         let thread = Thread { [self] in
             while true {
-                let s = engine.statistics()
+                let found = broken()
                 let running = state.withLock { state in
                     guard state.running else { return false }
                     state.count += 1
-                    for q in s.queues where !q.isConserved {
-                        state.broken.append(
-                            "received \(q.received) != processed \(q.processed) + delivery drops \(q.deliveryDrops) + in flight \(q.inFlight)")
-                    }
+                    state.broken += found
                     return true
                 }
                 if !running { return }

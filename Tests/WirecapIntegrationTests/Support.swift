@@ -8,16 +8,21 @@ enum Tool {
     static let corpus = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/traces/tcpdump-tests")
 
     /// The `wirecap` built next to this test binary.
-    static var executable: String {
+    static var executable: String { built("wirecap") }
+
+    /// The `wirecap-fwd` built next to this test binary.
+    static var forwarder: String { built("wirecap-fwd") }
+
+    static func built(_ name: String) -> String {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var directory = exe.deletingLastPathComponent()
         // The test binary may sit inside a bundle directory (name.xctest/...).
         while !directory.path.isEmpty && directory.path != "/" {
-            let candidate = directory.appendingPathComponent("wirecap").path
+            let candidate = directory.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        return exe.deletingLastPathComponent().appendingPathComponent("wirecap").path
+        return exe.deletingLastPathComponent().appendingPathComponent(name).path
     }
 
     /// Privileged tests run where network namespaces can be made; elsewhere they are skipped with this reason.
@@ -32,7 +37,10 @@ enum Tool {
     /// Runs `wirecap ARGS` to completion, inside `namespace` when given, and as the unprivileged
     /// user `nobody` when `unprivileged` (through util-linux's setpriv, which drops root's
     /// capabilities with the user id).
-    static func run(_ arguments: [String], in namespace: NetworkNamespace? = nil, unprivileged: Bool = false, wrappers: [[String]] = []) throws -> Outcome {
+    static func run(
+        _ arguments: [String], in namespace: NetworkNamespace? = nil, unprivileged: Bool = false, wrappers: [[String]] = [],
+        executable: String = Tool.executable
+    ) throws -> Outcome {
         var command = [executable] + arguments
         if unprivileged && geteuid() == 0 {
             command = [try Command.locate("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"] + command
@@ -55,16 +63,20 @@ enum Tool {
     }
 }
 
-/// A `wirecap capture` running in the background inside a namespace, stopped with SIGINT.
+/// A `wirecap capture` (or another long-running tool: `command`) running in the background
+/// inside a namespace, stopped with SIGINT.
 final class BackgroundCapture {
     let process = Process()
     let stderrPath: String
+    /// What the tool prints once it is ready.
+    let ready: String
 
-    init(_ arguments: [String], in namespace: NetworkNamespace) throws {
+    init(_ arguments: [String], in namespace: NetworkNamespace, command: [String] = [Tool.executable, "capture"], ready: String = "listening on") throws {
+        self.ready = ready
         stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-capture-\(getpid())-\(UUID().uuidString).err").path
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Command.locate("ip"))
-        process.arguments = ["netns", "exec", namespace.name, Tool.executable, "capture"] + arguments
+        process.arguments = ["netns", "exec", namespace.name] + command + arguments
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -76,12 +88,12 @@ final class BackgroundCapture {
     func waitUntilListening(timeout: Double = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if stderr.contains("listening on") { return }
+            if stderr.contains(ready) { return }
             if !process.isRunning { break }
             usleep(20_000)
         }
         process.terminate()
-        throw Command.Failure(command: process.arguments ?? [], status: process.isRunning ? -1 : process.terminationStatus, output: "capture never said it was listening: \(stderr)")
+        throw Command.Failure(command: process.arguments ?? [], status: process.isRunning ? -1 : process.terminationStatus, output: "never said '\(ready)': \(stderr)")
     }
 
     /// SIGINT, as a person pressing Ctrl-C, then waits for a clean exit.
@@ -105,11 +117,13 @@ struct SandboxSuites {}
 
 /// The shape of every error a `wirecap` command gives: a non-zero exit and one line on standard
 /// error, starting `wirecap: `, that names the problem (and the fix).
-func expectOneLineError(_ outcome: Tool.Outcome, containing phrases: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+func expectOneLineError(
+    _ outcome: Tool.Outcome, containing phrases: [String], program: String = "wirecap", sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(outcome.status != 0, sourceLocation: sourceLocation)
     let lines = outcome.stderr.split(separator: "\n")
     #expect(lines.count == 1, "one line, got: \(outcome.stderr)", sourceLocation: sourceLocation)
-    #expect(lines.first?.hasPrefix("wirecap: ") == true, "\(outcome.stderr)", sourceLocation: sourceLocation)
+    #expect(lines.first?.hasPrefix("\(program): ") == true, "\(outcome.stderr)", sourceLocation: sourceLocation)
     for phrase in phrases {
         #expect(outcome.stderr.contains(phrase), "expected '\(phrase)' in: \(outcome.stderr)", sourceLocation: sourceLocation)
     }

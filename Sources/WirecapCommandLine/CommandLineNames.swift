@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import WirecapEngine
+
+extension ConfigurationError.Parameter {
+    /// The flag that sets this parameter, in `wirecap capture` and the commands that share its
+    /// options (`wirecap fwd`, `wirecap-fwd`): the one place where the engine's parameters get
+    /// the command line's names.
+    public var flag: String {
+        switch self {
+        case .interface: "-i"
+        case .queues: "--queues"
+        case .blockSize: "--block-size"
+        case .blockCount: "--blocks"
+        case .blockTimeout: "--block-timeout"
+        case .snapLength: "-s"
+        case .poolChunks: "--pool-chunks"
+        case .lockMemory: "--lock-pool"
+        case .offloadThreshold: "--offload-threshold"
+        case .buddyGroups: "--buddy-groups"
+        case .filter: "the filter expression"
+        }
+    }
+}
+
+public func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+extension FanoutMode: ExpressibleByArgument {}
+extension MemoryLockPolicy: ExpressibleByArgument {}
+
+/// Runs a command the way every wirecap tool does: help and version as ArgumentParser prints
+/// them, any other error as one line `PROGRAM: what and the fix (see `PROGRAM [SUB] --help`)` and
+/// a non-zero exit, never a usage screen or a stack trace.
+public func runWithOneLineErrors<Command: ParsableCommand>(_ command: Command.Type, program: String) -> Never {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    do {
+        var parsed = try Command.parseAsRoot(arguments)
+        try parsed.run()
+        Foundation.exit(0)
+    } catch {
+        let code = Command.exitCode(for: error)
+        if code == .success || error is ExitCode { Command.exit(withError: error) }
+        let message =
+            (error as? CaptureError)?.description(naming: \.flag)
+            ?? Command.fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+        let subcommand = arguments.first { name in Command.configuration.subcommands.contains { $0.configuration.commandName == name } }
+        let help = [program, subcommand].compactMap { $0 }.joined(separator: " ") + " --help"
+        printError("\(program): \(message.replacingOccurrences(of: "Error: ", with: "")) (see `\(help)`)")
+        Foundation.exit(code.rawValue)
+    }
+}
+
+/// A `--stats-json` object: one JSON line with snake_case keys in a stable order, to a file, or
+/// to standard output for `-`.
+public protocol StatisticsJSON: Encodable {}
+
+extension StatisticsJSON {
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    public func write(to path: String) throws {
+        var data = try json()
+        data.append(0x0a)
+        if path == "-" {
+            FileHandle.standardOutput.write(data)
+        } else {
+            try data.write(to: URL(fileURLWithPath: path))
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import CWirecapLinux
+import Foundation
+import WirecapEngine
+import WirecapForward
+import WirecapIDS
+
+/// `wirecap-fwd` and `wirecap fwd`: a thin layer over `Forwarder`, with capture's ring, pool and
+/// offload options under the same names.
+public struct ForwardCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "fwd",
+        abstract: "Forward frames from one interface to another through N queues, losing none (a middlebox).",
+        discussion: """
+            Captures on IN as `wirecap capture` does (fanout queues, the chunk pool, optional buddy \
+            offloading) and sends every frame on OUT through one TX ring per queue. Prints \
+            `forwarding IN -> OUT: N queues` on standard error once every ring is open and the \
+            fanout group is complete; stops after about -c frames, after --duration, or on \
+            SIGINT/SIGTERM, after forwarding everything IN already accepted; then prints a summary.
+            """)
+
+    @Option(name: .short, help: "Interface to capture on (IN).")
+    var i: String?
+
+    @Option(name: .short, help: "Interface to send on (OUT).")
+    var o: String?
+
+    @Option(help: "Number of queues: fanout member sockets on IN, TX rings on OUT, one forwarding thread each.")
+    var queues: Int = 1
+
+    @Option(help: "How frames are spread over queues: hash (keeps each flow on one queue, so in order), cpu, qm or lb.")
+    var fanout: FanoutMode = .hash
+
+    @Option(help: "Bytes per ring block (a multiple of the page size).")
+    var blockSize: Int = RingGeometry.default.blockSize
+
+    @Option(help: "Blocks per ring.")
+    var blocks: Int = RingGeometry.default.blockCount
+
+    @Option(help: "Milliseconds before the kernel hands over a block that is not full: the latency a quiet link adds.")
+    var blockTimeout: Int = 2
+
+    @Option(name: .short, help: "Snap length: longer frames are counted as too big and not sent (never sent truncated).")
+    var s: Int = CaptureConfiguration.defaultSnapLength
+
+    @Option(help: "Ring-buffer pool: chunks per queue, each one ring block (forwarding needs at least 1).")
+    var poolChunks: Int = 32
+
+    @Option(help: "Lock pool memory: auto (warn if the limit forbids), required (fail instead), off.")
+    var lockPool: MemoryLockPolicy = .auto
+
+    @Option(help: "Buddy offloading threshold T in 0...1 (off unless given): a busy queue's chunks are forwarded by a buddy, on the buddy's TX ring.")
+    var offloadThreshold: Double?
+
+    @Option(help: "Drop frames that contain this signature (text, or hex:DEADBEEF), as an IPS; repeat for several.")
+    var dropSignature: [String] = []
+
+    @Option(help: "Frames in each queue's TX ring.")
+    var txFrames: Int = 4096
+
+    @Option(name: .short, help: "Stop after about this many frames received.")
+    var c: Int?
+
+    @Option(help: "Stop after this many seconds.")
+    var duration: Double?
+
+    @Option(help: "Write statistics as one JSON object to this file, or - for standard output.")
+    var statsJson: String?
+
+    @Flag(help: "Do not pin threads to CPUs.")
+    var noPin = false
+
+    public init() {}
+
+    /// The name the errors start with: `wirecap-fwd`, or `wirecap` when run as `wirecap fwd`.
+    static var program: String { URL(fileURLWithPath: CommandLine.arguments.first ?? "wirecap-fwd").lastPathComponent }
+
+    func refuse(_ message: String) -> ExitCode {
+        printError("\(Self.program): \(message)")
+        return ExitCode.failure
+    }
+
+    /// Checked in `run`, not `validate`, so that the error is one line like every other one.
+    func optionProblem() -> String? {
+        if i == nil || o == nil { return "nothing to forward: give the input interface with -i and the output with -o" }
+        if let c, c < 1 { return "-c \(c) is out of range: give a frame count of 1 or more" }
+        if let duration, !(duration > 0) { return "--duration \(duration) is out of range: give a positive number of seconds" }
+        if poolChunks < 1 { return "--pool-chunks \(poolChunks) is out of range: forwarding needs the pool, give 1 or more" }
+        if txFrames < 1 { return "--tx-frames \(txFrames) is out of range: give 1 or more" }
+        return nil
+    }
+
+    public func run() throws {
+        if let problem = optionProblem() { throw refuse(problem) }
+        let (input, output) = (i!, o!)
+        let signatures: [Signature]
+        do {
+            signatures = try dropSignature.map(Signature.init(parsing:))
+        } catch let error as Signature.Invalid {
+            throw refuse("--drop-signature \(error.text) is not text or hex:HEXDIGITS (e.g. hex:deadbeef)")
+        }
+        let capture = CaptureConfiguration(
+            interface: input, queues: queues, fanout: fanout,
+            ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
+            snapLength: s, pinThreads: !noPin,
+            pool: PoolConfiguration(chunks: poolChunks, lockMemory: lockPool),
+            offload: offloadThreshold.map { OffloadConfiguration(threshold: $0) })
+        // Signals are taken by this thread with sigtimedwait; every other thread inherits the mask.
+        _ = CWirecapLinux_block_stop_signals()
+        let forwarder: Forwarder
+        do {
+            forwarder = try Forwarder(configuration: ForwarderConfiguration(capture: capture, output: output, transmitFrames: txFrames))
+            if signatures.isEmpty {
+                try forwarder.start { _ in ForwardAll() }
+            } else {
+                try forwarder.start { _ in SignatureDropper(signatures: signatures) }
+            }
+        } catch let error as ForwardError {
+            throw refuse(error.description(naming: \.flag))
+        } catch let error as CaptureError {
+            throw refuse(error.description(naming: \.flag))
+        }
+        printError("forwarding \(input) -> \(output): \(queues) queues")
+
+        let started = CWirecapLinux_monotonic_ns()
+        let deadline = duration.map { started + UInt64($0 * 1e9) }
+        while CWirecapLinux_wait_stop_signal(100) == 0 {
+            if let deadline, CWirecapLinux_monotonic_ns() >= deadline { break }
+            if let c, forwarder.statistics().received >= UInt64(c) { break }
+        }
+        forwarder.stop()
+        let seconds = Double(CWirecapLinux_monotonic_ns() - started) / 1e9
+        let stats = forwarder.statistics()
+        printError(
+            "\(stats.forwarded) frames forwarded, \(stats.received) received, \(stats.verdictDrops) dropped by verdict, \(stats.tooBig) too big, \(stats.txErrors) TX errors, \(stats.captureDrops) capture drops, \(stats.txRingFullWaits) TX ring full waits")
+        if queues > 1 {
+            for q in stats.queues {
+                printError(
+                    "queue \(q.queue): \(q.received) received, \(q.forwarded) forwarded, \(q.tooBig) too big, \(q.txErrors) TX errors, \(q.captureDrops) capture drops, \(q.txRingFullWaits) TX ring full waits, chunks offloaded out \(q.capture.offloadedOut) / in \(q.capture.offloadedIn)")
+            }
+        }
+        if let failure = forwarder.outputFailure { printError("\(Self.program): \(failure)") }
+        if !stats.isConserved || stats.inFlight > 0 {
+            printError("\(Self.program): the counts do not add up (\(stats.inFlight) frames in flight after the drain): please report this")
+        }
+        if let statsJson {
+            do {
+                try ForwardReport(input: input, output: output, statistics: stats, seconds: seconds).write(to: statsJson)
+            } catch {
+                throw refuse("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Synchronization
+import WirecapEngine
+import WirecapLinux
+
+/// What a forwarder opens: the capture on IN (queues, ring, the pool, optional offloading) and
+/// the TX rings on OUT.
+public struct ForwarderConfiguration: Sendable {
+    /// IN, and everything about the capture; `pool` is required.
+    public var capture: CaptureConfiguration
+    /// OUT, by name, in the same network namespace as IN.
+    public var output: String
+    /// Frames in each queue's TX ring.
+    public var transmitFrames: Int
+    /// How long OUT may take no frame before it counts as failed.
+    public var stallNanoseconds: UInt64
+
+    public init(capture: CaptureConfiguration, output: String, transmitFrames: Int = 4096, stallNanoseconds: UInt64 = 5_000_000_000) {
+        self.capture = capture
+        self.output = output
+        self.transmitFrames = transmitFrames
+        self.stallNanoseconds = stallNanoseconds
+    }
+}
+
+/// A middlebox: frames captured on IN by the engine (N fanout queues, the chunk pool, optional
+/// buddy offloading) go through a verdict handler and out on OUT, one TX ring per queue.
+///
+/// `init` opens every TX ring, then the capture group; from its return every frame IN accepts is
+/// counted. `start` runs one forwarding thread per queue, placed like the engine's work threads.
+/// `stop` drains: the capture threads hand what their rings hold over as chunks, the forwarding
+/// threads forward every one and wait until the kernel has sent what they put.
+public final class Forwarder: Sendable {
+    public let configuration: ForwarderConfiguration
+    public let engine: CaptureEngine
+    @usableFromInline let queues: [ForwardQueue]
+    @usableFromInline let threads: ForwardThreads
+
+    public init(configuration: ForwarderConfiguration) throws(ForwardError) {
+        let capture = configuration.capture
+        if capture.interface == configuration.output { throw .sameInterface(capture.interface) }
+        do throws(CaptureError) { try capture.validate() } catch { throw .capture(error) }
+        if capture.pool == nil { throw .needsPool }
+        let input = try Self.lookUp(capture.interface, activity: .capture)
+        let output = try Self.lookUp(configuration.output, activity: .send)
+        if output.mtu < input.mtu {
+            throw .outputMTUTooSmall(input: input.name, inputMTU: input.mtu, output: output.name, outputMTU: output.mtu)
+        }
+        do throws(CaptureError) {
+            // The TX rings first: once the engine is open, IN's frames are counted.
+            var queues: [ForwardQueue] = []
+            for index in 0..<capture.queues {
+                let ring = try TxRing(interface: configuration.output, frames: configuration.transmitFrames)
+                queues.append(ForwardQueue(index: index, ring: ring, stallNanoseconds: configuration.stallNanoseconds))
+            }
+            self.queues = queues
+            engine = try CaptureEngine(configuration: capture)
+        } catch {
+            throw .capture(error)
+        }
+        self.configuration = configuration
+        threads = ForwardThreads()
+    }
+
+    private static func lookUp(_ name: String, activity: CaptureError.Activity) throws(ForwardError) -> NetworkInterface {
+        let interface: NetworkInterface
+        do { interface = try NetworkInterface(named: name) } catch { throw .capture(CaptureError(error, activity: activity)) }
+        if !interface.isUp { throw .capture(.interfaceDown(name, activity: activity)) }
+        return interface
+    }
+
+    /// Starts the capture threads and one forwarding thread per queue; each thread makes its own
+    /// handler with `makeHandler(queue)` and owns it. The loop is specialised for `H`.
+    @inlinable
+    public func start<H: VerdictHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
+        try engine.startCapture()
+        for queue in queues {
+            let engine = self.engine
+            try threads.spawn(cpu: engine.queues[queue.index].cpu) {
+                queue.run(engine: engine, handler: makeHandler(queue.index))
+            }
+        }
+    }
+
+    /// Asks the capture to drain and stop. Async-signal-safe.
+    public func requestStop() { engine.requestStop() }
+
+    /// Waits until the capture has drained and every forwarding thread has sent what it put.
+    public func wait() {
+        engine.wait()
+        threads.joinAll()
+    }
+
+    public func stop() {
+        requestStop()
+        wait()
+    }
+
+    /// The first failure of the output, if any (the interface went away, the ring stalled).
+    public var outputFailure: CaptureError? {
+        queues.lazy.compactMap { queue in queue.lock.withLock { queue.failure } }.first
+    }
+
+    /// A consistent snapshot: every forwarding thread's lock is held while the engine's counters
+    /// are read, so no lease ends in between and the conservation law can be checked exactly.
+    public func statistics() -> ForwardStatistics {
+        for queue in queues { queue.lock.lock() }
+        defer { for queue in queues.reversed() { queue.lock.unlock() } }
+        let capture = engine.statistics()
+        return ForwardStatistics(
+            queues: queues.map { queue in
+                let t = queue.published
+                return ForwardQueueStatistics(
+                    queue: queue.index, capture: capture.queues[queue.index], forwarded: t.forwarded, verdictDrops: t.verdictDrops,
+                    tooBig: t.tooBig, txRingFullWaits: t.txRingFullWaits, txErrors: t.txErrors, inTransmitRing: queue.inTransmitRing)
+            })
+    }
+
+    deinit { stop() }
+}
+
+/// The forwarding threads, joined once whoever asks (see `PinnedThread.join`).
+@usableFromInline
+final class ForwardThreads: Sendable {
+    private let threads = Mutex<[PinnedThread]>([])
+
+    init() {}
+
+    @usableFromInline
+    func spawn(cpu: Int?, _ body: @escaping @Sendable () -> Void) throws(CaptureError) {
+        let thread = try PinnedThread.spawn(cpu: cpu, body)
+        threads.withLock { $0.append(thread) }
+    }
+
+    func joinAll() {
+        for thread in threads.withLock({ $0 }) { thread.join() }
+    }
+}

@@ -1,0 +1,57 @@
+/// Three private network namespaces in a line, for a forwarder: frames sent on `senderInterface`
+/// arrive on `inputInterface` in `forwarder`'s namespace; what the forwarder sends on
+/// `outputInterface` arrives on `sinkInterface` in `sink`'s namespace, and nowhere else.
+///
+/// Built as `Sandbox` is: unique names, the pairs made inside the namespaces, IPv6 off in each
+/// before any pair exists, no addresses (the test frames carry 198.18.0.0/15 but nothing routes
+/// them: forwarding between the two pairs is the forwarder's alone), torn down whatever happens,
+/// stale ones removed by the next sandbox.
+public final class ForwardingSandbox: @unchecked Sendable {
+    // @unchecked: immutable except `tornDown`, which only the owner's `tearDown` touches.
+    public let sender: NetworkNamespace
+    public let forwarder: NetworkNamespace
+    public let sink: NetworkNamespace
+    public let senderInterface = "wcsend0"
+    /// IN: the forwarder's end of the sender's pair.
+    public let inputInterface = "wcfin0"
+    /// OUT: the forwarder's end of the sink's pair.
+    public let outputInterface = "wcfout0"
+    public let sinkInterface = "wcsink0"
+    private var tornDown = false
+
+    /// - Parameters:
+    ///   - queues: receive and transmit queues on every veth end.
+    ///   - mtu: MTU of the sender's pair; `outputMTU` of the sink's (default: the same).
+    public init(queues: Int = 1, mtu: Int = 1500, outputMTU: Int? = nil) throws {
+        if let reason = Sandbox.unavailableReason { throw Command.Failure(command: ["sandbox"], status: 1, output: reason) }
+        Sandbox.removeStale()
+        let id = Sandbox.uniqueName()
+        sender = NetworkNamespace(name: id + "-tx")
+        forwarder = NetworkNamespace(name: id + "-fw")
+        sink = NetworkNamespace(name: id + "-rx")
+        do {
+            for ns in [sender, forwarder, sink] { try Sandbox.addNamespace(ns) }
+            try Sandbox.addVeth(senderInterface, in: sender, peer: inputInterface, in: forwarder, queues: queues, mtu: mtu)
+            try Sandbox.addVeth(outputInterface, in: forwarder, peer: sinkInterface, in: sink, queues: queues, mtu: outputMTU ?? mtu)
+        } catch {
+            tearDown()
+            throw error
+        }
+    }
+
+    /// Builds a sandbox, runs `body` with it, and tears it down whatever happens.
+    public static func with<T>(queues: Int = 1, mtu: Int = 1500, outputMTU: Int? = nil, _ body: (ForwardingSandbox) throws -> T) throws -> T {
+        let sandbox = try ForwardingSandbox(queues: queues, mtu: mtu, outputMTU: outputMTU)
+        defer { sandbox.tearDown() }
+        return try body(sandbox)
+    }
+
+    /// Removes the three namespaces; the veth pairs go with them.
+    public func tearDown() {
+        guard !tornDown else { return }
+        tornDown = true
+        for ns in [sender, forwarder, sink] { _ = try? Command.run(["ip", "netns", "delete", ns.name]) }
+    }
+
+    deinit { tearDown() }
+}
