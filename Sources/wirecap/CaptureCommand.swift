@@ -86,13 +86,22 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "How the load is spent: spin (burns CPU) or sleep (n x work-ns per batch, no CPU).")
     var workMode: SyntheticWork.Mode = .spin
 
+    /// The longest --duration: a year, so that the deadline in nanoseconds fits 64 bits.
+    static let longestDuration: Double = 365 * 86_400
+
     /// Checked in `run`, not `validate`, so that the error is one line like every other one.
     func optionProblem() -> String? {
         if i == nil && r == nil { return "nothing to capture from: give an interface with -i or a file with -r" }
         if i != nil && r != nil { return "-i and -r cannot be combined: capture from an interface or read a file" }
         if r != nil && direction != .inout { return "-Q \(direction) needs an interface: a file records no direction; drop -Q or capture with -i" }
         if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
-        if let duration, !(duration > 0) { return "--duration \(duration) is out of range: give a positive number of seconds" }
+        if let duration, !(duration > 0 && duration <= Self.longestDuration) {
+            return "--duration \(ReplayCommand.show(duration)) is out of range: give a positive number of seconds up to \(Int(Self.longestDuration)) (a year), or leave --duration out to capture until stopped"
+        }
+        // Checked before the filter is compiled, which hands the snap length to libpcap as a C int.
+        if !(1...CaptureConfiguration.defaultSnapLength).contains(s) {
+            return "-s \(s) is out of range: use 1 to \(CaptureConfiguration.defaultSnapLength) bytes"
+        }
         if poolChunks < 0 { return "--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more" }
         if workNs < 0 || workNs > 1_000_000_000 { return "--work-ns \(workNs) is out of range: use 0 to 1000000000" }
         if buddyGroups != nil && offloadThreshold == nil { return "--buddy-groups needs --offload-threshold (the groups only matter when offloading is on)" }
