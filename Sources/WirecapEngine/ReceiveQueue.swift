@@ -40,7 +40,7 @@ package final class ReceiveQueue: Sendable {
     }
 
     package func statistics() -> QueueStatistics {
-        counters.snapshot(socket: ring.socket, exchange: exchange)
+        counters.snapshot(ring: ring, exchange: exchange)
     }
 
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
@@ -76,6 +76,9 @@ package final class ReceiveQueue: Sendable {
                 if consumer.consume(block: block, queue: self.index) {
                     taken &+= packets
                     blocks &+= 1
+                    // Counted as taken now: a block given back counts no packets in the ring
+                    // (`RxRing.packetsHeld`) until the kernel reopens it and resets the count.
+                    block.storeBytes(of: 0, toByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
                     CWirecapLinux_block_release(block)
                     index = index + 1 == ring.blockCount ? 0 : index + 1
                     counters.taken.store(taken, ordering: .releasing)
@@ -115,6 +118,7 @@ package final class ReceiveQueue: Sendable {
         }
         counters.refresh(socket: ring.socket)
         counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
+        counters.captureFinished.store(true, ordering: .releasing)
         exchange?.captureFinished(queue: self.index)
     }
 
