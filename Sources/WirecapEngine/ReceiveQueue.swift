@@ -73,6 +73,11 @@ package final class ReceiveQueue: Sendable {
             let status = CWirecapLinux_block_status_acquire(block)
             if status & BlockWalk.statusUser != 0 {
                 let packets = UInt64(block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self))
+                // The walk bounds every packet by the block's used length; this bounds that
+                // length by the block's memory, so a corrupted header cannot send it outside.
+                if Int(block.load(fromByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)) > ring.blockSize {
+                    block.storeBytes(of: UInt32(ring.blockSize), toByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)
+                }
                 if consumer.consume(block: block, queue: self.index) {
                     taken &+= packets
                     blocks &+= 1
