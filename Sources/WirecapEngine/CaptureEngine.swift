@@ -22,6 +22,9 @@ public final class CaptureEngine: Sendable {
     @usableFromInline let threads = ThreadList()
     /// Pool mode: every queue's pool and capture queue, and the leases.
     @usableFromInline let exchange: ChunkExchange?
+    /// The kernel program every member runs now (nil: `ret #snapLength`), so that a swap the
+    /// kernel refuses can put it back.
+    let installedFilter: Mutex<[BPFInstruction]?>
 
     public init(configuration: CaptureConfiguration, logger: Logger = Logger(label: "wirecap.engine")) throws(CaptureError) {
         try configuration.validate()
@@ -57,6 +60,7 @@ public final class CaptureEngine: Sendable {
         }
 
         self.configuration = configuration
+        self.installedFilter = Mutex(configuration.filter)
         self.logger = logger
         self.control = try CaptureControl()
         // A chunk holds one retired block, so the chunk size is the block size.
@@ -103,17 +107,40 @@ public final class CaptureEngine: Sendable {
     ///
     /// Not concurrently with `requestStop`: a stop shuts the door with the drop-all filter and
     /// this would open it again.
+    ///
+    /// If the kernel refuses the new program on any member (longer than its 4096 instructions,
+    /// over `optmem_max`, not valid BPF), every member gets the previous program back and the
+    /// error is thrown: the capture goes on as before instead of dropping everything uncounted.
     public func replaceFilter(_ program: [BPFInstruction]?) throws(CaptureError) -> [UInt64] {
-        for queue in queues { try queue.ring.setReturnFilter(0) }
-        for queue in queues {
-            if let program {
-                try queue.ring.setFilter(program)
-            } else {
-                try queue.ring.setReturnFilter(UInt32(configuration.snapLength))
+        try installedFilter.withLock { installed throws(CaptureError) in
+            do throws(CaptureError) {
+                for queue in queues { try queue.ring.setReturnFilter(0) }
+                for queue in queues { try install(program, on: queue) }
+            } catch {
+                var restored = 0
+                for queue in queues {
+                    do throws(CaptureError) {
+                        try install(installed, on: queue)
+                        restored += 1
+                    } catch {}
+                }
+                logger.warning(
+                    "filter swap refused; previous filter restored",
+                    metadata: ["error": "\(error)", "queues_restored": "\(restored) of \(queues.count)"])
+                throw error
             }
+            installed = program
         }
         return queues.map { queue in
             exchange?.sequenceBound(of: queue.index, ringBlocks: configuration.ring.blockCount) ?? 0
+        }
+    }
+
+    private func install(_ program: [BPFInstruction]?, on queue: ReceiveQueue) throws(CaptureError) {
+        if let program {
+            try queue.ring.setFilter(program)
+        } else {
+            try queue.ring.setReturnFilter(UInt32(configuration.snapLength))
         }
     }
 
