@@ -270,6 +270,20 @@ public final class CaptureEngine: Sendable {
         wait()
     }
 
+    /// The first queue whose socket the kernel posted an error on (ENETDOWN: the interface
+    /// went down), and the error: cheap enough to ask on every turn of a main loop.
+    public var socketError: (queue: Int, error: Errno)? {
+        for queue in queues {
+            if let error = queue.counters.socketError { return (queue.index, error) }
+        }
+        return nil
+    }
+
+    /// How many errors the kernel has posted on the member sockets so far, all queues together.
+    public var socketErrorCount: UInt64 {
+        queues.reduce(0) { $0 + $1.counters.socketErrors.load(ordering: .acquiring) }
+    }
+
     public func statistics() -> CaptureStatistics {
         CaptureStatistics(queues: queues.map { $0.statistics() })
     }

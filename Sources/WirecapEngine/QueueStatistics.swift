@@ -49,6 +49,10 @@ public struct QueueStatistics: Sendable, Equatable {
     public var rolledOver: UInt64 = 0
     public var rolloverHuge: UInt64 = 0
     public var rolloverFailed: UInt64 = 0
+    /// Errors the kernel posted on the queue's socket (SO_ERROR), and the latest of them:
+    /// `.networkDown` when the interface went down. Capture goes on if it comes back up.
+    public var socketErrors: UInt64 = 0
+    public var lastSocketError: Errno? = nil
     /// CPU seconds of the capture thread and of the work thread (set when each ends).
     public var captureCPUSeconds: Double = 0
     public var workCPUSeconds: Double = 0
@@ -121,6 +125,9 @@ final class QueueCounters: Sendable {
     /// Packets taken out of the ring (walked in plain mode, copied into chunks in pool mode).
     @usableFromInline let taken = Atomic<UInt64>(0)
     @usableFromInline let blocks = Atomic<UInt64>(0)
+    /// Errors posted on the socket, and the latest one's errno (0: none yet).
+    let socketErrors = Atomic<UInt64>(0)
+    let lastSocketError = Atomic<Int32>(0)
     /// Set when the capture thread has left its loop: from then on the ring can be counted.
     @usableFromInline let captureFinished = Atomic<Bool>(false)
     private let kernel = Mutex(KernelTotals())
@@ -152,6 +159,17 @@ final class QueueCounters: Sendable {
     /// Packets accepted into the ring so far, as of the last refresh.
     @usableFromInline
     var kernelAccepted: UInt64 { kernel.withLock { $0.packets - $0.drops } }
+
+    @usableFromInline
+    func noteSocketError(_ error: Errno) {
+        lastSocketError.store(error.rawValue, ordering: .relaxed)
+        socketErrors.add(1, ordering: .releasing)
+    }
+
+    /// The latest error posted on the socket, if any was.
+    var socketError: Errno? {
+        socketErrors.load(ordering: .acquiring) == 0 ? nil : Errno(rawValue: lastSocketError.load(ordering: .relaxed))
+    }
 
     @usableFromInline
     func recordCaptureCPU(seconds: Double) { kernel.withLock { $0.captureCPU = seconds } }
@@ -191,6 +209,8 @@ final class QueueCounters: Sendable {
             stats.chunksRecycled = p.recycled
         }
         stats.blocks = blocks.load(ordering: .relaxed)
+        stats.socketErrors = socketErrors.load(ordering: .acquiring)
+        stats.lastSocketError = socketError
         // Fails (EINVAL) unless the group was joined with rollover: then the counts stay 0.
         if let rollover = try? socket.rolloverStatistics() {
             stats.rolledOver = rollover.all

@@ -182,6 +182,16 @@ public final class PacketSocket: Sendable {
         return s
     }
 
+    /// SO_ERROR: the error the kernel has posted on the socket (`ENETDOWN` when the interface
+    /// went down), or nil; reading it clears it. While it is posted, `poll` reports POLLERR at
+    /// once on every call, so a loop that polls must read it.
+    public func pendingError() throws(SystemError) -> Errno? {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        try call(getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &value, &length), "reading the socket's pending error")
+        return value == 0 ? nil : Errno(rawValue: value)
+    }
+
     /// PACKET_ROLLOVER_STATS: cumulative, never reset.
     public struct RolloverStatistics: Equatable, Sendable {
         /// Packets moved to another member.

@@ -2,6 +2,7 @@ import ArgumentParser
 import CWirecapLinux
 import Foundation
 import WirecapEngine
+import WirecapLinux
 import WirecapPcap
 import WirecapSavefile
 
@@ -162,10 +163,17 @@ struct CaptureCommand: ParsableCommand {
         let deadline = duration.map { started + UInt64($0 * 1e9) }
         let showProgress = isatty(STDERR_FILENO) == 1
         var lastProgress = started
+        var socketError: (queue: Int, error: Errno)? = nil
         while !engine.control.isStopping {
             if CWirecapLinux_wait_stop_signal(100) != 0 { break }
             let now = CWirecapLinux_monotonic_ns()
             if let deadline, now >= deadline { break }
+            // The interface went down (or another error reached a queue's socket): stop with what
+            // was captured so far, and say so, as tcpdump does.
+            if let error = engine.socketError {
+                socketError = error
+                break
+            }
             if showProgress && now - lastProgress >= 1_000_000_000 {
                 lastProgress = now
                 let stats = engine.statistics()
@@ -206,6 +214,12 @@ struct CaptureCommand: ParsableCommand {
             } catch {
                 throw fail("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
             }
+        }
+        if let (queue, error) = socketError {
+            if error == .networkDown {
+                throw fail("capture on \(i) stopped: the interface went down (bring it up with `ip link set \(i) up` and capture again)")
+            }
+            throw fail("capture on \(i) stopped: the kernel reported \(error) on queue \(queue)")
         }
     }
 
