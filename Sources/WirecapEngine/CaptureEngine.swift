@@ -46,19 +46,6 @@ public final class CaptureEngine: Sendable {
             rings.append(ring)
         }
         fanoutGroup = try Self.joinFanout(rings, configuration: configuration)
-        // The group is complete: only now may packets flow, so that none is spread over a
-        // partial group. `ret #snaplen` replaces the drop-all filter atomically per socket and
-        // makes the kernel copy at most the snap length.
-        // A user filter (libpcap returns the snap length for an accepted packet) replaces it the
-        // same way, on every member, so the kernel does the filtering for the whole group.
-        for ring in rings {
-            if let filter = configuration.filter {
-                try ring.setFilter(filter)
-            } else {
-                try ring.setReturnFilter(UInt32(configuration.snapLength))
-            }
-        }
-
         self.configuration = configuration
         self.installedFilter = Mutex(configuration.filter)
         self.logger = logger
@@ -78,6 +65,21 @@ public final class CaptureEngine: Sendable {
                 threshold: configuration.offload?.threshold, snapLength: configuration.snapLength)
         }
         self.exchange = exchange
+        // The group is complete and the pools are allocated, touched and locked (for large pools
+        // that takes a while, and no capture thread runs yet): only now may packets flow, so that
+        // none is spread over a partial group and none is dropped waiting for the pools.
+        // `ret #snaplen` replaces the drop-all filter atomically per socket and makes the kernel
+        // copy at most the snap length.
+        // A user filter (libpcap returns the snap length for an accepted packet) replaces it the
+        // same way, on every member, so the kernel does the filtering for the whole group.
+        for ring in rings {
+            if let filter = configuration.filter {
+                try ring.setFilter(filter)
+            } else {
+                try ring.setReturnFilter(UInt32(configuration.snapLength))
+            }
+        }
+
         var queues: [ReceiveQueue] = []
         for (index, ring) in rings.enumerated() {
             queues.append(
