@@ -86,7 +86,7 @@ public final class CaptureEngine: Sendable {
                 ReceiveQueue(
                     index: index, cpu: configuration.pinThreads ? placement.cpus[index] : nil, ring: ring, interface: name,
                     snapLength: configuration.snapLength, blockTimeoutMilliseconds: configuration.ring.blockTimeoutMilliseconds,
-                    exchange: exchange))
+                    stopWaitMilliseconds: Self.stopWait(configuration.pool), exchange: exchange))
         }
         self.queues = queues
         // Start every queue's statistics from zero at the moment the group became complete.
@@ -136,6 +136,11 @@ public final class CaptureEngine: Sendable {
         return queues.map { queue in
             exchange?.sequenceBound(of: queue.index, ringBlocks: configuration.ring.blockCount) ?? 0
         }
+    }
+
+    /// The pool's stop wait, within 0 ms and a day, so that it converts to nanoseconds safely.
+    static func stopWait(_ pool: PoolConfiguration?) -> Int {
+        min(max(0, pool?.stopWaitMilliseconds ?? 0), 86_400_000)
     }
 
     private func install(_ program: [BPFInstruction]?, on queue: ReceiveQueue) throws(CaptureError) {

@@ -23,13 +23,16 @@ package final class ReceiveQueue: Sendable {
     @usableFromInline let counters: QueueCounters
     @usableFromInline let snapLength: Int
     @usableFromInline let blockTimeoutMilliseconds: Int
+    /// Pool mode: how long a stop waits at most for handlers to free a chunk.
+    @usableFromInline let stopWaitNanoseconds: UInt64
     /// Pool mode only: where this queue's capture thread puts its chunks.
     @usableFromInline let exchange: ChunkExchange?
 
     init(
         index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, blockTimeoutMilliseconds: Int,
-        exchange: ChunkExchange?
+        stopWaitMilliseconds: Int = 0, exchange: ChunkExchange?
     ) {
+        self.stopWaitNanoseconds = UInt64(stopWaitMilliseconds) * 1_000_000
         self.index = index
         self.cpu = cpu
         self.ring = ring
@@ -46,9 +49,11 @@ package final class ReceiveQueue: Sendable {
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
     package var socketDescriptor: Int32 { ring.fd }
 
-    /// How long a stop waits for the kernel to retire the block it is filling, or for a chunk to
-    /// come free: the retire timer fires after the block timeout (8 ms when the kernel picks), so
-    /// twice that plus slack. The window restarts whenever a block is taken.
+    /// How long a stop waits for the kernel to retire the block it is filling: the retire timer
+    /// fires after the block timeout (8 ms when the kernel picks), so twice that plus slack. The
+    /// window restarts whenever a block is taken. Waiting for a handler to free a chunk is
+    /// bounded separately (`stopWaitNanoseconds`): a handler slower than this window per chunk
+    /// used to make a stop leave the rest of the ring behind.
     @usableFromInline var drainWindowNanoseconds: UInt64 {
         UInt64(max(blockTimeoutMilliseconds, 8) * 2 + 100) * 1_000_000
     }
@@ -64,6 +69,7 @@ package final class ReceiveQueue: Sendable {
         // blocks until everything the kernel accepted has been taken, or the window ends.
         var drainTarget: UInt64? = nil
         var drainDeadline: UInt64 = 0
+        var handlerDeadline: UInt64 = 0
         var fds = (
             pollfd(fd: ring.fd, events: Int16(POLLIN), revents: 0),
             pollfd(fd: control.wakeFD, events: Int16(POLLIN), revents: 0))
@@ -78,7 +84,13 @@ package final class ReceiveQueue: Sendable {
                 if Int(block.load(fromByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)) > ring.blockSize {
                     block.storeBytes(of: UInt32(ring.blockSize), toByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)
                 }
-                if consumer.consume(block: block, queue: self.index) {
+                let consumed = consumer.consume(block: block, queue: self.index)
+                if !consumed, drainTarget != nil {
+                    // A retired block is waiting for a free chunk, i.e. for a handler: not the
+                    // retire timer's window but the handlers' bound applies.
+                    drainDeadline = max(drainDeadline, min(handlerDeadline, CWirecapLinux_monotonic_ns() + drainWindowNanoseconds))
+                }
+                if consumed {
                     taken &+= packets
                     blocks &+= 1
                     // Counted as taken now: a block given back counts no packets in the ring
@@ -95,13 +107,18 @@ package final class ReceiveQueue: Sendable {
                     counters.refresh(socket: ring.socket)
                     nextStats = now + statsInterval
                 }
-                if drainTarget == nil && control.isStopping { drainTarget = beginDrain() ; drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
+                if drainTarget == nil && control.isStopping {
+                    drainTarget = beginDrain()
+                    drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
+                    handlerDeadline = CWirecapLinux_monotonic_ns() + stopWaitNanoseconds
+                }
                 if let target = drainTarget, taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
                 continue
             }
             if drainTarget == nil && control.isStopping {
                 drainTarget = beginDrain()
                 drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
+                handlerDeadline = CWirecapLinux_monotonic_ns() + stopWaitNanoseconds
             }
             if let target = drainTarget {
                 if taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
