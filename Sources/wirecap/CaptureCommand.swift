@@ -75,6 +75,9 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Lock pool memory: auto (warn if the limit forbids), required (fail instead), off.")
     var lockPool: MemoryLockPolicy = .auto
 
+    @Option(help: "Pool mode: milliseconds a stop waits, at most, for handlers to free a chunk while accepted packets are still in the ring (what is left after it is reported).")
+    var stopWait: Int = 10_000
+
     @Option(help: "Buddy offloading threshold T in 0...1: a queue whose backlog exceeds T x --pool-chunks hands new chunks to idle buddies (off unless given).")
     var offloadThreshold: Double?
 
@@ -104,6 +107,7 @@ struct CaptureCommand: ParsableCommand {
             return "-s \(s) is out of range: use 1 to \(CaptureConfiguration.defaultSnapLength) bytes"
         }
         if poolChunks < 0 { return "--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more" }
+        if stopWait < 0 || stopWait > 86_400_000 { return "--stop-wait \(stopWait) is out of range: use 0 to 86400000 ms" }
         if workNs < 0 || workNs > 1_000_000_000 { return "--work-ns \(workNs) is out of range: use 0 to 1000000000" }
         if buddyGroups != nil && offloadThreshold == nil { return "--buddy-groups needs --offload-threshold (the groups only matter when offloading is on)" }
         if let buddyGroups, Self.parseGroups(buddyGroups) == nil {
@@ -138,7 +142,7 @@ struct CaptureCommand: ParsableCommand {
             interface: i, queues: queues, fanout: fanout, rollover: rollover,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
             snapLength: s, promiscuous: !p, pinThreads: !noPin,
-            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool) : nil,
+            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool, stopWaitMilliseconds: stopWait) : nil,
             offload: offloadThreshold.map { OffloadConfiguration(threshold: $0, groups: buddyGroups.flatMap(Self.parseGroups)) })
         configuration.filter = direction.kernelProgram(filter: filter, snapLength: s)
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.

@@ -7,13 +7,16 @@ import WirecapSandbox
 /// record, and a non-zero exit. None of these opens a socket: the interface does not exist.
 @Suite("numbers a user can type: one-line errors, never a trap")
 struct TypedNumberTests {
-    @Test("capture: --duration inf or 1e11, and -s 3000000000 with a filter")
+    @Test("capture: --duration inf or 1e11, --stop-wait 1e11 ms, and -s 3000000000 with a filter")
     func captureNumbers() throws {
         for duration in ["inf", "1e11"] {
             expectOneLineError(
                 try Tool.run(["capture", "-i", "wcnosuch0", "--duration", duration]),
                 containing: ["--duration \(duration == "inf" ? "inf" : "100000000000")", "out of range", "leave --duration out"])
         }
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "wcnosuch0", "--pool-chunks", "8", "--stop-wait", "100000000000"]),
+            containing: ["--stop-wait 100000000000 is out of range", "0 to 86400000 ms"])
         expectOneLineError(
             try Tool.run(["capture", "-i", "wcnosuch0", "-s", "3000000000", "udp"]),
             containing: ["-s 3000000000 is out of range", "1 to 262144 bytes"])
