@@ -23,29 +23,55 @@ public enum BlockWalk {
     @usableFromInline static let offsetVLANTPID = Int(CWirecapLinux_PKT_VLAN_TPID)
 
     /// Delivers packets `first..<first+limit` of `block` (fewer at its end) to `handler`, without
-    /// `blockDone`, and returns how many it delivered: for readers that stop inside a block, as
+    /// `blockDone`, and returns how many it consumed: for readers that stop inside a block, as
     /// pcap_dispatch does with a count. Each packet must be delivered once (VLAN reinsertion
-    /// rewrites the headroom).
+    /// rewrites the headroom). A packet whose offsets leave the block ends the walk (see the
+    /// whole-block walk); the count consumed stays what the block claims, so a reader moves on.
     @inlinable
     public static func walk<H: PacketHandler>(
         block: UnsafeMutableRawPointer, queue: Int, snapLength: Int, first: Int, limit: Int, handler: inout H
     ) -> Int {
         let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
         guard first < count, limit > 0 else { return 0 }
-        var packet = block + Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
-        for _ in 0..<first { packet += Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self)) }
-        let delivered = min(limit, count - first)
-        for _ in 0..<delivered {
-            deliver(packet: packet, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
-            let next = Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
-            CWirecapLinux_prefetch(packet + 8 &* next)
-            CWirecapLinux_prefetch(packet + (8 &* next &+ 64))
-            packet += next
+        let end = Int(block.load(fromByteOffset: offsetBlockLength, as: UInt32.self))
+        var offset = Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
+        let consumed = min(limit, count - first)
+        for index in 0..<(first + consumed) {
+            guard let next = nextOffset(block: block, offset: offset, end: end) else { break }
+            if index >= first {
+                deliver(packet: block + offset, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
+            }
+            offset = next
         }
-        return delivered
+        return consumed
     }
 
-    /// Delivers every packet of `block` to `handler` and returns how many there were.
+    /// The smallest `tp_mac` a packet may have: the kernel puts the frame after the header and a
+    /// link-layer address (`TPACKET3_HDRLEN`), so VLAN reinsertion, which writes 4 bytes before
+    /// the frame, never reaches the 48-byte header.
+    @usableFromInline static let minimumMac = Int(CWirecapLinux_TPACKET3_HDRLEN)
+    /// The kernel places each V3 packet on an 8-byte boundary (`V3_ALIGNMENT`); a header off it
+    /// is corrupt, and loading its 32-bit fields would be a misaligned load.
+    @usableFromInline static let alignmentMask = 7
+
+    /// Checks the packet at `offset` against the block's used length `end` (`blk_len`, bounded
+    /// by the block's memory by whoever hands the block over: the capture loop for a ring block,
+    /// the copy for a chunk) and returns where the next packet starts, or nil when the header,
+    /// the frame (`tp_mac` + `tp_snaplen`) or the step to the next one (`tp_next_offset`, at
+    /// least this packet's own extent) would leave the block.
+    @inlinable @inline(__always)
+    static func nextOffset(block: UnsafeMutableRawPointer, offset: Int, end: Int) -> Int? {
+        guard offset & alignmentMask == 0, offset &+ minimumMac <= end else { return nil }
+        let packet = block + offset
+        let mac = Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
+        let extent = mac &+ Int(packet.load(fromByteOffset: offsetSnapLength, as: UInt32.self))
+        guard mac >= minimumMac, offset &+ extent <= end else { return nil }
+        return offset &+ max(extent, Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self)))
+    }
+
+    /// Delivers every packet of `block` to `handler` and returns how many the block holds
+    /// (`num_pkts`: all of them were taken out of the ring, delivered or, past a corrupted
+    /// offset, not).
     ///
     /// When the kernel stripped a VLAN tag into the header, the tag is written back into the
     /// frame with its real TPID, in the headroom the ring reserves in front of each frame (as
@@ -60,12 +86,23 @@ public enum BlockWalk {
         block: UnsafeMutableRawPointer, queue: Int, snapLength: Int, reinsertVLAN: Bool, handler: inout H, blockDone: Bool = true
     ) -> Int {
         let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
-        var packet = block + Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
+        // Every offset the kernel wrote is checked against the block's used length before it is
+        // followed, so a corrupted block (or a future kernel change) ends the walk instead of
+        // reading outside the block: the header must be aligned and fit, the frame (`tp_mac` + `tp_snaplen`)
+        // must lie inside, and `tp_next_offset` must step past this packet. A few compares a
+        // packet, on values already loaded.
+        let end = Int(block.load(fromByteOffset: offsetBlockLength, as: UInt32.self))
+        var offset = Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
         for _ in 0..<count {
+            guard offset & alignmentMask == 0, offset &+ minimumMac <= end else { break }
+            let packet = block + offset
             let status = packet.load(fromByteOffset: offsetStatus, as: UInt32.self)
             var captured = Int(packet.load(fromByteOffset: offsetSnapLength, as: UInt32.self))
             var wire = Int(packet.load(fromByteOffset: offsetLength, as: UInt32.self))
-            var frame = packet + Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
+            let mac = Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
+            let extent = mac &+ captured
+            guard mac >= minimumMac, offset &+ extent <= end else { break }
+            var frame = packet + mac
             if reinsertVLAN && status & statusVLANValid != 0 && captured >= 12 {
                 let tci = packet.load(fromByteOffset: offsetVLANTCI, as: UInt16.self)
                 let tpid: UInt16 =
@@ -92,7 +129,9 @@ public enum BlockWalk {
             // size). Benchmarks/, 1 MiB blocks: 5.1 -> 3.5 ns (64 B), 6.6 -> 3.3 ns (1514 B) per packet.
             CWirecapLinux_prefetch(packet + 8 &* next)
             CWirecapLinux_prefetch(packet + (8 &* next &+ 64))
-            packet += next
+            // A step shorter than the packet (0 included) would walk over it again.
+            if next < extent { break }
+            offset &+= next
         }
         if blockDone { handler.blockDone(queue: queue) }
         return count

@@ -52,10 +52,16 @@ public struct PoolConfiguration: Equatable, Sendable {
     /// R, the chunks per queue. Buffering per queue grows from the ring to R blocks' worth.
     public var chunks: Int
     public var lockMemory: MemoryLockPolicy
+    /// How long a stop waits, at most, for handlers to free a chunk while packets the kernel
+    /// accepted are still in the ring. Packets still there after it are left behind and counted
+    /// (`inRing` after the stop). The kernel's retire timer has its own, short, window. Taken
+    /// within 0 ms and a day.
+    public var stopWaitMilliseconds: Int
 
-    public init(chunks: Int, lockMemory: MemoryLockPolicy = .auto) {
+    public init(chunks: Int, lockMemory: MemoryLockPolicy = .auto, stopWaitMilliseconds: Int = 10_000) {
         self.chunks = chunks
         self.lockMemory = lockMemory
+        self.stopWaitMilliseconds = stopWaitMilliseconds
     }
 }
 

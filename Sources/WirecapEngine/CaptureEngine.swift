@@ -22,6 +22,9 @@ public final class CaptureEngine: Sendable {
     @usableFromInline let threads = ThreadList()
     /// Pool mode: every queue's pool and capture queue, and the leases.
     @usableFromInline let exchange: ChunkExchange?
+    /// The kernel program every member runs now (nil: `ret #snapLength`), so that a swap the
+    /// kernel refuses can put it back.
+    let installedFilter: Mutex<[BPFInstruction]?>
 
     public init(configuration: CaptureConfiguration, logger: Logger = Logger(label: "wirecap.engine")) throws(CaptureError) {
         try configuration.validate()
@@ -43,20 +46,8 @@ public final class CaptureEngine: Sendable {
             rings.append(ring)
         }
         fanoutGroup = try Self.joinFanout(rings, configuration: configuration)
-        // The group is complete: only now may packets flow, so that none is spread over a
-        // partial group. `ret #snaplen` replaces the drop-all filter atomically per socket and
-        // makes the kernel copy at most the snap length.
-        // A user filter (libpcap returns the snap length for an accepted packet) replaces it the
-        // same way, on every member, so the kernel does the filtering for the whole group.
-        for ring in rings {
-            if let filter = configuration.filter {
-                try ring.setFilter(filter)
-            } else {
-                try ring.setReturnFilter(UInt32(configuration.snapLength))
-            }
-        }
-
         self.configuration = configuration
+        self.installedFilter = Mutex(configuration.filter)
         self.logger = logger
         self.control = try CaptureControl()
         // A chunk holds one retired block, so the chunk size is the block size.
@@ -74,13 +65,28 @@ public final class CaptureEngine: Sendable {
                 threshold: configuration.offload?.threshold, snapLength: configuration.snapLength)
         }
         self.exchange = exchange
+        // The group is complete and the pools are allocated, touched and locked (for large pools
+        // that takes a while, and no capture thread runs yet): only now may packets flow, so that
+        // none is spread over a partial group and none is dropped waiting for the pools.
+        // `ret #snaplen` replaces the drop-all filter atomically per socket and makes the kernel
+        // copy at most the snap length.
+        // A user filter (libpcap returns the snap length for an accepted packet) replaces it the
+        // same way, on every member, so the kernel does the filtering for the whole group.
+        for ring in rings {
+            if let filter = configuration.filter {
+                try ring.setFilter(filter)
+            } else {
+                try ring.setReturnFilter(UInt32(configuration.snapLength))
+            }
+        }
+
         var queues: [ReceiveQueue] = []
         for (index, ring) in rings.enumerated() {
             queues.append(
                 ReceiveQueue(
                     index: index, cpu: configuration.pinThreads ? placement.cpus[index] : nil, ring: ring, interface: name,
                     snapLength: configuration.snapLength, blockTimeoutMilliseconds: configuration.ring.blockTimeoutMilliseconds,
-                    exchange: exchange))
+                    stopWaitMilliseconds: Self.stopWait(configuration.pool), exchange: exchange))
         }
         self.queues = queues
         // Start every queue's statistics from zero at the moment the group became complete.
@@ -103,17 +109,45 @@ public final class CaptureEngine: Sendable {
     ///
     /// Not concurrently with `requestStop`: a stop shuts the door with the drop-all filter and
     /// this would open it again.
+    ///
+    /// If the kernel refuses the new program on any member (longer than its 4096 instructions,
+    /// over `optmem_max`, not valid BPF), every member gets the previous program back and the
+    /// error is thrown: the capture goes on as before instead of dropping everything uncounted.
     public func replaceFilter(_ program: [BPFInstruction]?) throws(CaptureError) -> [UInt64] {
-        for queue in queues { try queue.ring.setReturnFilter(0) }
-        for queue in queues {
-            if let program {
-                try queue.ring.setFilter(program)
-            } else {
-                try queue.ring.setReturnFilter(UInt32(configuration.snapLength))
+        try installedFilter.withLock { installed throws(CaptureError) in
+            do throws(CaptureError) {
+                for queue in queues { try queue.ring.setReturnFilter(0) }
+                for queue in queues { try install(program, on: queue) }
+            } catch {
+                var restored = 0
+                for queue in queues {
+                    do throws(CaptureError) {
+                        try install(installed, on: queue)
+                        restored += 1
+                    } catch {}
+                }
+                logger.warning(
+                    "filter swap refused; previous filter restored",
+                    metadata: ["error": "\(error)", "queues_restored": "\(restored) of \(queues.count)"])
+                throw error
             }
+            installed = program
         }
         return queues.map { queue in
             exchange?.sequenceBound(of: queue.index, ringBlocks: configuration.ring.blockCount) ?? 0
+        }
+    }
+
+    /// The pool's stop wait, within 0 ms and a day, so that it converts to nanoseconds safely.
+    static func stopWait(_ pool: PoolConfiguration?) -> Int {
+        min(max(0, pool?.stopWaitMilliseconds ?? 0), 86_400_000)
+    }
+
+    private func install(_ program: [BPFInstruction]?, on queue: ReceiveQueue) throws(CaptureError) {
+        if let program {
+            try queue.ring.setFilter(program)
+        } else {
+            try queue.ring.setReturnFilter(UInt32(configuration.snapLength))
         }
     }
 
@@ -241,6 +275,20 @@ public final class CaptureEngine: Sendable {
     public func stop() {
         requestStop()
         wait()
+    }
+
+    /// The first queue whose socket the kernel posted an error on (ENETDOWN: the interface
+    /// went down), and the error: cheap enough to ask on every turn of a main loop.
+    public var socketError: (queue: Int, error: Errno)? {
+        for queue in queues {
+            if let error = queue.counters.socketError { return (queue.index, error) }
+        }
+        return nil
+    }
+
+    /// How many errors the kernel has posted on the member sockets so far, all queues together.
+    public var socketErrorCount: UInt64 {
+        queues.reduce(0) { $0 + $1.counters.socketErrors.load(ordering: .acquiring) }
     }
 
     public func statistics() -> CaptureStatistics {

@@ -57,8 +57,11 @@ package final class ChunkExchange: Sendable {
         guard let chunk = pool.take(waitingUpTo: nanoseconds) else { return false }
         let length = min(Int(block.load(fromByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)), pool.chunkSize)
         pool.address(of: chunk).copyMemory(from: block, byteCount: length)
+        // The chunk's used length is what was copied: the walk bounds every packet by it.
+        pool.address(of: chunk).storeBytes(of: UInt32(length), toByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)
         let packets = block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
-        groupOfQueue[queue].push(FilledChunk(index: Int32(chunk), owner: Int32(queue), packets: Int32(packets), sequence: sequence))
+        groupOfQueue[queue].push(
+            FilledChunk(index: Int32(chunk), owner: Int32(queue), packets: Int32(clamping: packets), sequence: sequence))
         return true
     }
 

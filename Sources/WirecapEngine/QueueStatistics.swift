@@ -19,7 +19,11 @@ public struct QueueStatistics: Sendable, Equatable {
     public var deliveryDrops: UInt64 = 0
     /// Packets the handler has finished with.
     public var processed: UInt64 = 0
-    /// Accepted but not yet taken from the ring (in it, or left there at stop).
+    /// Packets taken out of the ring: the `num_pkts` of every block the capture thread took,
+    /// counted by that thread, apart from what later happened to them.
+    public var taken: UInt64 = 0
+    /// Accepted but not yet taken from the ring (in it, or left there at stop): counted in the
+    /// ring's blocks once the capture thread has finished, `received - taken` while it runs.
     public var inRing: UInt64 = 0
     /// Packets in filled chunks waiting in the capture queue (pool mode).
     public var queued: UInt64 = 0
@@ -45,18 +49,44 @@ public struct QueueStatistics: Sendable, Equatable {
     public var rolledOver: UInt64 = 0
     public var rolloverHuge: UInt64 = 0
     public var rolloverFailed: UInt64 = 0
+    /// Errors the kernel posted on the queue's socket (SO_ERROR), and the latest of them:
+    /// `.networkDown` when the interface went down. Capture goes on if it comes back up.
+    public var socketErrors: UInt64 = 0
+    public var lastSocketError: Errno? = nil
     /// CPU seconds of the capture thread and of the work thread (set when each ends).
     public var captureCPUSeconds: Double = 0
     public var workCPUSeconds: Double = 0
 
     public init(queue: Int) { self.queue = queue }
 
+    /// Sets `inRing`: the ring's own count once the capture thread has finished (`counted`),
+    /// so that a packet the kernel accepted that is neither taken nor in the ring breaks the law.
+    /// While blocks are being taken the ring cannot be counted consistently with `taken`: then
+    /// the kernel's accepted count minus what was taken, never clamped into agreement (if more
+    /// was taken than accepted, 0, and `isConserved` says so).
+    package mutating func settleRing(counted: UInt64?) {
+        if let counted {
+            inRing = counted
+        } else {
+            inRing = received >= taken ? received - taken : 0
+        }
+    }
+
     public var inFlight: UInt64 { inRing + queued + inHandler }
     public var cpuSeconds: Double { captureCPUSeconds + workCPUSeconds }
     /// Chunks out of the pool that are neither waiting nor in a handler: kept by the application.
     public var chunksHeld: Int { max(0, poolChunks - poolFree) }
-    /// The conservation law, checked on counters that are kept apart.
-    public var isConserved: Bool { received == processed + deliveryDrops + inFlight }
+    /// The conservation law, checked on counters that are kept apart, in two halves that can
+    /// each fail: the ring (the kernel's accepted count is what the capture thread took plus
+    /// what is still in the ring, so it can never have taken more) and the library (every packet
+    /// taken is processed, dropped on delivery and counted, waiting in the capture queue, or in
+    /// a handler). Deriving `inRing` as the remainder of the whole sum, as before, made the law
+    /// an identity that only a negative remainder could break: a packet taken from the ring and
+    /// then lost uncounted vanished into `inRing`.
+    public var isConserved: Bool {
+        received >= taken && received == taken + inRing
+            && taken == processed + deliveryDrops + queued + inHandler
+    }
 }
 
 /// The whole capture's counters: per queue and summed.
@@ -68,6 +98,7 @@ public struct CaptureStatistics: Sendable, Equatable {
     public var deliveryDrops: UInt64 { queues.reduce(0) { $0 + $1.deliveryDrops } }
     public var processed: UInt64 { queues.reduce(0) { $0 + $1.processed } }
     public var inFlight: UInt64 { queues.reduce(0) { $0 + $1.inFlight } }
+    public var taken: UInt64 { queues.reduce(0) { $0 + $1.taken } }
     public var cpuSeconds: Double { queues.reduce(0) { $0 + $1.cpuSeconds } }
     public var isConserved: Bool { queues.allSatisfy(\.isConserved) }
     /// Everything offered to the interface after readiness: accepted or dropped by the kernel.
@@ -94,6 +125,11 @@ final class QueueCounters: Sendable {
     /// Packets taken out of the ring (walked in plain mode, copied into chunks in pool mode).
     @usableFromInline let taken = Atomic<UInt64>(0)
     @usableFromInline let blocks = Atomic<UInt64>(0)
+    /// Errors posted on the socket, and the latest one's errno (0: none yet).
+    let socketErrors = Atomic<UInt64>(0)
+    let lastSocketError = Atomic<Int32>(0)
+    /// Set when the capture thread has left its loop: from then on the ring can be counted.
+    @usableFromInline let captureFinished = Atomic<Bool>(false)
     private let kernel = Mutex(KernelTotals())
     private let dropsCounter: Counter
     private let packetsCounter: Counter
@@ -125,6 +161,17 @@ final class QueueCounters: Sendable {
     var kernelAccepted: UInt64 { kernel.withLock { $0.packets - $0.drops } }
 
     @usableFromInline
+    func noteSocketError(_ error: Errno) {
+        lastSocketError.store(error.rawValue, ordering: .relaxed)
+        socketErrors.add(1, ordering: .releasing)
+    }
+
+    /// The latest error posted on the socket, if any was.
+    var socketError: Errno? {
+        socketErrors.load(ordering: .acquiring) == 0 ? nil : Errno(rawValue: lastSocketError.load(ordering: .relaxed))
+    }
+
+    @usableFromInline
     func recordCaptureCPU(seconds: Double) { kernel.withLock { $0.captureCPU = seconds } }
 
     @usableFromInline
@@ -133,7 +180,11 @@ final class QueueCounters: Sendable {
     /// What the library counted is read before the kernel's counters are refreshed: the kernel
     /// counted every packet before we could take it, so `received >= taken` in every snapshot.
     @usableFromInline
-    func snapshot(socket: PacketSocket, exchange: ChunkExchange?) -> QueueStatistics {
+    func snapshot(ring: RxRing, exchange: ChunkExchange?) -> QueueStatistics {
+        let socket = ring.socket
+        // Read first: once the capture thread is gone nobody takes a block, so the ring's own
+        // count is exact (the drop-all filter of the drain keeps new packets out).
+        let finished = captureFinished.load(ordering: .acquiring)
         var stats = QueueStatistics(queue: queue)
         var takenFromRing: UInt64
         let pooled = exchange?.snapshot(of: queue)
@@ -158,6 +209,8 @@ final class QueueCounters: Sendable {
             stats.chunksRecycled = p.recycled
         }
         stats.blocks = blocks.load(ordering: .relaxed)
+        stats.socketErrors = socketErrors.load(ordering: .acquiring)
+        stats.lastSocketError = socketError
         // Fails (EINVAL) unless the group was joined with rollover: then the counts stay 0.
         if let rollover = try? socket.rolloverStatistics() {
             stats.rolledOver = rollover.all
@@ -172,7 +225,8 @@ final class QueueCounters: Sendable {
             stats.captureCPUSeconds = totals.captureCPU
             stats.workCPUSeconds = totals.workCPU
         }
-        stats.inRing = stats.received >= takenFromRing + stats.deliveryDrops ? stats.received - takenFromRing - stats.deliveryDrops : 0
+        stats.taken = takenFromRing
+        stats.settleRing(counted: finished ? ring.packetsHeld() : nil)
         return stats
     }
 }

@@ -23,13 +23,16 @@ package final class ReceiveQueue: Sendable {
     @usableFromInline let counters: QueueCounters
     @usableFromInline let snapLength: Int
     @usableFromInline let blockTimeoutMilliseconds: Int
+    /// Pool mode: how long a stop waits at most for handlers to free a chunk.
+    @usableFromInline let stopWaitNanoseconds: UInt64
     /// Pool mode only: where this queue's capture thread puts its chunks.
     @usableFromInline let exchange: ChunkExchange?
 
     init(
         index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, blockTimeoutMilliseconds: Int,
-        exchange: ChunkExchange?
+        stopWaitMilliseconds: Int = 0, exchange: ChunkExchange?
     ) {
+        self.stopWaitNanoseconds = UInt64(stopWaitMilliseconds) * 1_000_000
         self.index = index
         self.cpu = cpu
         self.ring = ring
@@ -40,15 +43,17 @@ package final class ReceiveQueue: Sendable {
     }
 
     package func statistics() -> QueueStatistics {
-        counters.snapshot(socket: ring.socket, exchange: exchange)
+        counters.snapshot(ring: ring, exchange: exchange)
     }
 
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
     package var socketDescriptor: Int32 { ring.fd }
 
-    /// How long a stop waits for the kernel to retire the block it is filling, or for a chunk to
-    /// come free: the retire timer fires after the block timeout (8 ms when the kernel picks), so
-    /// twice that plus slack. The window restarts whenever a block is taken.
+    /// How long a stop waits for the kernel to retire the block it is filling: the retire timer
+    /// fires after the block timeout (8 ms when the kernel picks), so twice that plus slack. The
+    /// window restarts whenever a block is taken. Waiting for a handler to free a chunk is
+    /// bounded separately (`stopWaitNanoseconds`): a handler slower than this window per chunk
+    /// used to make a stop leave the rest of the ring behind.
     @usableFromInline var drainWindowNanoseconds: UInt64 {
         UInt64(max(blockTimeoutMilliseconds, 8) * 2 + 100) * 1_000_000
     }
@@ -64,6 +69,7 @@ package final class ReceiveQueue: Sendable {
         // blocks until everything the kernel accepted has been taken, or the window ends.
         var drainTarget: UInt64? = nil
         var drainDeadline: UInt64 = 0
+        var handlerDeadline: UInt64 = 0
         var fds = (
             pollfd(fd: ring.fd, events: Int16(POLLIN), revents: 0),
             pollfd(fd: control.wakeFD, events: Int16(POLLIN), revents: 0))
@@ -73,9 +79,23 @@ package final class ReceiveQueue: Sendable {
             let status = CWirecapLinux_block_status_acquire(block)
             if status & BlockWalk.statusUser != 0 {
                 let packets = UInt64(block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self))
-                if consumer.consume(block: block, queue: self.index) {
+                // The walk bounds every packet by the block's used length; this bounds that
+                // length by the block's memory, so a corrupted header cannot send it outside.
+                if Int(block.load(fromByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)) > ring.blockSize {
+                    block.storeBytes(of: UInt32(ring.blockSize), toByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)
+                }
+                let consumed = consumer.consume(block: block, queue: self.index)
+                if !consumed, drainTarget != nil {
+                    // A retired block is waiting for a free chunk, i.e. for a handler: not the
+                    // retire timer's window but the handlers' bound applies.
+                    drainDeadline = max(drainDeadline, min(handlerDeadline, CWirecapLinux_monotonic_ns() + drainWindowNanoseconds))
+                }
+                if consumed {
                     taken &+= packets
                     blocks &+= 1
+                    // Counted as taken now: a block given back counts no packets in the ring
+                    // (`RxRing.packetsHeld`) until the kernel reopens it and resets the count.
+                    block.storeBytes(of: 0, toByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
                     CWirecapLinux_block_release(block)
                     index = index + 1 == ring.blockCount ? 0 : index + 1
                     counters.taken.store(taken, ordering: .releasing)
@@ -87,13 +107,18 @@ package final class ReceiveQueue: Sendable {
                     counters.refresh(socket: ring.socket)
                     nextStats = now + statsInterval
                 }
-                if drainTarget == nil && control.isStopping { drainTarget = beginDrain() ; drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds }
+                if drainTarget == nil && control.isStopping {
+                    drainTarget = beginDrain()
+                    drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
+                    handlerDeadline = CWirecapLinux_monotonic_ns() + stopWaitNanoseconds
+                }
                 if let target = drainTarget, taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
                 continue
             }
             if drainTarget == nil && control.isStopping {
                 drainTarget = beginDrain()
                 drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
+                handlerDeadline = CWirecapLinux_monotonic_ns() + stopWaitNanoseconds
             }
             if let target = drainTarget {
                 if taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
@@ -107,6 +132,7 @@ package final class ReceiveQueue: Sendable {
             withUnsafeMutablePointer(to: &fds) { pair in
                 pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }
             }
+            if fds.0.revents & Int16(POLLERR) != 0 { takeSocketError(wake: &fds.1) }
             let now = CWirecapLinux_monotonic_coarse_ns()
             if now >= nextStats {
                 counters.refresh(socket: ring.socket)
@@ -115,7 +141,23 @@ package final class ReceiveQueue: Sendable {
         }
         counters.refresh(socket: ring.socket)
         counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
+        counters.captureFinished.store(true, ordering: .releasing)
         exchange?.captureFinished(queue: self.index)
+    }
+
+    /// The kernel posted an error on the socket (ENETDOWN when the interface goes down): until
+    /// it is read, every `poll` returns at once with POLLERR and the loop would spin a core.
+    /// Reading it (SO_ERROR) clears it; it is counted and kept for the statistics, where the
+    /// engine's users see that the interface went down. A POLLERR with no error to read would
+    /// spin all the same, so the loop then rests 10 ms, waking early only for a stop.
+    @usableFromInline
+    func takeSocketError(wake: inout pollfd) {
+        if let error = try? ring.socket.pendingError() {
+            counters.noteSocketError(error)
+        } else {
+            wake.revents = 0
+            _ = poll(&wake, 1, 10)
+        }
     }
 
     /// Shuts the door (drop-all filter) and returns how many packets the kernel has accepted in

@@ -57,6 +57,19 @@ final class RxRing: @unchecked Sendable {
     @inlinable @inline(__always)
     func block(_ index: Int) -> UnsafeMutableRawPointer { base + index * blockSize }
 
+    /// Packets in the ring, counted in the blocks themselves: every block's `num_pkts`. Exact
+    /// only while nobody takes blocks (after the capture thread has finished) and only because
+    /// the capture thread zeroes `num_pkts` before it gives a block back: a block the kernel has
+    /// not reopened then counts 0, and the kernel resets it when it does (`prb_open_block`) and
+    /// counts each packet it adds to the block it is filling.
+    func packetsHeld() -> UInt64 {
+        var packets: UInt64 = 0
+        for i in 0..<blockCount {
+            packets += UInt64(block(i).load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self))
+        }
+        return packets
+    }
+
     func setPromiscuous(ifindex: Int32) throws(CaptureError) {
         do { try socket.addPromiscuousMembership(interfaceIndex: ifindex) } catch { throw CaptureError(error) }
     }

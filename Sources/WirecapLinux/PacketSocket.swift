@@ -148,8 +148,13 @@ public final class PacketSocket: Sendable {
     /// Replaces the socket's filter with a classic BPF program (as libpcap compiles), atomically
     /// for the socket. The kernel refuses an invalid program with `.invalidArgument`.
     public func attachFilter(_ program: [BPFInstruction]) throws(SystemError) {
+        // sock_fprog counts in 16 bits: a longer program cannot even be described to the kernel,
+        // and a clamped count would attach a truncated one. The kernel's answer for too long.
+        guard let length = UInt16(exactly: program.count) else {
+            throw SystemError(.invalidArgument, operation: "installing a \(program.count)-instruction filter", interface: interface)
+        }
         let instructions = program.map { sock_filter(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
-        let rc = instructions.withUnsafeBufferPointer { CWirecapLinux_attach_filter(descriptor, $0.baseAddress, UInt16(clamping: $0.count)) }
+        let rc = instructions.withUnsafeBufferPointer { CWirecapLinux_attach_filter(descriptor, $0.baseAddress, length) }
         try call(rc, "installing a \(program.count)-instruction filter")
     }
 
@@ -175,6 +180,16 @@ public final class PacketSocket: Sendable {
         var s = Statistics(packets: 0, drops: 0, freezes: 0)
         try call(CWirecapLinux_read_stats(descriptor, &s.packets, &s.drops, &s.freezes), "reading the packet statistics")
         return s
+    }
+
+    /// SO_ERROR: the error the kernel has posted on the socket (`ENETDOWN` when the interface
+    /// went down), or nil; reading it clears it. While it is posted, `poll` reports POLLERR at
+    /// once on every call, so a loop that polls must read it.
+    public func pendingError() throws(SystemError) -> Errno? {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        try call(getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &value, &length), "reading the socket's pending error")
+        return value == 0 ? nil : Errno(rawValue: value)
     }
 
     /// PACKET_ROLLOVER_STATS: cumulative, never reset.

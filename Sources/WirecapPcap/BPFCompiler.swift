@@ -12,7 +12,11 @@ public enum BPFCompiler {
     /// the engine has put back. It returns `snapLength` for an accepted packet, so in the kernel
     /// it also cuts. A bad expression throws libpcap's own message.
     public static func compile(_ expression: String, snapLength: Int, linkType: Int32 = ethernet, optimize: Bool = true) throws(PcapError) -> [BPFInstruction] {
-        guard let dead = pcap_open_dead(linkType, Int32(snapLength)) else {
+        // libpcap takes a C int: a larger snap length is refused here rather than trapping.
+        guard let snap = Int32(exactly: snapLength), snap > 0 else {
+            throw PcapError("snap length \(snapLength) is out of range: use 1 to \(Int32.max) bytes")
+        }
+        guard let dead = pcap_open_dead(linkType, snap) else {
             throw PcapError("libpcap could not make a handle to compile the filter with")
         }
         defer { pcap_close(dead) }
@@ -33,7 +37,7 @@ public enum BPFCompiler {
         var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let live = pcap_create(device, &errbuf) else { return offline }
         defer { pcap_close(live) }
-        _ = pcap_set_snaplen(live, Int32(snapLength))
+        _ = pcap_set_snaplen(live, Int32(clamping: snapLength))  // in range: checked by the compile above
         // The handle lives for the compile only: the smallest ring libpcap accepts will do.
         _ = pcap_set_buffer_size(live, 1 << 16)
         guard pcap_activate(live) >= 0 else { return offline }

@@ -108,6 +108,8 @@ final class LiveCapture: @unchecked Sendable {
     private var holdingCursor = false
     private var rotation = 0
     private let breaking = Atomic<Bool>(false)
+    /// How many socket errors (`CaptureEngine.socketErrorCount`) `dispatch` has reported.
+    private var socketErrorsReported: UInt64 = 0
     var nonblocking = false
     private var direction = PcapDirection.inout
     /// The user's kernel program, without the direction test.
@@ -163,6 +165,16 @@ final class LiveCapture: @unchecked Sendable {
     /// timeout for the first unless non-blocking; 0 on time-out, as pcap_dispatch.
     func dispatch<H: PacketHandler>(count: Int, handler: inout H) throws(PcapError) -> LoopResult {
         try checkOpen()
+        // An error the kernel posted on a queue's socket since the last call is reported once,
+        // with libpcap's words for the interface going down; the packets already captured are
+        // still there for the next call.
+        let socketErrors = engine.socketErrorCount
+        if socketErrors > socketErrorsReported {
+            socketErrorsReported = socketErrors
+            if let (queue, error) = engine.socketError {
+                throw PcapError(error == .networkDown ? "The interface went down" : "queue \(queue) of \(device): \(error)")
+            }
+        }
         // Reset before looking, so a chunk pushed from now on signals again (see `BuddyGroup`).
         notifier?.reset()
         defer { if let notifier, somethingLeft() { notifier.signal() } }

@@ -100,6 +100,17 @@ public final class Replayer {
         self.options = options
     }
 
+    /// `start` plus `nanoseconds`, saturated at the clock's end: a tiny rate or multiplier (or
+    /// a NaN from a caller's arithmetic) makes a deadline that is never reached, never a trap
+    /// converting a Double beyond UInt64.
+    static func deadline(after start: UInt64, nanoseconds: Double) -> UInt64 {
+        guard nanoseconds > 0 else { return start }
+        // 2^63 converts exactly; a sum past the clock's end saturates too.
+        guard nanoseconds < 9_223_372_036_854_775_808.0 else { return .max }
+        let (sum, overflow) = start.addingReportingOverflow(UInt64(nanoseconds))
+        return overflow ? .max : sum
+    }
+
     /// Replays the trace on the calling thread. `progress` and `shouldStop` run on it too.
     public func run(progress: ((ReplayProgress) -> Void)? = nil, shouldStop: (() -> Bool)? = nil) -> ReplayReport {
         let n = trace.count
@@ -163,7 +174,8 @@ public final class Replayer {
 
         do throws(CaptureError) {
             trace: for loop in 0..<loops {
-                let loopStart = Int64(loop) * span
+                // Saturates: many loops of a long trace mean "later than anyone waits", not a trap.
+                let loopStart = Int64(loop).multipliedReportingOverflow(by: span).overflow ? Int64.max : Int64(loop) * span
                 for k in 0..<n {
                     let verdict = verdicts[k]
                     if verdict != 0 {
@@ -175,9 +187,10 @@ public final class Replayer {
                     case .topSpeed:
                         deadline = 0
                     case .packetsPerSecond(let rate):
-                        deadline = start + UInt64(Double(handed) * 1e9 / rate)
+                        deadline = Self.deadline(after: start, nanoseconds: Double(handed) * 1e9 / rate)
                     case .fileTiming(let multiplier):
-                        deadline = start + UInt64(Double(loopStart + trace.offset(k)) / multiplier)
+                        let (due, overflow) = loopStart.addingReportingOverflow(trace.offset(k))
+                        deadline = Self.deadline(after: start, nanoseconds: (overflow ? Double(Int64.max) : Double(due)) / multiplier)
                     }
                     if burstLeft == 0, let burst = options.burst {
                         // A burst is complete: hand it over, then stay silent for the gap.

@@ -62,6 +62,10 @@ public final class LoadedTrace: @unchecked Sendable {
 
 /// Loads pcap and pcapng files for replay, refusing what cannot be replayed on Ethernet.
 public enum TraceLoader {
+    /// The longest schedule a trace may span, in nanoseconds: a century, far beyond any real
+    /// capture, and small enough that a few loops of it still fit the replayer's 64-bit clock.
+    public static let longestSpan: Int64 = 100 * 365 * 86_400 * 1_000_000_000
+
     /// Reads every record of `path` through `SavefileReader`, copying each from libpcap's
     /// buffer straight into the trace's. A missing, unreadable, truncated or corrupt file, a link
     /// type other than Ethernet, and a file with no packets are one-line errors.
@@ -83,6 +87,7 @@ public enum TraceLoader {
         var clock: Int64 = 0
         var longest = 0
         var cutShort = 0
+        var damaged: TrafficError? = nil
         do {
             while let record = try reader.nextBorrowed() {
                 let length = record.bytes.count
@@ -94,8 +99,19 @@ public enum TraceLoader {
                     buffer = grown
                 }
                 if length > 0 { (buffer + used).copyMemory(from: record.bytes.baseAddress!, byteCount: length) }
-                let stamp = Int64(record.seconds) * 1_000_000_000 + Int64(record.nanoseconds)
-                if let previous, stamp > previous { clock += stamp - previous }
+                // A damaged record (pcapng holds 64-bit times; a micro field can hold up to 2^32)
+                // would overflow the nanosecond schedule: refuse it by number instead of trapping.
+                let (scaled, scaleOverflow) = Int64(record.seconds).multipliedReportingOverflow(by: 1_000_000_000)
+                let (stamp, addOverflow) = scaled.addingReportingOverflow(Int64(record.nanoseconds))
+                let step = previous.map { stamp > $0 ? stamp.subtractingReportingOverflow($0) : (partialValue: 0, overflow: false) }
+                    ?? (partialValue: 0, overflow: false)
+                guard !scaleOverflow, !addOverflow, !step.overflow, (0..<1_000_000_000).contains(record.nanoseconds),
+                    step.partialValue <= Self.longestSpan - clock
+                else {
+                    damaged = .traceTimestampOutOfRange(path: path, record: starts.count + 1, seconds: record.seconds, nanoseconds: record.nanoseconds)
+                    break
+                }
+                clock += step.partialValue
                 previous = stamp
                 starts.append(used)
                 lengths.append(Int32(length))
@@ -107,6 +123,14 @@ public enum TraceLoader {
         } catch {
             buffer.deallocate()
             throw .traceUnreadable(error)
+        }
+        if let damaged {
+            buffer.deallocate()
+            throw damaged
+        }
+        if let damaged {
+            buffer.deallocate()
+            throw damaged
         }
         if starts.isEmpty {
             buffer.deallocate()

@@ -3,6 +3,7 @@ import CWirecapLinux
 import Foundation
 import WirecapCommandLine
 import WirecapEngine
+import WirecapLinux
 import WirecapPcap
 import WirecapSavefile
 
@@ -75,6 +76,9 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Lock pool memory: auto (warn if the limit forbids), required (fail instead), off.")
     var lockPool: MemoryLockPolicy = .auto
 
+    @Option(help: "Pool mode: milliseconds a stop waits, at most, for handlers to free a chunk while accepted packets are still in the ring (what is left after it is reported).")
+    var stopWait: Int = 10_000
+
     @Option(help: "Buddy offloading threshold T in 0...1: a queue whose backlog exceeds T x --pool-chunks hands new chunks to idle buddies (off unless given).")
     var offloadThreshold: Double?
 
@@ -87,14 +91,24 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "How the load is spent: spin (burns CPU) or sleep (n x work-ns per batch, no CPU).")
     var workMode: SyntheticWork.Mode = .spin
 
+    /// The longest --duration: a year, so that the deadline in nanoseconds fits 64 bits.
+    static let longestDuration: Double = 365 * 86_400
+
     /// Checked in `run`, not `validate`, so that the error is one line like every other one.
     func optionProblem() -> String? {
         if i == nil && r == nil { return "nothing to capture from: give an interface with -i or a file with -r" }
         if i != nil && r != nil { return "-i and -r cannot be combined: capture from an interface or read a file" }
         if r != nil && direction != .inout { return "-Q \(direction) needs an interface: a file records no direction; drop -Q or capture with -i" }
         if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
-        if let duration, !(duration > 0) { return "--duration \(duration) is out of range: give a positive number of seconds" }
+        if let duration, !(duration > 0 && duration <= Self.longestDuration) {
+            return "--duration \(ReplayCommand.show(duration)) is out of range: give a positive number of seconds up to \(Int(Self.longestDuration)) (a year), or leave --duration out to capture until stopped"
+        }
+        // Checked before the filter is compiled, which hands the snap length to libpcap as a C int.
+        if !(1...CaptureConfiguration.defaultSnapLength).contains(s) {
+            return "-s \(s) is out of range: use 1 to \(CaptureConfiguration.defaultSnapLength) bytes"
+        }
         if poolChunks < 0 { return "--pool-chunks \(poolChunks) is out of range: give 0 (no pool) or more" }
+        if stopWait < 0 || stopWait > 86_400_000 { return "--stop-wait \(stopWait) is out of range: use 0 to 86400000 ms" }
         if workNs < 0 || workNs > 1_000_000_000 { return "--work-ns \(workNs) is out of range: use 0 to 1000000000" }
         if buddyGroups != nil && offloadThreshold == nil { return "--buddy-groups needs --offload-threshold (the groups only matter when offloading is on)" }
         if let buddyGroups, Self.parseGroups(buddyGroups) == nil {
@@ -129,7 +143,7 @@ struct CaptureCommand: ParsableCommand {
             interface: i, queues: queues, fanout: fanout, rollover: rollover,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
             snapLength: s, promiscuous: !p, pinThreads: !noPin,
-            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool) : nil,
+            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool, stopWaitMilliseconds: stopWait) : nil,
             offload: offloadThreshold.map { OffloadConfiguration(threshold: $0, groups: buddyGroups.flatMap(Self.parseGroups)) })
         configuration.filter = direction.kernelProgram(filter: filter, snapLength: s)
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
@@ -154,10 +168,17 @@ struct CaptureCommand: ParsableCommand {
         let deadline = duration.map { started + UInt64($0 * 1e9) }
         let showProgress = isatty(STDERR_FILENO) == 1
         var lastProgress = started
+        var socketError: (queue: Int, error: Errno)? = nil
         while !engine.control.isStopping {
             if CWirecapLinux_wait_stop_signal(100) != 0 { break }
             let now = CWirecapLinux_monotonic_ns()
             if let deadline, now >= deadline { break }
+            // The interface went down (or another error reached a queue's socket): stop with what
+            // was captured so far, and say so, as tcpdump does.
+            if let error = engine.socketError {
+                socketError = error
+                break
+            }
             if showProgress && now - lastProgress >= 1_000_000_000 {
                 lastProgress = now
                 let stats = engine.statistics()
@@ -198,6 +219,12 @@ struct CaptureCommand: ParsableCommand {
             } catch {
                 throw fail("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
             }
+        }
+        if let (queue, error) = socketError {
+            if error == .networkDown {
+                throw fail("capture on \(i) stopped: the interface went down (bring it up with `ip link set \(i) up` and capture again)")
+            }
+            throw fail("capture on \(i) stopped: the kernel reported \(error) on queue \(queue)")
         }
     }
 

@@ -46,9 +46,13 @@ struct ReplayCommand: ParsableCommand {
     /// Checked in `run`, so that the error is one line like every other one.
     func optionProblem() -> String? {
         if loop < 1 { return "--loop \(loop) is out of range: give 1 or more times through the file" }
-        if let pps, !(pps > 0 && pps.isFinite) { return "--pps \(Self.show(pps)) is out of range: give a positive rate in packets per second" }
-        if let multiplier, !(multiplier > 0 && multiplier.isFinite) {
-            return "--multiplier \(Self.show(multiplier)) is out of range: give a positive factor (2: twice as fast as recorded)"
+        // The lower bounds keep every deadline within the 64-bit nanosecond clock: below them the
+        // next packet would be due in weeks (and --pps 1e-12 in longer than the clock counts).
+        if let pps, !(pps >= Self.slowest && pps.isFinite) {
+            return "--pps \(Self.show(pps)) is out of range: give a positive rate of at least \(Self.slowest) packets per second"
+        }
+        if let multiplier, !(multiplier >= Self.slowest && multiplier.isFinite) {
+            return "--multiplier \(Self.show(multiplier)) is out of range: give a positive factor of at least \(Self.slowest) (2: twice as fast as recorded)"
         }
         let pacings = [pps != nil ? "--pps" : nil, multiplier != nil ? "--multiplier" : nil, topspeed ? "--topspeed" : nil].compactMap { $0 }
         if pacings.count > 1 { return "\(pacings.joined(separator: " and ")) cannot be combined: choose one way to pace the replay" }
@@ -64,6 +68,9 @@ struct ReplayCommand: ParsableCommand {
         }
         return nil
     }
+
+    /// The slowest --pps and --multiplier: a packet every 1000 s, or the file 1000 times slower.
+    static let slowest = 0.001
 
     /// A number as it was probably typed: 5 rather than 5.0.
     static func show(_ value: Double) -> String {

@@ -30,7 +30,10 @@ struct SendCommand: ParsableCommand {
         if size < SequencedFrame.minimumSize || size > 9000 {
             return "--size \(size) is out of range: use \(SequencedFrame.minimumSize) to 9000 bytes"
         }
-        if let pps, !(pps > 0) { return "--pps \(pps) is out of range: give a positive rate" }
+        // Bounded so that the sender's batch and deadline arithmetic stays within its integers.
+        if let pps, !(pps >= ReplayCommand.slowest && pps.isFinite) {
+            return "--pps \(ReplayCommand.show(pps)) is out of range: give a positive rate of at least \(ReplayCommand.slowest) packets per second"
+        }
         return nil
     }
 
