@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// libFuzzer targets for wirecap, kept in a package of their own (like Benchmarks/): the main
+// package and CI never build them. Build and run them with ../scripts/fuzz.sh, which builds with
+//   swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
+//       --scratch-path .build-fuzz
+// Each target is an executable whose entry point is libFuzzer's main; it exports
+// LLVMFuzzerTestOneInput.
+let package = Package(
+    name: "wirecap-fuzz",
+    dependencies: [
+        .package(name: "wirecap", path: "../")
+    ],
+    targets: [
+        .executableTarget(
+            name: "FuzzSavefile",
+            dependencies: [.product(name: "WirecapSavefile", package: "wirecap")],
+            path: "Sources/FuzzSavefile"
+        ),
+        .executableTarget(
+            name: "FuzzTraceLoader",
+            dependencies: [.product(name: "WirecapTraffic", package: "wirecap")],
+            path: "Sources/FuzzTraceLoader"
+        ),
+        .executableTarget(
+            name: "FuzzBlockWalk",
+            dependencies: [.product(name: "WirecapEngine", package: "wirecap")],
+            path: "Sources/FuzzBlockWalk"
+        ),
+        .executableTarget(
+            name: "FuzzFilter",
+            dependencies: [.product(name: "WirecapPcap", package: "wirecap")],
+            path: "Sources/FuzzFilter"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,51 @@
+import Glibc
+import WirecapSavefile
+
+// Fuzzes SavefileReader (libpcap's offline reader behind it, pcap and pcapng): the input is
+// written to a file on tmpfs (the reader takes a path), opened, and every record read, both as
+// a copy and borrowed; every byte of each record is touched. Any error is fine; a trap, a crash
+// or a record whose bytes are not readable is a finding.
+
+nonisolated(unsafe) var inputPath: String = {
+    let directory = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+    return "\(directory)/wirecap-fuzz-savefile-\(getpid())"
+}()
+nonisolated(unsafe) var sink: UInt64 = 0
+
+func writeInput(_ data: UnsafePointer<UInt8>, _ size: Int, to path: String) -> Bool {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var written = 0
+    while written < size {
+        let n = write(fd, data + written, size - written)
+        guard n > 0 else { return false }
+        written += n
+    }
+    return true
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard writeInput(data, size, to: inputPath) else { return 0 }
+    for precision in [TimestampPrecision.nano, .micro] {
+        guard let reader = try? SavefileReader(path: inputPath, precision: precision) else { continue }
+        var total: UInt64 = UInt64(bitPattern: Int64(reader.linkType)) &+ UInt64(reader.snapLength)
+        if precision == .nano {
+            while let record = try? reader.nextBorrowed() {
+                for byte in record.bytes { total &+= UInt64(byte) }
+                total &+= UInt64(bitPattern: Int64(record.wireLength &+ record.seconds &+ record.nanoseconds))
+            }
+        } else {
+            if let records = try? reader.readAll() {
+                for record in records {
+                    for byte in record.bytes { total &+= UInt64(byte) }
+                    total &+= UInt64(bitPattern: Int64(record.wireLength &+ record.seconds &+ record.nanoseconds))
+                }
+            }
+        }
+        reader.close()
+        sink &+= total
+    }
+    return 0
+}

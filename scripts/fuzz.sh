@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of Fuzz/ and runs each for a bounded time.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+#
+# SECONDS (default 60) bounds each target's run (-max_total_time). TARGETs default to all four:
+# FuzzSavefile, FuzzTraceLoader, FuzzBlockWalk, FuzzFilter. Each is built with libFuzzer and
+# AddressSanitizer into Fuzz/.build-fuzz, seeded from ../shared/traces (the pcap and pcapng
+# files; FuzzSavefile and FuzzTraceLoader) or Fuzz/Corpus/TARGET, and grows its corpus in
+# Fuzz/.build-fuzz/corpus/TARGET (kept between runs). Prints each target's executions and
+# exec/s, and for a crash the input libFuzzer saved (Fuzz/.build-fuzz/artifacts/TARGET/) and its
+# log. Exits non-zero if any target found something.
+#
+# Reproduce a finding: Fuzz/.build-fuzz/release/TARGET Fuzz/.build-fuzz/artifacts/TARGET/crash-...
+set -euo pipefail
+SCRIPT=fuzz.sh
+die() { echo "$SCRIPT: $*" >&2; exit 1; }
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FUZZ=$ROOT/Fuzz
+SECONDS_EACH=${1:-60}
+[[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]] || die "SECONDS must be a positive integer"
+shift || true
+TARGETS=("$@")
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(FuzzSavefile FuzzTraceLoader FuzzBlockWalk FuzzFilter)
+TRACES=${WIRECAP_TRACES:-$ROOT/../shared/traces}
+[[ -d $TRACES ]] || TRACES=/work/shared/traces
+
+SCRATCH=$FUZZ/.build-fuzz
+cd "$FUZZ"
+swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
+    --scratch-path "$SCRATCH" 2>&1 | grep -Ev "^\[|__asan_extra_spill_area" || true
+BIN=$SCRATCH/release
+
+# A trap goes straight to libFuzzer (and ASan), not through the Swift runtime's backtracer.
+export SWIFT_BACKTRACE=enable=no
+
+found=0
+for target in "${TARGETS[@]}"; do
+    [[ -x $BIN/$target ]] || die "no such target: $target (build failed?)"
+    corpus=$SCRATCH/corpus/$target
+    artifacts=$SCRATCH/artifacts/$target
+    log=$SCRATCH/logs/$target.log
+    mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
+    seeds=()
+    case $target in
+        FuzzSavefile|FuzzTraceLoader)
+            [[ -d $TRACES ]] || die "no seed traces at $TRACES"
+            seeds=("$TRACES"); maxlen=65536 ;;
+        FuzzBlockWalk)
+            seeds=("$FUZZ/Corpus/FuzzBlockWalk"); maxlen=16388 ;;
+        FuzzFilter)
+            seeds=("$FUZZ/Corpus/FuzzFilter"); maxlen=512 ;;
+    esac
+    # The first directory is the one libFuzzer adds new inputs to; the seeds are read only.
+    status=0
+    "$BIN/$target" "$corpus" "${seeds[@]}" -max_total_time="$SECONDS_EACH" -max_len="$maxlen" \
+        -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
+    runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
+    rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log")
+    cov=$(grep -Eo "cov: [0-9]+ ft: [0-9]+ corp: [0-9]+" "$log" | tail -1 || true)
+    printf '%-16s %12s executions %8s exec/s  %s  exit %d\n' "$target" "${runs:-?}" "${rate:-?}" "$cov" "$status"
+    if [[ $status -ne 0 ]] || grep -q "^==.*ERROR\|Fatal error\|deadly signal" "$log"; then
+        found=1
+        echo "  FINDING in $target (log $log):"
+        { grep -E "ERROR|Fatal error|deadly signal|Test unit written|#[0-9]+ 0x" "$log" || true; } | head -20 | sed "s/^/    /"
+    fi
+done
+exit $found
