@@ -2,17 +2,20 @@
 import Glibc
 #endif
 import CWirecapLinux
-import Synchronization
 
 /// A POSIX thread, optionally pinned to one CPU before its body runs.
 ///
 /// Capture threads are long-lived and placed by hand, which is what a thread pool is not for;
 /// signals stay blocked in them (they inherit the mask of the thread that starts them).
 @usableFromInline
-package final class PinnedThread: Sendable {
+package final class PinnedThread: @unchecked Sendable {
+    // @unchecked: `handle` is only touched with `monitor` held.
     /// The thread, until it has been joined. Joining twice, or from two threads at once, is
     /// undefined for pthreads: the lock makes the first `join` do it and every other wait for it.
-    private let handle: Mutex<pthread_t?>
+    /// A `Monitor` (a pthread mutex) rather than `Mutex`: on Linux `Mutex` is a futex that
+    /// ThreadSanitizer does not model, and it reported the joins as racing (scripts/sanitizers.sh).
+    private var handle: pthread_t?
+    private let monitor = Monitor()
 
     private final class Start {
         let cpu: Int?
@@ -23,7 +26,7 @@ package final class PinnedThread: Sendable {
         }
     }
 
-    private init(_ handle: pthread_t) { self.handle = Mutex(handle) }
+    private init(_ handle: pthread_t) { self.handle = handle }
 
     /// Starts `body` on a new thread pinned to `cpu` (when given and allowed).
     @usableFromInline package static func spawn(cpu: Int?, _ body: @escaping @Sendable () -> Void) throws(CaptureError) -> PinnedThread {
@@ -45,10 +48,10 @@ package final class PinnedThread: Sendable {
     /// Waits until the thread has finished. Safe from any number of threads at once, any
     /// number of times; never from the thread itself.
     package func join() {
-        handle.withLock { handle in
-            guard let thread = handle else { return }
-            pthread_join(thread, nil)
-            handle = nil
-        }
+        monitor.lock()
+        defer { monitor.unlock() }
+        guard let thread = handle else { return }
+        pthread_join(thread, nil)
+        handle = nil
     }
 }
