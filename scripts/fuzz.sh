@@ -43,6 +43,7 @@ for target in "${TARGETS[@]}"; do
     log=$SCRATCH/logs/$target.log
     mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
     seeds=()
+    extra=()
     case $target in
         FuzzSavefile|FuzzTraceLoader)
             [[ -d $TRACES ]] || die "no seed traces at $TRACES"
@@ -50,12 +51,14 @@ for target in "${TARGETS[@]}"; do
         FuzzBlockWalk)
             seeds=("$FUZZ/Corpus/FuzzBlockWalk"); maxlen=16388 ;;
         FuzzFilter)
-            seeds=("$FUZZ/Corpus/FuzzFilter"); maxlen=512 ;;
+            seeds=("$FUZZ/Corpus/FuzzFilter"); maxlen=512
+            # libpcap is not instrumented, so the words of its language come from a dictionary.
+            extra=(-dict="$FUZZ/filter.dict") ;;
     esac
     # The first directory is the one libFuzzer adds new inputs to; the seeds are read only.
     status=0
     "$BIN/$target" "$corpus" "${seeds[@]}" -max_total_time="$SECONDS_EACH" -max_len="$maxlen" \
-        -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
+        -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/" "${extra[@]}" >"$log" 2>&1 || status=$?
     runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
     rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log")
     cov=$(grep -Eo "cov: [0-9]+ ft: [0-9]+ corp: [0-9]+" "$log" | tail -1 || true)
