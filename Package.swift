@@ -85,12 +85,15 @@ let package = Package(
         // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
         .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
 
+        // What the unit test targets share (a test target cannot import another): running peer
+        // programs and scratch paths.
+        .target(name: "WirecapTestSupport", path: "Tests/WirecapTestSupport"),
         // One unit test target per library module; they need no privilege.
         .testTarget(name: "WirecapLinuxTests", dependencies: ["WirecapLinux"]),
         .testTarget(name: "WirecapEngineTests", dependencies: ["WirecapEngine", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "WirecapSavefileTests", dependencies: ["WirecapSavefile", "WirecapEngine"]),
+        .testTarget(name: "WirecapSavefileTests", dependencies: ["WirecapSavefile", "WirecapEngine", "WirecapTestSupport"]),
         .testTarget(name: "WirecapPcapTests", dependencies: ["WirecapPcap", "WirecapEngine", "WirecapSavefile"]),
-        .testTarget(name: "WirecapTrafficTests", dependencies: ["WirecapTraffic", "WirecapSavefile", "WirecapSandbox"]),
+        .testTarget(name: "WirecapTrafficTests", dependencies: ["WirecapTraffic", "WirecapSavefile", "WirecapSandbox", "WirecapTestSupport"]),
         .testTarget(name: "WirecapLabTests", dependencies: ["WirecapLab", "WirecapEngine", "WirecapSandbox"]),
         // Integration tests: real frames through veth sandboxes (as root) and the real executables.
         .testTarget(

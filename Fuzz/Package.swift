@@ -13,24 +13,26 @@ let package = Package(
         .package(name: "wirecap", path: "../")
     ],
     targets: [
+        // The libFuzzer driver entry and the input file every target shares.
+        .target(name: "FuzzSupport", path: "Sources/FuzzSupport"),
         .executableTarget(
             name: "FuzzSavefile",
-            dependencies: [.product(name: "WirecapSavefile", package: "wirecap")],
+            dependencies: ["FuzzSupport", .product(name: "WirecapSavefile", package: "wirecap")],
             path: "Sources/FuzzSavefile"
         ),
         .executableTarget(
             name: "FuzzTraceLoader",
-            dependencies: [.product(name: "WirecapTraffic", package: "wirecap")],
+            dependencies: ["FuzzSupport", .product(name: "WirecapTraffic", package: "wirecap")],
             path: "Sources/FuzzTraceLoader"
         ),
         .executableTarget(
             name: "FuzzBlockWalk",
-            dependencies: [.product(name: "WirecapEngine", package: "wirecap")],
+            dependencies: ["FuzzSupport", .product(name: "WirecapEngine", package: "wirecap")],
             path: "Sources/FuzzBlockWalk"
         ),
         .executableTarget(
             name: "FuzzFilter",
-            dependencies: [.product(name: "WirecapPcap", package: "wirecap")],
+            dependencies: ["FuzzSupport", .product(name: "WirecapPcap", package: "wirecap")],
             path: "Sources/FuzzFilter"
         ),
     ],

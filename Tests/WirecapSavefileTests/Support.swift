@@ -1,11 +1,9 @@
 import Foundation
 import WirecapSavefile
+import WirecapTestSupport
 
-/// A flat file in the temporary directory: tcpdump, run as root, drops to its own user before
-/// it reads, so a private 0700 directory would not do.
-func temporaryPath(_ name: String) -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-savefile-\(getpid())-\(UUID().uuidString)-\(name)").path
-}
+/// A flat scratch file for this target (see WirecapTestSupport).
+func temporaryPath(_ name: String) -> String { WirecapTestSupport.temporaryPath("savefile", name) }
 
 /// An Ethernet/IPv4/UDP frame from 198.18.0.1 to 198.19.0.1 (checksum 0: none), `length` bytes,
 /// so that tcpdump and tshark print one ordinary line for it.
@@ -53,32 +51,10 @@ func write(_ records: [SavefileRecord], to path: String, format: SavefileFormat?
     return writer
 }
 
-struct Outcome {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+typealias Outcome = ProgramOutcome
 
-/// Runs a program to its end. Standard error goes to a file, so a chatty tool cannot fill a
-/// pipe nobody reads yet.
-func run(_ executable: String, _ arguments: [String]) throws -> Outcome {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe()
-    let errorPath = temporaryPath("stderr")
-    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-    defer { unlink(errorPath) }
-    let errorFile = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-    process.standardOutput = out
-    process.standardError = errorFile
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    try errorFile.close()
-    let errorData = try Data(contentsOf: URL(fileURLWithPath: errorPath))
-    return Outcome(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errorData, as: UTF8.self))
-}
+/// Runs a program to its end (WirecapTestSupport).
+func run(_ executable: String, _ arguments: [String]) throws -> Outcome { try runProgram(executable, arguments) }
 
 func locate(_ tool: String) -> String? {
     let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/bin:/sbin:/bin"

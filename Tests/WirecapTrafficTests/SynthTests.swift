@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WirecapTestSupport
 import WirecapSandbox
 import WirecapSavefile
 import WirecapTraffic
@@ -9,9 +10,7 @@ import WirecapTraffic
 /// ranges), that other tools read it, and that a seed names a file.
 @Suite("Synthetic traces")
 struct SynthTests {
-    static func temporaryPath(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-synth-\(getpid())-\(UUID().uuidString)-\(name)").path
-    }
+    static func temporaryPath(_ name: String) -> String { WirecapTestSupport.temporaryPath("synth", name) }
 
     /// Writes a trace and reads it back through libpcap.
     static func synthesize(_ configuration: SynthConfiguration, name: String = "t.pcap") throws -> (SynthSummary, [SavefileRecord], String) {
@@ -415,31 +414,7 @@ struct SynthTests {
 
     // MARK: Running other programs
 
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ executable: String, _ arguments: [String]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        // Standard error goes to a file, so a chatty tool cannot fill a pipe nobody reads yet.
-        let errorPath = temporaryPath("stderr")
-        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        defer { unlink(errorPath) }
-        let errorFile = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-        process.standardOutput = out
-        process.standardError = errorFile
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try errorFile.close()
-        let errorData = try Data(contentsOf: URL(fileURLWithPath: errorPath))
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errorData, as: UTF8.self))
-    }
+    static func run(_ executable: String, _ arguments: [String]) throws -> ProgramOutcome { try runProgram(executable, arguments) }
 
     /// tshark warns on standard error when run as root; that is not about the file.
     static func complaints(_ stderr: String) -> [Substring] {

@@ -1,17 +1,7 @@
-// SwiftPM links an executable target with its entry point named `FuzzFilter_main` (and `main`
-// defined as that); with -parse-as-library there is no top-level code to be it, so this hands
-// control to libFuzzer's driver, as libFuzzer's own main would.
+import FuzzSupport
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// The executable's entry point, named as SwiftPM links it (see FuzzSupport.runFuzzer).
 @_cdecl("FuzzFilter_main")
 func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { fuzz($0, $1) }
+    runFuzzer(argc, argv) { fuzz($0, $1) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import Glibc
 import WirecapSavefile
 
@@ -6,24 +7,8 @@ import WirecapSavefile
 // a copy and borrowed; every byte of each record is touched. Any error is fine; a trap, a crash
 // or a record whose bytes are not readable is a finding.
 
-nonisolated(unsafe) var inputPath: String = {
-    let directory = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
-    return "\(directory)/wirecap-fuzz-savefile-\(getpid())"
-}()
+nonisolated(unsafe) var inputPath = inputFilePath("savefile")
 nonisolated(unsafe) var sink: UInt64 = 0
-
-func writeInput(_ data: UnsafePointer<UInt8>, _ size: Int, to path: String) -> Bool {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var written = 0
-    while written < size {
-        let n = write(fd, data + written, size - written)
-        guard n > 0 else { return false }
-        written += n
-    }
-    return true
-}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,3 +1,4 @@
+import FuzzSupport
 import Glibc
 import WirecapTraffic
 
@@ -5,24 +6,8 @@ import WirecapTraffic
 // every record of a trace that loads is touched, with its offset. Any TrafficError is fine; a
 // trap (an overflow in the schedule, say) or a crash is a finding.
 
-nonisolated(unsafe) var inputPath: String = {
-    let directory = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
-    return "\(directory)/wirecap-fuzz-trace-\(getpid())"
-}()
+nonisolated(unsafe) var inputPath = inputFilePath("trace")
 nonisolated(unsafe) var sink: UInt64 = 0
-
-func writeInput(_ data: UnsafePointer<UInt8>, _ size: Int, to path: String) -> Bool {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var written = 0
-    while written < size {
-        let n = write(fd, data + written, size - written)
-        guard n > 0 else { return false }
-        written += n
-    }
-    return true
-}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
