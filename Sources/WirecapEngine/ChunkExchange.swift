@@ -125,7 +125,6 @@ package final class ChunkExchange: Sendable {
         guard seconds >= 0 else { return 0 }
         // Saturate: a huge time-out means "a very long time", never a trap.
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow || seconds > Int64(UInt64.max / 1_000_000_000) { return UInt64.max / 2 }
-        return whole + UInt64(attoseconds / 1_000_000_000)
+        return overflow ? UInt64.max / 2 : whole + UInt64(attoseconds / 1_000_000_000)
     }
 }

@@ -104,8 +104,8 @@ final class LiveCapture: @unchecked Sendable {
     private let interfaceDropsAtOpen: UInt64
     /// A chunk read part-way by an earlier `dispatch` (a count cut it), and the next packet.
     private var cursor: ChunkLease? = nil
+    /// Where the held chunk resumes; 0 when none is held (a chunk walked to its end is recycled).
     private var cursorNext = 0
-    private var holdingCursor = false
     private var rotation = 0
     private let breaking = Atomic<Bool>(false)
     /// How many socket errors (`CaptureEngine.socketErrorCount`) `dispatch` has reported.
@@ -184,11 +184,9 @@ final class LiveCapture: @unchecked Sendable {
         let deadline = CWirecapLinux_monotonic_ns() + UInt64(options.timeoutMilliseconds) * 1_000_000
         var current = cursor.take()
         var next = cursorNext
-        holdingCursor = false
         defer {
             cursor = current.take()
             cursorNext = next
-            holdingCursor = next > 0
         }
         while processed < limit {
             if breaking.exchange(false, ordering: .acquiringAndReleasing) {
@@ -251,7 +249,7 @@ final class LiveCapture: @unchecked Sendable {
 
     /// Whether a chunk is half read or waiting in a queue.
     private func somethingLeft() -> Bool {
-        holdingCursor || engine.hasWaitingChunks
+        cursorNext > 0 || engine.hasWaitingChunks
     }
 
     /// Processes packets until `count` have been (forever when `count` <= 0) or `breakLoop()`.
@@ -387,7 +385,7 @@ final class LiveCapture: @unchecked Sendable {
         engine.requestStop()
         // The capture threads may wait for chunks while draining: give every chunk back.
         cursor.take()?.recycle()
-        holdingCursor = false
+        cursorNext = 0
         // Chunks nobody read are discarded, as pcap_close discards what is left in the ring.
         while engine.hasWaitingChunks || !engine.captureEnded {
             for q in engine.queues.indices {
