@@ -100,7 +100,7 @@ let package = Package(
             name: "WirecapIntegrationTests",
             dependencies: [
                 "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
-                "WirecapForward", "WirecapIDS", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
+                "WirecapForward", "WirecapIDS", "WirecapTestSupport", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -17,22 +17,30 @@ public final class ForwardingSandbox: @unchecked Sendable {
     /// OUT: the forwarder's end of the sink's pair.
     public let outputInterface = "wcfout0"
     public let sinkInterface = "wcsink0"
+    /// More outputs of the forwarder (`wcfout1`, ...), each paired with a sink interface in the
+    /// sink's namespace (`wcsink1`, ...), in the same order.
+    public let additionalOutputs: [(output: String, sink: String)]
     private var tornDown = false
 
     /// - Parameters:
     ///   - queues: receive and transmit queues on every veth end.
     ///   - mtu: MTU of the sender's pair; `outputMTU` of the sink's (default: the same).
-    public init(queues: Int = 1, mtu: Int = 1500, outputMTU: Int? = nil) throws {
+    ///   - additionalOutputs: more pairs from the forwarder to the sink.
+    public init(queues: Int = 1, mtu: Int = 1500, outputMTU: Int? = nil, additionalOutputs: Int = 0) throws {
         if let reason = Sandbox.unavailableReason { throw Command.Failure(command: ["sandbox"], status: 1, output: reason) }
         Sandbox.removeStale()
         let id = Sandbox.uniqueName()
         sender = NetworkNamespace(name: id + "-tx")
         forwarder = NetworkNamespace(name: id + "-fw")
         sink = NetworkNamespace(name: id + "-rx")
+        self.additionalOutputs = (0..<max(0, additionalOutputs)).map { ("wcfout\($0 + 1)", "wcsink\($0 + 1)") }
         do {
             for ns in [sender, forwarder, sink] { try Sandbox.addNamespace(ns) }
             try Sandbox.addVeth(senderInterface, in: sender, peer: inputInterface, in: forwarder, queues: queues, mtu: mtu)
             try Sandbox.addVeth(outputInterface, in: forwarder, peer: sinkInterface, in: sink, queues: queues, mtu: outputMTU ?? mtu)
+            for (output, peer) in self.additionalOutputs {
+                try Sandbox.addVeth(output, in: forwarder, peer: peer, in: sink, queues: queues, mtu: outputMTU ?? mtu)
+            }
         } catch {
             tearDown()
             throw error
@@ -40,8 +48,10 @@ public final class ForwardingSandbox: @unchecked Sendable {
     }
 
     /// Builds a sandbox, runs `body` with it, and tears it down whatever happens.
-    public static func with<T>(queues: Int = 1, mtu: Int = 1500, outputMTU: Int? = nil, _ body: (ForwardingSandbox) throws -> T) throws -> T {
-        let sandbox = try ForwardingSandbox(queues: queues, mtu: mtu, outputMTU: outputMTU)
+    public static func with<T>(
+        queues: Int = 1, mtu: Int = 1500, outputMTU: Int? = nil, additionalOutputs: Int = 0, _ body: (ForwardingSandbox) throws -> T
+    ) throws -> T {
+        let sandbox = try ForwardingSandbox(queues: queues, mtu: mtu, outputMTU: outputMTU, additionalOutputs: additionalOutputs)
         defer { sandbox.tearDown() }
         return try body(sandbox)
     }

@@ -1,0 +1,163 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import WirecapEngine
+import WirecapForward
+import WirecapSandbox
+import WirecapTestSupport
+
+extension SandboxSuites {
+    /// What a verdict can do to a frame besides forwarding it: push or pop a VLAN tag, send it
+    /// to another output. The sink side is read by tcpdump, a peer that shares no code with the
+    /// forwarder, byte for byte (`-xx`).
+    @Suite("Forwarder verdicts, checked with tcpdump -xx at the sink")
+    struct ForwardVerdictTests {
+        @Test("push a VLAN tag and rewrite the destination MAC: tcpdump at the sink sees exactly those bytes", .timeLimit(.minutes(1)))
+        func pushTag() throws {
+            let total = 3_000
+            let frames = SequencedFrame(flows: 8, size: 64)
+            let originals = (0..<UInt64(total)).map { frames.bytes(sequence: $0) }
+            let seen = try Self.forwardWithTcpdump(total: total, frames: originals) { _ in PushTag() }
+            #expect(seen.count == total, "tcpdump saw \(seen.count) of \(total) frames")
+            #expect(seen == originals.map(PushTag.expected), "first difference at \(Self.firstDifference(seen, originals.map(PushTag.expected)))")
+        }
+
+        @Test("pop the VLAN tag of tagged frames and drop every fourth: tcpdump at the sink sees the untagged rest", .timeLimit(.minutes(1)))
+        func popTag() throws {
+            let total = 3_000
+            let frames = SequencedFrame(flows: 8, size: 64)
+            let plain = (0..<UInt64(total)).map { frames.bytes(sequence: $0) }
+            // Tagged on the way in (VLAN 200); what the sink should see: untagged, every fourth gone.
+            let tagged = plain.map { Array($0[0..<12]) + [0x81, 0x00, 0x00, 0xc8] + $0[12...] }
+            let seen = try Self.forwardWithTcpdump(total: total, frames: tagged) { _ in PopTag() }
+            let expected = plain.enumerated().filter { $0.offset % 4 != 3 }.map(\.element)
+            #expect(seen.count == expected.count, "tcpdump saw \(seen.count) of \(expected.count) frames")
+            #expect(seen == expected, "first difference at \(Self.firstDifference(seen, expected))")
+        }
+
+        @Test("send to another output: odd frames leave on the second output, even ones on the main; a missing output counts as a TX error", .timeLimit(.minutes(1)))
+        func secondOutput() throws {
+            let total = 40_000
+            let frames = SequencedFrame(flows: 16, size: 64)
+            try ForwardingSandbox.with(queues: 2, additionalOutputs: 1) { sandbox in
+                let second = sandbox.additionalOutputs[0]
+                let sinks = try [sandbox.sinkInterface, second.sink].map { name in
+                    try sandbox.sink.run { try CaptureEngine(configuration: CaptureConfiguration(interface: name, ring: ForwardingTests.smallBlocks(512), snapLength: 2048)) }
+                }
+                let records = [SinkRecord(expected: total, frames: frames, rewrite: nil), SinkRecord(expected: total, frames: frames, rewrite: nil)]
+                for (sink, record) in zip(sinks, records) { try sink.start { _ in record.handler() } }
+                let capture = CaptureConfiguration(
+                    interface: sandbox.inputInterface, queues: 2, ring: ForwardingTests.smallBlocks(256), snapLength: 2048,
+                    pool: PoolConfiguration(chunks: 256))
+                let forwarder = try sandbox.forwarder.run {
+                    try Forwarder(
+                        configuration: ForwarderConfiguration(capture: capture, output: sandbox.outputInterface, additionalOutputs: [second.output]))
+                }
+                try forwarder.start { _ in SplitByParity() }
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                _ = sender.sendSequenced(frames, count: total, prebuilt: true)
+                let nowhere = (0..<total).filter { $0 % 10 == 9 }.count
+                for _ in 0..<250 {
+                    let s = forwarder.statistics()
+                    if s.received == UInt64(total) && s.inFlight == 0 { break }
+                    usleep(20_000)
+                }
+                forwarder.stop()
+                let s = forwarder.statistics()
+                for _ in 0..<100 where sinks.reduce(0, { $0 + $1.statistics().processed }) < s.forwarded { usleep(20_000) }
+                for sink in sinks { sink.stop() }
+                let main = records[0].tally { $0 % 2 == 0 && $0 % 10 != 9 }
+                let other = records[1].tally { $0 % 2 == 1 && $0 % 10 != 9 }
+                print("second output: main \(records[0].matched), second \(records[1].matched), TX errors \(s.txErrors), forwarded \(s.forwarded)")
+                #expect(main.missing == 0 && main.unexpected == 0 && main.duplicated == 0 && records[0].altered == 0)
+                #expect(other.missing == 0 && other.unexpected == 0 && other.duplicated == 0 && records[1].altered == 0)
+                #expect(s.txErrors == UInt64(nowhere) && s.forwarded == UInt64(total - nowhere))
+                #expect(s.isConservedPerQueue && s.inFlight == 0)
+            }
+        }
+
+        /// Runs a forwarder with `makeHandler` over 2 queues, sends `frames` in order from the
+        /// sender, and returns what tcpdump, capturing at the sink, wrote: each frame's bytes, as
+        /// `tcpdump -xx` prints them, in arrival order.
+        static func forwardWithTcpdump<H: VerdictHandler>(
+            total: Int, frames: [[UInt8]], _ makeHandler: @escaping @Sendable (Int) -> H
+        ) throws -> [[UInt8]] {
+            let tcpdump = try Command.locate("tcpdump")
+            let path = temporaryPath("fwd", "sink.pcap")
+            defer { unlink(path) }
+            return try ForwardingSandbox.with(queues: 2) { sandbox in
+                // -Z root: tcpdump would otherwise drop to its own user, who may not write here.
+                let sink = try BackgroundCapture(
+                    ["-i", sandbox.sinkInterface, "-nn", "-s", "0", "-B", "16384", "-Z", "root", "-w", path], in: sandbox.sink, command: [tcpdump])
+                try sink.waitUntilListening()
+                let capture = CaptureConfiguration(
+                    interface: sandbox.inputInterface, queues: 2, ring: ForwardingTests.smallBlocks(64), snapLength: 2048,
+                    pool: PoolConfiguration(chunks: 64))
+                let forwarder = try sandbox.forwarder.run {
+                    try Forwarder(configuration: ForwarderConfiguration(capture: capture, output: sandbox.outputInterface))
+                }
+                try forwarder.start(makeHandler)
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                for frame in frames { _ = frame.withUnsafeBytes { sender.send($0) } }
+                for _ in 0..<250 {
+                    let s = forwarder.statistics()
+                    if s.received == UInt64(total) && s.inFlight == 0 { break }
+                    usleep(20_000)
+                }
+                forwarder.stop()
+                // tcpdump gets the last frames within its own buffer's timeout.
+                usleep(500_000)
+                _ = sink.interrupt()
+                let text = try Command.run([tcpdump, "-r", path, "-nn", "-xx"])
+                return Self.frames(fromHexDump: text)
+            }
+        }
+
+        /// The frames of a `tcpdump -xx` listing: each packet's summary line, then lines
+        /// `\t0x0010:  0800 4500 ...` of hex words.
+        static func frames(fromHexDump text: String) -> [[UInt8]] {
+            var frames: [[UInt8]] = []
+            for line in text.split(separator: "\n") {
+                let trimmed = line.drop { $0 == " " || $0 == "\t" }
+                guard trimmed.hasPrefix("0x"), let colon = trimmed.firstIndex(of: ":") else {
+                    frames.append([])
+                    continue
+                }
+                for word in trimmed[trimmed.index(after: colon)...].split(separator: " ") {
+                    var digits = Substring(word)
+                    while digits.count >= 2 {
+                        frames[frames.count - 1].append(UInt8(digits.prefix(2), radix: 16)!)
+                        digits = digits.dropFirst(2)
+                    }
+                }
+            }
+            return frames
+        }
+
+        static func firstDifference(_ a: [[UInt8]], _ b: [[UInt8]]) -> String {
+            guard let i = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) else { return "none (counts \(a.count), \(b.count))" }
+            return "frame \(i): \(a[i].map { String(format: "%02x", $0) }.joined()) != \(b[i].map { String(format: "%02x", $0) }.joined())"
+        }
+    }
+}
+
+/// Pops the VLAN tag every frame carries; drops every fourth frame (by sequence number).
+struct PopTag: VerdictHandler {
+    mutating func verdict(_ frame: inout ForwardFrame) -> Verdict {
+        guard frame.popVLAN() != nil else { return .drop }
+        guard let sequence = SequencedFrame.sequence(of: UnsafeRawBufferPointer(frame.bytes)) else { return .drop }
+        return sequence % 4 == 3 ? .drop : .forward
+    }
+}
+
+/// Even frames to the main output, odd ones to output 1; those ending in 9 to output 7, which
+/// does not exist.
+struct SplitByParity: VerdictHandler {
+    mutating func verdict(_ frame: inout ForwardFrame) -> Verdict {
+        guard let sequence = SequencedFrame.sequence(of: UnsafeRawBufferPointer(frame.bytes)) else { return .drop }
+        if sequence % 10 == 9 { return .send(to: 7) }
+        return sequence % 2 == 0 ? .forward : .send(to: 1)
+    }
+}
