@@ -64,11 +64,12 @@ let package = Package(
             dependencies: [
                 "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapIDS",
             ]),
-        // What the command-line tools share: the flags' names, one-line errors, the forward command.
+        // What the command-line tools share: the flags' names, one-line errors, the filter expression, the forward command.
         .target(
             name: "WirecapCommandLine",
             dependencies: [
-                "CWirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CWirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", "WirecapPcap",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "wirecap",

@@ -13,6 +13,8 @@ public struct ForwarderConfiguration: Sendable {
     public var transmitFrames: Int
     /// How long OUT may take no frame before it counts as failed.
     public var stallNanoseconds: UInt64
+    /// Send past OUT's qdisc (the default, fastest); false keeps it, so `tc` applies.
+    public var bypassQdisc: Bool = true
 
     public init(capture: CaptureConfiguration, output: String, transmitFrames: Int = 4096, stallNanoseconds: UInt64 = 5_000_000_000) {
         self.capture = capture
@@ -49,7 +51,7 @@ public final class Forwarder: Sendable {
             // The TX rings first: once the engine is open, IN's frames are counted.
             var queues: [ForwardQueue] = []
             for index in 0..<capture.queues {
-                let ring = try TxRing(interface: configuration.output, frames: configuration.transmitFrames)
+                let ring = try TxRing(interface: configuration.output, frames: configuration.transmitFrames, bypassQdisc: configuration.bypassQdisc)
                 queues.append(ForwardQueue(index: index, ring: ring, stallNanoseconds: configuration.stallNanoseconds))
             }
             self.queues = queues
