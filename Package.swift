@@ -86,8 +86,8 @@ let package = Package(
         // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
         .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
 
-        // What the unit test targets share (a test target cannot import another): running peer
-        // programs and scratch paths.
+        // What the test targets share (a test target cannot import another): running peer
+        // programs, scratch paths, hand-made savefiles.
         .target(name: "WirecapTestSupport", path: "Tests/WirecapTestSupport"),
         // One unit test target per library module; they need no privilege.
         .testTarget(name: "WirecapLinuxTests", dependencies: ["WirecapLinux"]),
@@ -101,7 +101,7 @@ let package = Package(
             name: "WirecapIntegrationTests",
             dependencies: [
                 "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
-                "WirecapForward", "WirecapIDS", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
+                "WirecapForward", "WirecapIDS", "WirecapTestSupport", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -25,6 +25,7 @@ public struct SavefileError: Error, CustomStringConvertible, Equatable {
 
     static let readableFile = "give a readable pcap or pcapng file"
     static let damagedFile = "the file is truncated or corrupt"
+    static let damagedTimestamp = "the file is corrupt: give an intact capture, or use the records before this one"
     static let writablePath = "choose a writable path"
     static let freeSpace = "check free space on the file system"
 }
