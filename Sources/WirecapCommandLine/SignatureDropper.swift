@@ -7,7 +7,7 @@ import WirecapIDS
 struct SignatureDropper: VerdictHandler {
     let signatures: [Signature]
 
-    mutating func verdict(_ frame: ForwardFrame) -> Verdict {
+    mutating func verdict(_ frame: inout ForwardFrame) -> Verdict {
         let bytes = UnsafeRawBufferPointer(frame.bytes)
         for signature in signatures where signature.occurs(in: bytes) { return .drop }
         return .forward

@@ -137,11 +137,33 @@ public enum BlockWalk {
         return count
     }
 
+    /// Calls `body` with the TPACKET3 header of every packet of `block`, stopping where the
+    /// whole-block walk stops (the same bounds checks, in the same order): for a consumer that
+    /// walks a chunk twice and keeps per-packet notes in the headers between the two walks (the
+    /// forwarder, when it must transmit a chunk in its owner's order after deciding on it).
+    @inlinable
+    package static func forEachPacketHeader(block: UnsafeMutableRawPointer, _ body: (UnsafeMutableRawPointer) -> Void) {
+        let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
+        let end = Int(block.load(fromByteOffset: offsetBlockLength, as: UInt32.self))
+        var offset = Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
+        for _ in 0..<count {
+            guard offset & alignmentMask == 0, offset &+ minimumMac <= end else { break }
+            let packet = block + offset
+            let mac = Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
+            let extent = mac &+ Int(packet.load(fromByteOffset: offsetSnapLength, as: UInt32.self))
+            guard mac >= minimumMac, offset &+ extent <= end else { break }
+            body(packet)
+            let next = Int(packet.load(fromByteOffset: offsetNext, as: UInt32.self))
+            if next < extent { break }
+            offset &+= next
+        }
+    }
+
     /// Hands one packet (its TPACKET3 header at `packet`) to `handler`, for the ranged walk. The
     /// whole-block walk keeps its own copy of this body: calling this from it measured 1.7 ns
     /// slower per packet (Benchmarks/, 64-byte frames: 5.4 against 3.7 ns).
     @inlinable @inline(__always)
-    static func deliver<H: PacketHandler>(
+    package static func deliver<H: PacketHandler>(
         packet: UnsafeMutableRawPointer, queue: Int, snapLength: Int, reinsertVLAN: Bool, handler: inout H
     ) {
         let status = packet.load(fromByteOffset: offsetStatus, as: UInt32.self)

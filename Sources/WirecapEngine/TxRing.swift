@@ -205,6 +205,36 @@ public final class TxRing {
         unkicked += 1
     }
 
+    /// Why the kernel would refuse `frame` once `tag` (TPID << 16 | TCI, 0: none) is inserted
+    /// after its MAC addresses (`put(_:tag:)`), or nil.
+    @inline(__always)
+    public func refusal(of frame: UnsafeRawBufferPointer, tag: UInt32) -> FrameRefusal? {
+        guard tag != 0 else { return refusal(of: frame) }
+        let length = frame.count + 4
+        if frame.count < 14 { return .runt }
+        if length <= mtu + 14 { return nil }
+        if isEthernet && length <= mtu + 18 && tag >> 16 == 0x8100 { return nil }
+        return .overMTU
+    }
+
+    /// `put`, with a VLAN tag (TPID << 16 | TCI; 0: none) inserted after the MAC addresses in the
+    /// same copy. Needs `hasRoom` and at least 12 bytes.
+    @inline(__always)
+    public func put(_ bytes: UnsafeRawBufferPointer, tag: UInt32) {
+        guard tag != 0 else { return put(bytes) }
+        precondition(inFlight < frameCount && bytes.count >= 12, "put into a full transmit ring, or a tag into a runt")
+        guard bytes.count + 4 <= slotCapacity else {
+            refused[.overMTU, default: 0] += 1
+            return
+        }
+        let length = bytes.count + 4
+        let linear = prefix == 0 ? 0 : (length <= copyLimit ? length : 14)
+        CWirecapLinux_tx_fill_tagged(frame(next), bytes.baseAddress!, UInt32(bytes.count), UInt16(min(linear, 65535)), UInt32(prefix), tag)
+        next = after(next)
+        inFlight += 1
+        unkicked += 1
+    }
+
     /// Asks the kernel to send every frame put so far, without waiting for the driver. A busy
     /// device or a full socket budget leaves frames queued for the next kick; a refused frame is
     /// found by `reclaim`. Throws only when the interface went away.

@@ -3,9 +3,9 @@ import WirecapEngine
 /// One forwarding queue's counters: what its capture queue received (by the engine) and what its
 /// forwarding thread did with the frames it was lent.
 ///
-/// The conservation law `received == forwarded + verdictDrops + tooBig + txErrors +
-/// deliveryDrops + inFlight` holds per queue without offloading. With offloading a queue's
-/// thread forwards chunks its buddies captured, so the law holds for the total only.
+/// Every frame is counted for the queue that captured it, whichever thread decided on it, so the
+/// conservation law `received == forwarded + verdictDrops + tooBig + txErrors + deliveryDrops +
+/// inFlight` holds per queue, with offloading too.
 public struct ForwardQueueStatistics: Sendable, Equatable {
     public var queue: Int
     /// The engine's counters of the capture queue (`received`, `captureDrops`, the pool, ...).
@@ -15,14 +15,18 @@ public struct ForwardQueueStatistics: Sendable, Equatable {
     public var tooBig: UInt64
     public var txRingFullWaits: UInt64
     public var txErrors: UInt64
-    /// Frames put into the TX ring that the kernel has not sent yet.
+    /// Frames put into the TX rings that the kernel has not sent yet.
     public var inTransmitRing: UInt64
+    /// Frames decided on and waiting for an earlier chunk of this queue to leave first.
+    public var parked: UInt64
+    /// Chunks that had to wait for an earlier one (offloading let a buddy finish them first).
+    public var chunksParked: UInt64
 
     public var received: UInt64 { capture.received }
     public var captureDrops: UInt64 { capture.captureDrops }
-    /// Accepted by the kernel and not yet forwarded or dropped: in the RX ring, in chunks waiting
-    /// or being walked, in the TX ring.
-    public var inFlight: UInt64 { capture.inFlight + inTransmitRing }
+    /// Accepted by the kernel and not yet forwarded or dropped: in the RX ring, in chunks waiting,
+    /// being walked or parked, in the TX rings.
+    public var inFlight: UInt64 { capture.inFlight + parked + inTransmitRing }
     public var isConserved: Bool {
         received == forwarded + verdictDrops + tooBig + txErrors + capture.deliveryDrops + inFlight
     }
@@ -42,10 +46,11 @@ public struct ForwardStatistics: Sendable, Equatable {
     public var txErrors: UInt64 { sum(\.txErrors) }
     public var deliveryDrops: UInt64 { sum(\.capture.deliveryDrops) }
     public var inFlight: UInt64 { sum(\.inFlight) }
-    /// The law on the totals: holds with offloading too.
+    public var chunksParked: UInt64 { sum(\.chunksParked) }
+    /// The law on the totals.
     public var isConserved: Bool {
         received == forwarded + verdictDrops + tooBig + txErrors + deliveryDrops + inFlight
     }
-    /// The same law on every queue (without offloading), and on the total.
+    /// The same law on every queue, and on the total.
     public var isConservedPerQueue: Bool { isConserved && queues.allSatisfy(\.isConserved) }
 }

@@ -7,8 +7,10 @@ import WirecapLinux
 public struct ForwarderConfiguration: Sendable {
     /// IN, and everything about the capture; `pool` is required.
     public var capture: CaptureConfiguration
-    /// OUT, by name, in the same network namespace as IN.
+    /// OUT, by name, in the same network namespace as IN: where `.forward` sends.
     public var output: String
+    /// More outputs for `.send(to: 1...)`, in order; each gets a TX ring per queue too.
+    public var additionalOutputs: [String]
     /// Frames in each queue's TX ring.
     public var transmitFrames: Int
     /// How long OUT may take no frame before it counts as failed.
@@ -16,9 +18,13 @@ public struct ForwarderConfiguration: Sendable {
     /// Send past OUT's qdisc (the default, fastest); false keeps it, so `tc` applies.
     public var bypassQdisc: Bool = true
 
-    public init(capture: CaptureConfiguration, output: String, transmitFrames: Int = 4096, stallNanoseconds: UInt64 = 5_000_000_000) {
+    public init(
+        capture: CaptureConfiguration, output: String, additionalOutputs: [String] = [], transmitFrames: Int = 4096,
+        stallNanoseconds: UInt64 = 5_000_000_000
+    ) {
         self.capture = capture
         self.output = output
+        self.additionalOutputs = additionalOutputs
         self.transmitFrames = transmitFrames
         self.stallNanoseconds = stallNanoseconds
     }
@@ -30,29 +36,43 @@ public struct ForwarderConfiguration: Sendable {
 /// `init` opens every TX ring, then the capture group; from its return every frame IN accepts is
 /// counted. `start` runs one forwarding thread per queue, placed like the engine's work threads.
 /// `stop` drains: the capture threads hand what their rings hold over as chunks, the forwarding
-/// threads forward every one and wait until the kernel has sent what they put.
+/// threads forward every one, and the last of them waits until the kernel has sent everything.
+///
+/// A queue's frames leave on that queue's rings in capture order, also when offloading lets a
+/// buddy decide on them (see `ForwardQueue`), so a flow, which the fanout keeps on one queue,
+/// stays in order.
 public final class Forwarder: Sendable {
     public let configuration: ForwarderConfiguration
     public let engine: CaptureEngine
     @usableFromInline let queues: [ForwardQueue]
     @usableFromInline let threads: ForwardThreads
+    /// Guards every queue's turn, parked chunks and published counts (see `ForwardQueue`).
+    @usableFromInline let ledger = Monitor()
 
     public init(configuration: ForwarderConfiguration) throws(ForwardError) {
         let capture = configuration.capture
-        if capture.interface == configuration.output { throw .sameInterface(capture.interface) }
+        let outputs = [configuration.output] + configuration.additionalOutputs
+        if outputs.contains(capture.interface) { throw .sameInterface(capture.interface) }
         do throws(CaptureError) { try capture.validate() } catch { throw .capture(error) }
-        if capture.pool == nil { throw .needsPool }
+        guard let pool = capture.pool else { throw .needsPool }
         let input = try Self.lookUp(capture.interface, activity: .capture)
-        let output = try Self.lookUp(configuration.output, activity: .send)
-        if output.mtu < input.mtu {
-            throw .outputMTUTooSmall(input: input.name, inputMTU: input.mtu, output: output.name, outputMTU: output.mtu)
+        for name in outputs {
+            let output = try Self.lookUp(name, activity: .send)
+            if output.mtu < input.mtu {
+                throw .outputMTUTooSmall(input: input.name, inputMTU: input.mtu, output: output.name, outputMTU: output.mtu)
+            }
         }
         do throws(CaptureError) {
             // The TX rings first: once the engine is open, IN's frames are counted.
             var queues: [ForwardQueue] = []
             for index in 0..<capture.queues {
-                let ring = try TxRing(interface: configuration.output, frames: configuration.transmitFrames, bypassQdisc: configuration.bypassQdisc)
-                queues.append(ForwardQueue(index: index, ring: ring, stallNanoseconds: configuration.stallNanoseconds))
+                let rings = try outputs.map { name throws(CaptureError) in
+                    try TxRing(interface: name, frames: configuration.transmitFrames, bypassQdisc: configuration.bypassQdisc)
+                }
+                queues.append(
+                    ForwardQueue(
+                        index: index, main: rings[0], others: Array(rings.dropFirst()), poolChunks: pool.chunks,
+                        stallNanoseconds: configuration.stallNanoseconds))
             }
             self.queues = queues
             engine = try CaptureEngine(configuration: capture)
@@ -75,10 +95,13 @@ public final class Forwarder: Sendable {
     @inlinable
     public func start<H: VerdictHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
         try engine.startCapture()
+        let (queues, ledger, engine, threads) = (self.queues, self.ledger, self.engine, self.threads)
+        threads.expect(queues.count)
         for queue in queues {
-            let engine = self.engine
             try threads.spawn(cpu: engine.queues[queue.index].cpu) {
-                queue.run(engine: engine, handler: makeHandler(queue.index))
+                var thread = ForwardingThread(index: queue.index, queues: queues, ledger: ledger, engine: engine, handler: makeHandler(queue.index))
+                thread.run()
+                if threads.isLast() { thread.finishAll() }
             }
         }
     }
@@ -99,21 +122,22 @@ public final class Forwarder: Sendable {
 
     /// The first failure of the output, if any (the interface went away, the ring stalled).
     public var outputFailure: CaptureError? {
-        queues.lazy.compactMap { queue in queue.lock.withLock { queue.failure } }.first
+        ledger.withLock { queues.lazy.compactMap(\.failure).first }
     }
 
-    /// A consistent snapshot: every forwarding thread's lock is held while the engine's counters
-    /// are read, so no lease ends in between and the conservation law can be checked exactly.
+    /// A consistent snapshot: the ledger is held while the engine's counters are read, so no
+    /// lease ends in between and the conservation law can be checked exactly.
     public func statistics() -> ForwardStatistics {
-        for queue in queues { queue.lock.lock() }
-        defer { for queue in queues.reversed() { queue.lock.unlock() } }
+        ledger.lock()
+        defer { ledger.unlock() }
         let capture = engine.statistics()
         return ForwardStatistics(
             queues: queues.map { queue in
                 let t = queue.published
                 return ForwardQueueStatistics(
                     queue: queue.index, capture: capture.queues[queue.index], forwarded: t.forwarded, verdictDrops: t.verdictDrops,
-                    tooBig: t.tooBig, txRingFullWaits: t.txRingFullWaits, txErrors: t.txErrors, inTransmitRing: queue.inTransmitRing)
+                    tooBig: t.tooBig, txRingFullWaits: t.txRingFullWaits, txErrors: t.txErrors, inTransmitRing: queue.inTransmitRing,
+                    parked: queue.parkedFrames, chunksParked: queue.chunksParked)
             })
     }
 
@@ -124,8 +148,17 @@ public final class Forwarder: Sendable {
 @usableFromInline
 final class ForwardThreads: Sendable {
     private let threads = Mutex<[PinnedThread]>([])
+    /// Threads that have not finished their loop yet.
+    private let running = Atomic<Int>(0)
 
     init() {}
+
+    @usableFromInline
+    func expect(_ count: Int) { running.store(count, ordering: .sequentiallyConsistent) }
+
+    /// Called once by each thread as its loop ends: whether it was the last one.
+    @usableFromInline
+    func isLast() -> Bool { running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
 
     @usableFromInline
     func spawn(cpu: Int?, _ body: @escaping @Sendable () -> Void) throws(CaptureError) {

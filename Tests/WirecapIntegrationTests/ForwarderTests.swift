@@ -63,21 +63,27 @@ extension SandboxSuites {
             }
         }
 
-        @Test("with buddy offloading (T = 0.1) and a slow handler: every frame once; a buddy's chunks leave on the buddy's ring", .timeLimit(.minutes(2)))
+        @Test("with buddy offloading (T = 0.1) and a slow handler: every frame once and in order per flow; a buddy's decisions leave on the owner's ring", .timeLimit(.minutes(2)))
         func offloading() throws {
             // 90 % of the frames in one flow, so one queue gets most chunks; the handler sleeps
             // 0.5 ms every 256 frames (about 2 us a frame, no CPU), so that queue's chunks wait and
-            // T = 0.1 (a backlog over 6.4 of 64 chunks) moves them to the other queue. Order within a flow is not promised here (docs/architecture.md):
-            // the figure is printed, not checked.
+            // T = 0.1 (a backlog over 6.4 of 64 chunks) moves them to the other queue. The buddy
+            // decides on them while the owner still works on earlier ones, so they must wait for
+            // their turn (parked) to leave in order: without that, the sink saw frames of the
+            // elephant flow out of order.
             let total = 200_000
             let frames = SequencedFrame(flows: 64, size: 64, elephantPercent: 90)
             try ForwardingSandbox.with(queues: 2) { sandbox in
                 let run = try forward(sandbox, frames: frames, total: total, pool: 64, offload: OffloadConfiguration(threshold: 0.1)) { _ in SlowForward() }
-                print(run.describe("offloading T = 0.1") + "\n  chunks offloaded: " + run.statistics.queues.map { "queue \($0.queue) out \($0.capture.offloadedOut) in \($0.capture.offloadedIn)" }.joined(separator: ", "))
-                #expect(run.missing == 0 && run.duplicated == 0 && run.sink.altered == 0 && run.sink.foreign == 0)
-                #expect(run.statistics.forwarded == UInt64(total) && run.statistics.inFlight == 0)
-                #expect(run.statistics.isConserved && run.unconserved.isEmpty, "\(run.unconserved.prefix(3))")
+                print(
+                    run.describe("offloading T = 0.1") + "\n  chunks offloaded: "
+                        + run.statistics.queues.map {
+                            "queue \($0.queue) out \($0.capture.offloadedOut) in \($0.capture.offloadedIn), parked \($0.chunksParked)"
+                        }.joined(separator: ", "))
+                run.expectExact(total: total, forwarded: UInt64(total))
+                #expect(run.statistics.isConservedPerQueue, "every frame counted for the queue that captured it")
                 #expect(run.statistics.queues.reduce(0) { $0 + $1.capture.offloadedOut } > 0, "chunks moved")
+                #expect(run.statistics.chunksParked > 0, "some chunks were decided before their turn and waited for it")
             }
         }
 
@@ -133,7 +139,7 @@ struct SlowForward: VerdictHandler {
     var every = 256
     var count = 0
 
-    mutating func verdict(_ frame: ForwardFrame) -> Verdict {
+    mutating func verdict(_ frame: inout ForwardFrame) -> Verdict {
         count &+= 1
         if count % every == 0 { usleep(500) }
         return .forward
@@ -142,7 +148,7 @@ struct SlowForward: VerdictHandler {
 
 /// Drops frames whose sequence number is a multiple of 3.
 struct DropEveryThird: VerdictHandler {
-    mutating func verdict(_ frame: ForwardFrame) -> Verdict {
+    mutating func verdict(_ frame: inout ForwardFrame) -> Verdict {
         guard let sequence = SequencedFrame.sequence(of: UnsafeRawBufferPointer(frame.bytes)) else { return .forward }
         return sequence % 3 == 0 ? .drop : .forward
     }
@@ -156,7 +162,7 @@ struct RewriteDestination: VerdictHandler {
         for i in 0..<6 { frame[i] = address[i] }
     }
 
-    mutating func verdict(_ frame: ForwardFrame) -> Verdict {
+    mutating func verdict(_ frame: inout ForwardFrame) -> Verdict {
         Self.write(frame.bytes)
         return .forward
     }

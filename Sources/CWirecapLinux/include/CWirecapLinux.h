@@ -157,6 +157,26 @@ static inline void CWirecapLinux_tx_fill_vnet(void *frame, const void *bytes, ui
     CWirecapLinux_tx_status_release(frame, (uint32_t)TP_STATUS_SEND_REQUEST);
 }
 
+// As the two above, with a 4-byte VLAN tag (`tag`: TPID << 16 | TCI, host order) inserted after
+// the 12 bytes of MAC addresses during the copy: a forwarder pushes a tag without moving the
+// frame first. `len` is the frame's length without the tag; needs len >= 12.
+static inline void CWirecapLinux_tx_fill_tagged(void *frame, const void *bytes, uint32_t len, uint16_t linear,
+                                                uint32_t prefix, uint32_t tag) {
+    uint8_t *p = (uint8_t *)frame + CWirecapLinux_TX_DATA;
+    *(uint32_t *)((char *)frame + CWirecapLinux_TX_LEN) = len + 4 + prefix;
+    *(uint32_t *)((char *)frame + CWirecapLinux_TX_SNAPLEN) = len + 4 + prefix;
+    if (prefix) {
+        __builtin_memset(p, 0, CWirecapLinux_TX_VNET_SIZE);
+        __builtin_memcpy(p + 2, &linear, sizeof(linear));
+        p += CWirecapLinux_TX_VNET_SIZE;
+    }
+    uint32_t be = __builtin_bswap32(tag);
+    __builtin_memcpy(p, bytes, 12);
+    __builtin_memcpy(p + 12, &be, 4);
+    __builtin_memcpy(p + 16, (const uint8_t *)bytes + 12, len - 12);
+    CWirecapLinux_tx_status_release(frame, (uint32_t)TP_STATUS_SEND_REQUEST);
+}
+
 // PACKET_TX_RING with tpacket_req (set PACKET_VERSION first). frame_size must divide block_size.
 int CWirecapLinux_setup_tx_ring(int fd, unsigned block_size, unsigned block_count, unsigned frame_size);
 // send(fd, NULL, 0, MSG_DONTWAIT): the kernel sends the SEND_REQUEST frames from its head on
