@@ -64,11 +64,12 @@ let package = Package(
             dependencies: [
                 "CWirecapLinux", "CWirecapPcap", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapIDS",
             ]),
-        // What the command-line tools share: the flags' names, one-line errors, the forward command.
+        // What the command-line tools share: the flags' names, one-line errors, the filter expression, the forward command.
         .target(
             name: "WirecapCommandLine",
             dependencies: [
-                "CWirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CWirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", "WirecapPcap",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "wirecap",
@@ -85,8 +86,8 @@ let package = Package(
         // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
         .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
 
-        // What the unit test targets share (a test target cannot import another): running peer
-        // programs and scratch paths.
+        // What the test targets share (a test target cannot import another): running peer
+        // programs, scratch paths, hand-made savefiles.
         .target(name: "WirecapTestSupport", path: "Tests/WirecapTestSupport"),
         // One unit test target per library module; they need no privilege.
         .testTarget(name: "WirecapLinuxTests", dependencies: ["WirecapLinux"]),

@@ -17,6 +17,16 @@ public struct ForwardCommand: ParsableCommand {
             `forwarding IN -> OUT: N queues` on standard error once every ring is open and the \
             fanout group is complete; stops after about -c frames, after --duration, or on \
             SIGINT/SIGTERM, after forwarding everything IN already accepted; then prints a summary.
+
+            A filter expression selects what is captured, so frames that do not match it are NOT \
+            forwarded: they never reach the forwarder (`wirecap-fwd -i IN -o OUT udp port 53` \
+            passes DNS only and drops everything else). To drop selected frames and pass the rest, \
+            negate the expression (`not udp port 53`).
+
+            --bidirectional also forwards OUT -> IN (a bump in the wire), each way with its own \
+            fanout group, queues and threads; the filter applies both ways, and only frames \
+            arriving on an interface are forwarded (never what the host or the other direction \
+            sends out of it, which would loop).
             """)
 
     @Option(name: .short, help: "Interface to capture on (IN).")
@@ -24,6 +34,19 @@ public struct ForwardCommand: ParsableCommand {
 
     @Option(name: .short, help: "Interface to send on (OUT).")
     var o: String?
+
+    @Argument(
+        help: """
+            A filter expression in tcpdump's syntax (see `man pcap-filter`), run by the kernel on every queue: \
+            frames that do not match are not captured, so they are NOT forwarded.
+            """)
+    var expression: [String] = []
+
+    @Flag(help: "Forward both ways, IN -> OUT and OUT -> IN (a bump in the wire): two forwarders, each with --queues queues.")
+    var bidirectional = false
+
+    @Flag(help: "Send through OUT's qdisc, so tc (shaping, priorities) applies; by default frames bypass it, which is faster.")
+    var keepQdisc = false
 
     @Option(help: "Number of queues: fanout member sockets on IN, TX rings on OUT, one forwarding thread each.")
     var queues: Int = 1
@@ -58,7 +81,12 @@ public struct ForwardCommand: ParsableCommand {
     @Option(help: "Frames in each queue's TX ring.")
     var txFrames: Int = 4096
 
-    @Option(name: .short, help: "Stop after about this many frames received.")
+    // Not exact: the count is read every 100 ms, and what was received by then is still forwarded.
+    // An exact stop would have to end a forwarding walk part way through a chunk, inside
+    // WirecapForward.
+    @Option(
+        name: .short,
+        help: "Stop after about this many frames received (both ways together with --bidirectional): the count is checked every 100 ms and every frame received by the stop is still forwarded, so a few more may go through.")
     var c: Int?
 
     @Option(help: "Stop after this many seconds.")
@@ -84,7 +112,7 @@ public struct ForwardCommand: ParsableCommand {
     func optionProblem() -> String? {
         if i == nil || o == nil { return "nothing to forward: give the input interface with -i and the output with -o" }
         if let c, c < 1 { return "-c \(c) is out of range: give a frame count of 1 or more" }
-        if let duration, !(duration > 0) { return "--duration \(duration) is out of range: give a positive number of seconds" }
+        if let problem = DurationOption.problem(duration, until: "forward") { return problem }
         if poolChunks < 1 { return "--pool-chunks \(poolChunks) is out of range: forwarding needs the pool, give 1 or more" }
         if txFrames < 1 { return "--tx-frames \(txFrames) is out of range: give 1 or more" }
         return nil
@@ -99,56 +127,98 @@ public struct ForwardCommand: ParsableCommand {
         } catch let error as Signature.Invalid {
             throw refuse("--drop-signature \(error.text) is not text or hex:HEXDIGITS (e.g. hex:deadbeef)")
         }
-        let capture = CaptureConfiguration(
-            interface: input, queues: queues, fanout: fanout,
-            ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
-            snapLength: s, pinThreads: !noPin,
-            pool: PoolConfiguration(chunks: poolChunks, lockMemory: lockPool),
-            offload: offloadThreshold.map { OffloadConfiguration(threshold: $0) })
+        let configurations = try (bidirectional ? [(input, output), (output, input)] : [(input, output)]).map(configuration)
         // Signals are taken by this thread with sigtimedwait; every other thread inherits the mask.
         _ = CWirecapLinux_block_stop_signals()
-        let forwarder: Forwarder
+        var forwarders: [Forwarder] = []
         do {
-            forwarder = try Forwarder(configuration: ForwarderConfiguration(capture: capture, output: output, transmitFrames: txFrames))
-            if signatures.isEmpty {
-                try forwarder.start { _ in ForwardAll() }
-            } else {
-                try forwarder.start { _ in SignatureDropper(signatures: signatures) }
+            // Each direction is a Forwarder of its own: its own fanout group on its input (the
+            // engine asks the kernel for an unused group id), rings and threads. If the second
+            // cannot open, the first closes as it goes out of scope.
+            for configuration in configurations { forwarders.append(try Forwarder(configuration: configuration)) }
+            for forwarder in forwarders {
+                if signatures.isEmpty {
+                    try forwarder.start { _ in ForwardAll() }
+                } else {
+                    try forwarder.start { _ in SignatureDropper(signatures: signatures) }
+                }
             }
         } catch let error as ForwardError {
             throw refuse(error.description(naming: \.flag))
         } catch let error as CaptureError {
             throw refuse(error.description(naming: \.flag))
         }
-        printError("forwarding \(input) -> \(output): \(queues) queues")
+        let ways = forwarders.map(Self.way).joined(separator: " and ")
+        printError("forwarding \(ways): \(queues) queues\(bidirectional ? " each" : "")")
 
         let started = CWirecapLinux_monotonic_ns()
-        let deadline = duration.map { started + UInt64($0 * 1e9) }
+        let deadline = DurationOption.deadline(duration, from: started)
         while CWirecapLinux_wait_stop_signal(100) == 0 {
             if let deadline, CWirecapLinux_monotonic_ns() >= deadline { break }
-            if let c, forwarder.statistics().received >= UInt64(c) { break }
+            if let c, forwarders.reduce(0, { $0 + $1.statistics().received }) >= UInt64(c) { break }
         }
-        forwarder.stop()
+        // Both directions drain at once.
+        for forwarder in forwarders { forwarder.requestStop() }
+        for forwarder in forwarders { forwarder.wait() }
         let seconds = Double(CWirecapLinux_monotonic_ns() - started) / 1e9
-        let stats = forwarder.statistics()
-        printError(
-            "\(stats.forwarded) frames forwarded, \(stats.received) received, \(stats.verdictDrops) dropped by verdict, \(stats.tooBig) too big, \(stats.txErrors) TX errors, \(stats.captureDrops) capture drops, \(stats.txRingFullWaits) TX ring full waits")
-        if queues > 1 {
-            for q in stats.queues {
-                printError(
-                    "queue \(q.queue): \(q.received) received, \(q.forwarded) forwarded, \(q.tooBig) too big, \(q.txErrors) TX errors, \(q.captureDrops) capture drops, \(q.txRingFullWaits) TX ring full waits, chunks offloaded out \(q.capture.offloadedOut) / in \(q.capture.offloadedIn)")
-            }
-        }
-        if let failure = forwarder.outputFailure { printError("\(Self.program): \(failure)") }
-        if !stats.isConserved || stats.inFlight > 0 {
-            printError("\(Self.program): the counts do not add up (\(stats.inFlight) frames in flight after the drain): please report this")
+        var directions: [ForwardReport.Direction] = []
+        for forwarder in forwarders {
+            let stats = forwarder.statistics()
+            report(stats, of: forwarder)
+            let configuration = forwarder.configuration
+            directions.append(
+                ForwardReport.Direction(
+                    input: configuration.capture.interface, output: configuration.output, fanoutGroup: forwarder.engine.fanoutGroup, statistics: stats))
         }
         if let statsJson {
             do {
-                try ForwardReport(input: input, output: output, statistics: stats, seconds: seconds).write(to: statsJson)
+                try ForwardReport(forward: directions[0], reverse: directions.dropFirst().first, seconds: seconds).write(to: statsJson)
             } catch {
                 throw refuse("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
             }
+        }
+    }
+
+    static func way(_ forwarder: Forwarder) -> String { "\(forwarder.configuration.capture.interface) -> \(forwarder.configuration.output)" }
+
+    /// The forwarder of one direction, `from` -> `to`, with the command's options; its filter
+    /// compiled for `from`.
+    func configuration(_ from: String, _ to: String) throws -> ForwarderConfiguration {
+        var capture = CaptureConfiguration(
+            interface: from, queues: queues, fanout: fanout,
+            ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
+            snapLength: s, pinThreads: !noPin,
+            pool: PoolConfiguration(chunks: poolChunks, lockMemory: lockPool),
+            offload: offloadThreshold.map { OffloadConfiguration(threshold: $0) })
+        // The sizes first: libpcap takes the snap length as a C int.
+        do { try capture.validate() } catch { throw refuse(error.description(naming: \.flag)) }
+        do {
+            // Both ways, a frame sent out of an interface (by the other direction with the qdisc
+            // kept, or by the host) is seen by that interface's capture too: only what arrives is
+            // forwarded, or frames would go round in a loop.
+            capture.filter = try FilterExpression(expression).kernelProgram(device: from, snapLength: s, direction: bidirectional ? .in : .inout)
+        } catch {
+            throw refuse("\(error)")
+        }
+        var configuration = ForwarderConfiguration(capture: capture, output: to, transmitFrames: txFrames)
+        configuration.bypassQdisc = !keepQdisc
+        return configuration
+    }
+
+    /// The summary of one direction, each line led by the direction when there are two.
+    func report(_ stats: ForwardStatistics, of forwarder: Forwarder) {
+        let lead = bidirectional ? "\(Self.way(forwarder)): " : ""
+        printError(
+            "\(lead)\(stats.forwarded) frames forwarded, \(stats.received) received, \(stats.verdictDrops) dropped by verdict, \(stats.tooBig) too big, \(stats.txErrors) TX errors, \(stats.captureDrops) capture drops, \(stats.txRingFullWaits) TX ring full waits")
+        if queues > 1 {
+            for q in stats.queues {
+                printError(
+                    "\(lead)queue \(q.queue): \(q.received) received, \(q.forwarded) forwarded, \(q.tooBig) too big, \(q.txErrors) TX errors, \(q.captureDrops) capture drops, \(q.txRingFullWaits) TX ring full waits, chunks offloaded out \(q.capture.offloadedOut) / in \(q.capture.offloadedIn)")
+            }
+        }
+        if let failure = forwarder.outputFailure { printError("\(Self.program): \(lead)\(failure)") }
+        if !stats.isConserved || stats.inFlight > 0 {
+            printError("\(Self.program): \(lead)the counts do not add up (\(stats.inFlight) frames in flight after the drain): please report this")
         }
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import WirecapForward
 
 /// The forwarder's `--stats-json` object. Keys are a contract other tools read; add, never rename.
+/// The top level describes IN -> OUT, as it always has; with `--bidirectional`, `reverse` holds
+/// the same object (without `seconds`) for OUT -> IN.
 struct ForwardReport: StatisticsJSON {
     struct Counts: Encodable {
         let received: UInt64
@@ -19,28 +21,45 @@ struct ForwardReport: StatisticsJSON {
         let offloadedOut: UInt64
         let offloadedIn: UInt64
     }
-    let input: String
-    let output: String
-    let queues: [Queue]
-    let total: Counts
-    let conserved: Bool
+    /// One direction: a forwarder's interfaces, its fanout group on the input and its counts.
+    struct Direction: Encodable {
+        let input: String
+        let output: String
+        let fanoutGroup: UInt16
+        let queues: [Queue]
+        let total: Counts
+        let conserved: Bool
+
+        init(input: String, output: String, fanoutGroup: UInt16, statistics s: ForwardStatistics) {
+            self.input = input
+            self.output = output
+            self.fanoutGroup = fanoutGroup
+            queues = s.queues.map { q in
+                Queue(
+                    queue: q.queue,
+                    counts: Counts(
+                        received: q.received, forwarded: q.forwarded, verdictDrops: q.verdictDrops, tooBig: q.tooBig,
+                        txRingFullWaits: q.txRingFullWaits, txErrors: q.txErrors, captureDrops: q.captureDrops, inFlight: q.inFlight),
+                    offloadedOut: q.capture.offloadedOut, offloadedIn: q.capture.offloadedIn)
+            }
+            total = Counts(
+                received: s.received, forwarded: s.forwarded, verdictDrops: s.verdictDrops, tooBig: s.tooBig, txRingFullWaits: s.txRingFullWaits,
+                txErrors: s.txErrors, captureDrops: s.captureDrops, inFlight: s.inFlight)
+            conserved = s.isConserved
+        }
+    }
+    let forward: Direction
+    let reverse: Direction?
     let seconds: Double
 
-    init(input: String, output: String, statistics s: ForwardStatistics, seconds: Double) {
-        self.input = input
-        self.output = output
-        queues = s.queues.map { q in
-            Queue(
-                queue: q.queue,
-                counts: Counts(
-                    received: q.received, forwarded: q.forwarded, verdictDrops: q.verdictDrops, tooBig: q.tooBig,
-                    txRingFullWaits: q.txRingFullWaits, txErrors: q.txErrors, captureDrops: q.captureDrops, inFlight: q.inFlight),
-                offloadedOut: q.capture.offloadedOut, offloadedIn: q.capture.offloadedIn)
-        }
-        total = Counts(
-            received: s.received, forwarded: s.forwarded, verdictDrops: s.verdictDrops, tooBig: s.tooBig, txRingFullWaits: s.txRingFullWaits,
-            txErrors: s.txErrors, captureDrops: s.captureDrops, inFlight: s.inFlight)
-        conserved = s.isConserved
-        self.seconds = seconds
+    enum Keys: String, CodingKey { case reverse, seconds }
+
+    /// The forward direction's keys at the top level (where readers of a one-way run find them),
+    /// then `reverse` and `seconds` beside them.
+    func encode(to encoder: Encoder) throws {
+        try forward.encode(to: encoder)
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encodeIfPresent(reverse, forKey: .reverse)
+        try container.encode(seconds, forKey: .seconds)
     }
 }

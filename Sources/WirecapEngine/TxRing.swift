@@ -34,7 +34,7 @@ public enum FrameRefusal: Hashable, Sendable, Comparable, CustomStringConvertibl
 }
 
 /// One AF_PACKET socket with a TPACKET_V2 transmit ring, bound with protocol 0 (it never
-/// receives) and bypassing the qdisc, so frames go straight to the driver.
+/// receives) and by default bypassing the qdisc, so frames go straight to the driver.
 ///
 /// Frames are put into the ring in order (`put`), handed to the kernel with one `send` per batch
 /// (`kick`), and taken back in order once the kernel marks them available again (`reclaim`),
@@ -102,7 +102,12 @@ public final class TxRing {
     ///     measured on veth (docs/experiments.md). Asking for a copy needs PACKET_VNET_HDR, which
     ///     also turns off the kernel's own MTU check, so frames are checked before they go in
     ///     (`refusal(of:)`). 0: no virtio-net header, every frame zero-copy, the kernel checks.
-    public init(interface: String, slotCapacity: Int? = nil, frames: Int = 4096, copyLimit: Int = TxRing.defaultCopyLimit) throws(CaptureError) {
+    ///   - bypassQdisc: hand frames straight to the driver (PACKET_QDISC_BYPASS), the fastest
+    ///     path; false keeps the interface's qdisc, so traffic control (shaping, priorities,
+    ///     `tc` statistics) applies to what is sent, at the price of the qdisc's lock per frame.
+    public init(
+        interface: String, slotCapacity: Int? = nil, frames: Int = 4096, copyLimit: Int = TxRing.defaultCopyLimit, bypassQdisc: Bool = true
+    ) throws(CaptureError) {
         self.interface = interface
         self.copyLimit = max(0, copyLimit)
         prefix = copyLimit > 0 ? Int(CWirecapLinux_TX_VNET_SIZE) : 0
@@ -134,7 +139,7 @@ public final class TxRing {
             socket = try PacketSocket(interface: interface)
             try socket.setVersion(.v2)
             if self.copyLimit > 0 { try socket.setVirtioNetHeader(true) }
-            try socket.setQdiscBypass(true)
+            if bypassQdisc { try socket.setQdiscBypass(true) }
         } catch {
             throw CaptureError(error, activity: .send)
         }

@@ -15,6 +15,8 @@ public struct ForwarderConfiguration: Sendable {
     public var transmitFrames: Int
     /// How long OUT may take no frame before it counts as failed.
     public var stallNanoseconds: UInt64
+    /// Send past OUT's qdisc (the default, fastest); false keeps it, so `tc` applies.
+    public var bypassQdisc: Bool = true
 
     public init(
         capture: CaptureConfiguration, output: String, additionalOutputs: [String] = [], transmitFrames: Int = 4096,
@@ -64,7 +66,9 @@ public final class Forwarder: Sendable {
             // The TX rings first: once the engine is open, IN's frames are counted.
             var queues: [ForwardQueue] = []
             for index in 0..<capture.queues {
-                let rings = try outputs.map { name throws(CaptureError) in try TxRing(interface: name, frames: configuration.transmitFrames) }
+                let rings = try outputs.map { name throws(CaptureError) in
+                    try TxRing(interface: name, frames: configuration.transmitFrames, bypassQdisc: configuration.bypassQdisc)
+                }
                 queues.append(
                     ForwardQueue(
                         index: index, main: rings[0], others: Array(rings.dropFirst()), poolChunks: pool.chunks,

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import WirecapLinux
+
 /// Three private network namespaces in a line, for a forwarder: frames sent on `senderInterface`
 /// arrive on `inputInterface` in `forwarder`'s namespace; what the forwarder sends on
 /// `outputInterface` arrives on `sinkInterface` in `sink`'s namespace, and nowhere else.
@@ -41,10 +46,28 @@ public final class ForwardingSandbox: @unchecked Sendable {
             for (output, peer) in self.additionalOutputs {
                 try Sandbox.addVeth(output, in: forwarder, peer: peer, in: sink, queues: queues, mtu: outputMTU ?? mtu)
             }
+            // The kernel reports a veth's carrier (IFF_RUNNING) through linkwatch, which may
+            // delay it by up to a second after the pair is up, and a TX ring refuses an interface
+            // without one: the first pair's ends were seen without it when --bidirectional
+            // opened a TX ring on IN right away.
+            let ends = [(sender, senderInterface), (forwarder, inputInterface), (forwarder, outputInterface), (sink, sinkInterface)]
+                + self.additionalOutputs.flatMap { [(forwarder, $0.output), (sink, $0.sink)] }
+            for (ns, name) in ends {
+                try Self.waitForCarrier(name, in: ns)
+            }
         } catch {
             tearDown()
             throw error
         }
+    }
+
+    /// Waits (up to 3 s, linkwatch's delay is at most 1 s) until `name` in `ns` reports a carrier.
+    static func waitForCarrier(_ name: String, in ns: NetworkNamespace) throws {
+        for _ in 0..<300 {
+            if try ns.run({ try WirecapLinux.NetworkInterface(named: name).isRunning }) { return }
+            usleep(10_000)
+        }
+        throw Command.Failure(command: ["ip", "-n", ns.name, "link", "show", name], status: 1, output: "\(name) has no carrier 3 s after it was brought up")
     }
 
     /// Builds a sandbox, runs `body` with it, and tears it down whatever happens.

@@ -17,6 +17,10 @@ public struct SavefileError: Error, CustomStringConvertible, Equatable {
 
     public var description: String { "\(path): \(reason) (\(hint))" }
 
+    /// A record refused for its timestamp alone (`SavefileReader`): its bytes were intact, and
+    /// reading on gives the records after it, unlike a truncated or corrupt file.
+    public var isDamagedTimestamp: Bool { hint == Self.damagedTimestamp }
+
     /// libpcap names the path at the front of the errors it reports for a file it could not
     /// open; the error already carries the path.
     static func reason(_ message: String, path: String) -> String {
@@ -25,6 +29,7 @@ public struct SavefileError: Error, CustomStringConvertible, Equatable {
 
     static let readableFile = "give a readable pcap or pcapng file"
     static let damagedFile = "the file is truncated or corrupt"
+    static let damagedTimestamp = "the file is corrupt: give an intact capture, or use the records before this one"
     static let writablePath = "choose a writable path"
     static let freeSpace = "check free space on the file system"
 }

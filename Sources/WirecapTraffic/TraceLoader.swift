@@ -99,14 +99,14 @@ public enum TraceLoader {
                     buffer = grown
                 }
                 if length > 0 { (buffer + used).copyMemory(from: record.bytes.baseAddress!, byteCount: length) }
-                // A damaged record (pcapng holds 64-bit times; a micro field can hold up to 2^32)
-                // would overflow the nanosecond schedule: refuse it by number instead of trapping.
+                // A time far off (pcapng holds 64-bit times) would overflow the nanosecond schedule:
+                // refuse it by number instead of trapping. (The reader refuses a fraction of a
+                // second or more itself.)
                 let (scaled, scaleOverflow) = Int64(record.seconds).multipliedReportingOverflow(by: 1_000_000_000)
                 let (stamp, addOverflow) = scaled.addingReportingOverflow(Int64(record.nanoseconds))
                 let step = previous.map { stamp > $0 ? stamp.subtractingReportingOverflow($0) : (partialValue: 0, overflow: false) }
                     ?? (partialValue: 0, overflow: false)
-                guard !scaleOverflow, !addOverflow, !step.overflow, (0..<1_000_000_000).contains(record.nanoseconds),
-                    step.partialValue <= Self.longestSpan - clock
+                guard !scaleOverflow, !addOverflow, !step.overflow, step.partialValue <= Self.longestSpan - clock
                 else {
                     damaged = .traceTimestampOutOfRange(path: path, record: starts.count + 1, seconds: record.seconds, nanoseconds: record.nanoseconds)
                     break

@@ -66,9 +66,9 @@ public enum TrafficError: Error, Equatable, Sendable, CustomStringConvertible {
     case traceNotEthernet(path: String, linkType: Int32)
     /// A trace with no packets.
     case traceEmpty(path: String)
-    /// Record `record` (1-based) of a trace has a timestamp replay cannot schedule: a sub-second
-    /// field of a second or more, or a time (or a span from the first record) past
-    /// `TraceLoader.longestSpan`.
+    /// Record `record` (1-based) of a trace has a timestamp replay cannot schedule: a time (or a
+    /// span from the first record) past `TraceLoader.longestSpan`. (A sub-second field of a second
+    /// or more is refused by the reader: `traceUnreadable`.)
     case traceTimestampOutOfRange(path: String, record: Int, seconds: Int, nanoseconds: Int)
     /// The output could not be opened for writing.
     case outputUnwritable(SavefileError)
@@ -133,12 +133,8 @@ public enum TrafficError: Error, Equatable, Sendable, CustomStringConvertible {
             return "cannot replay \(path): its link type is \(LinkType.name(linkType)), not Ethernet (replay sends Ethernet frames: give a capture made on an Ethernet interface)"
         case .traceEmpty(let path):
             return "cannot replay \(path): the file holds no packets (give a capture with at least one packet)"
-        case .traceTimestampOutOfRange(let path, let record, let seconds, let nanoseconds):
-            let problem =
-                nanoseconds < 0 || nanoseconds >= 1_000_000_000
-                ? "its sub-second field holds \(nanoseconds) ns, not less than one second"
-                : "its time \(seconds) s is more than a century from the first record's"
-            return "cannot replay \(path): record \(record) has a damaged timestamp: \(problem) (give a capture whose timestamps are intact)"
+        case .traceTimestampOutOfRange(let path, let record, let seconds, _):
+            return "cannot replay \(path): record \(record) has a damaged timestamp: its time \(seconds) s is more than a century from the first record's (give a capture whose timestamps are intact)"
         case .outputUnwritable(let error):
             return "cannot write \(error.path): \(error.reason) (choose a writable \(name(.output)))"
         case .outputFailed(let error):

@@ -91,18 +91,13 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "How the load is spent: spin (burns CPU) or sleep (n x work-ns per batch, no CPU).")
     var workMode: SyntheticWork.Mode = .spin
 
-    /// The longest --duration: a year, so that the deadline in nanoseconds fits 64 bits.
-    static let longestDuration: Double = 365 * 86_400
-
     /// Checked in `run`, not `validate`, so that the error is one line like every other one.
     func optionProblem() -> String? {
         if i == nil && r == nil { return "nothing to capture from: give an interface with -i or a file with -r" }
         if i != nil && r != nil { return "-i and -r cannot be combined: capture from an interface or read a file" }
         if r != nil && direction != .inout { return "-Q \(direction) needs an interface: a file records no direction; drop -Q or capture with -i" }
         if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
-        if let duration, !(duration > 0 && duration <= Self.longestDuration) {
-            return "--duration \(ReplayCommand.show(duration)) is out of range: give a positive number of seconds up to \(Int(Self.longestDuration)) (a year), or leave --duration out to capture until stopped"
-        }
+        if let problem = DurationOption.problem(duration, until: "capture") { return problem }
         // Checked before the filter is compiled, which hands the snap length to libpcap as a C int.
         if !(1...CaptureConfiguration.defaultSnapLength).contains(s) {
             return "-s \(s) is out of range: use 1 to \(CaptureConfiguration.defaultSnapLength) bytes"
@@ -125,19 +120,17 @@ struct CaptureCommand: ParsableCommand {
         return groups.map { $0.map { $0! } }
     }
 
-    var filterExpression: String? { expression.isEmpty ? nil : expression.joined(separator: " ") }
+    var filterExpression: String? { FilterExpression(expression).text }
 
     func run() throws {
         if let problem = optionProblem() { throw fail(problem) }
         if let r { return try readFile(r) }
         let i = self.i!
-        var filter: [BPFInstruction]? = nil
-        if let filterExpression {
-            do {
-                filter = try BPFCompiler.compile(filterExpression, snapLength: s, device: i)
-            } catch {
-                throw fail("bad filter expression '\(filterExpression)': \(error) (see `man pcap-filter`)")
-            }
+        let filter: [BPFInstruction]?
+        do {
+            filter = try FilterExpression(expression).kernelProgram(device: i, snapLength: s, direction: direction)
+        } catch {
+            throw fail(error)
         }
         var configuration = CaptureConfiguration(
             interface: i, queues: queues, fanout: fanout, rollover: rollover,
@@ -145,7 +138,7 @@ struct CaptureCommand: ParsableCommand {
             snapLength: s, promiscuous: !p, pinThreads: !noPin,
             pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool, stopWaitMilliseconds: stopWait) : nil,
             offload: offloadThreshold.map { OffloadConfiguration(threshold: $0, groups: buddyGroups.flatMap(Self.parseGroups)) })
-        configuration.filter = direction.kernelProgram(filter: filter, snapLength: s)
+        configuration.filter = filter
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
         _ = CWirecapLinux_block_stop_signals()
         let engine: CaptureEngine
@@ -165,7 +158,7 @@ struct CaptureCommand: ParsableCommand {
         printError("listening on \(i): \(queues) queues")
 
         let started = CWirecapLinux_monotonic_ns()
-        let deadline = duration.map { started + UInt64($0 * 1e9) }
+        let deadline = DurationOption.deadline(duration, from: started)
         let showProgress = isatty(STDERR_FILENO) == 1
         var lastProgress = started
         var socketError: (queue: Int, error: Errno)? = nil
@@ -243,7 +236,7 @@ struct CaptureCommand: ParsableCommand {
                 do {
                     try handle.setFilter(filterExpression)
                 } catch {
-                    throw fail("bad filter expression '\(filterExpression)': \(error) (see `man pcap-filter`)")
+                    throw fail(FilterExpression.Refusal(expression: filterExpression, reason: error))
                 }
             }
             let linkType = try handle.datalink

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CWirecapLinux
 import Foundation
+import WirecapCommandLine
 import WirecapEngine
 import WirecapTraffic
 
@@ -49,10 +50,10 @@ struct ReplayCommand: ParsableCommand {
         // The lower bounds keep every deadline within the 64-bit nanosecond clock: below them the
         // next packet would be due in weeks (and --pps 1e-12 in longer than the clock counts).
         if let pps, !(pps >= Self.slowest && pps.isFinite) {
-            return "--pps \(Self.show(pps)) is out of range: give a positive rate of at least \(Self.slowest) packets per second"
+            return "--pps \(shown(pps)) is out of range: give a positive rate of at least \(Self.slowest) packets per second"
         }
         if let multiplier, !(multiplier >= Self.slowest && multiplier.isFinite) {
-            return "--multiplier \(Self.show(multiplier)) is out of range: give a positive factor of at least \(Self.slowest) (2: twice as fast as recorded)"
+            return "--multiplier \(shown(multiplier)) is out of range: give a positive factor of at least \(Self.slowest) (2: twice as fast as recorded)"
         }
         let pacings = [pps != nil ? "--pps" : nil, multiplier != nil ? "--multiplier" : nil, topspeed ? "--topspeed" : nil].compactMap { $0 }
         if pacings.count > 1 { return "\(pacings.joined(separator: " and ")) cannot be combined: choose one way to pace the replay" }
@@ -61,7 +62,7 @@ struct ReplayCommand: ParsableCommand {
         if copyLimit < 0 { return "--copy-limit \(copyLimit) is out of range: give 0 (all zero-copy) or more bytes" }
         if let burst, burst < 1 { return "--burst \(burst) is out of range: give 1 or more packets per burst" }
         if let gap, !(gap > 0 && gap.isFinite && gap <= 3_600_000) {
-            return "--gap \(Self.show(gap)) is out of range: give a positive number of milliseconds, up to 3600000"
+            return "--gap \(shown(gap)) is out of range: give a positive number of milliseconds, up to 3600000"
         }
         if burst != nil && (pps != nil || multiplier != nil) {
             return "--burst sends each burst at top speed, so it cannot be combined with \(pps != nil ? "--pps" : "--multiplier"): drop one of them"
@@ -73,10 +74,6 @@ struct ReplayCommand: ParsableCommand {
     static let slowest = 0.001
 
     /// A number as it was probably typed: 5 rather than 5.0.
-    static func show(_ value: Double) -> String {
-        value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
-    }
-
     var options: ReplayOptions {
         let pacing: ReplayOptions.Pacing
         if let pps {

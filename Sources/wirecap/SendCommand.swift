@@ -1,4 +1,5 @@
 import ArgumentParser
+import WirecapCommandLine
 import WirecapEngine
 import WirecapSandbox
 
@@ -32,7 +33,7 @@ struct SendCommand: ParsableCommand {
         }
         // Bounded so that the sender's batch and deadline arithmetic stays within its integers.
         if let pps, !(pps >= ReplayCommand.slowest && pps.isFinite) {
-            return "--pps \(ReplayCommand.show(pps)) is out of range: give a positive rate of at least \(ReplayCommand.slowest) packets per second"
+            return "--pps \(shown(pps)) is out of range: give a positive rate of at least \(ReplayCommand.slowest) packets per second"
         }
         return nil
     }

@@ -38,13 +38,18 @@ extension SandboxSuites {
                 }
                 files += 1
                 var index = 0
-                do {
-                    while let record = try reader.next() {
+                while true {
+                    do {
+                        guard let record = try reader.next() else { break }
                         frames.append(Frame(file: name, index: index, bytes: record.bytes))
-                        index += 1
+                    } catch where error.isDamagedTimestamp {
+                        // Only the record's time is damaged (a fuzzed file), and only bytes are
+                        // sent: the reader goes on with the next record.
+                    } catch {
+                        damaged.append(name)
+                        break
                     }
-                } catch {
-                    damaged.append(name)
+                    index += 1
                 }
             }
             return (frames, files, other, unreadable, damaged)

@@ -36,9 +36,53 @@ extension SandboxSuites {
                 expectOneLineError(
                     try Self.fwd(["-i", input, "-o", output, "--drop-signature", "hex:zz"], in: ns), containing: ["--drop-signature hex:zz", "hex:deadbeef"],
                     program: "wirecap-fwd")
+                expectOneLineError(
+                    try Self.fwd(["-i", input, "-o", output, "udp", "prot", "53"], in: ns), containing: ["bad filter expression 'udp prot 53'", "man pcap-filter"],
+                    program: "wirecap-fwd")
+                expectOneLineError(
+                    try Self.fwd(["-i", input, "-o", output, "--duration", "inf"], in: ns), containing: ["--duration inf", "out of range", "leave --duration out"],
+                    program: "wirecap-fwd")
                 // The same command under wirecap: its own name in front.
                 expectOneLineError(try Tool.run(["fwd", "-i", input, "-o", input], in: ns), containing: ["itself"])
             }
+        }
+
+        /// What one run of the command delivered to the sink.
+        struct Delivery {
+            var status: Int32
+            var stderr: String
+            var sink: SinkRecord
+            var missing: Int
+            var unexpected: Int
+            var duplicated: Int
+            /// How many of the frames sent should arrive.
+            var wanted: Int
+        }
+
+        /// Runs `wirecap-fwd -i IN -o OUT` with `options` in `sandbox`, sends `total` numbered
+        /// frames from the sender, waits until the sink has the `wanted` ones `isForwarded` selects
+        /// (10 s at most), stops the command with SIGINT and tallies the sink.
+        static func deliver(
+            _ options: [String], in sandbox: ForwardingSandbox, total: Int, frames: SequencedFrame, isForwarded: (UInt64) -> Bool
+        ) throws -> Delivery {
+            let sink = try sandbox.sink.run {
+                try CaptureEngine(configuration: CaptureConfiguration(interface: sandbox.sinkInterface, ring: ForwardingTests.smallBlocks(1024), snapLength: 2048))
+            }
+            let record = SinkRecord(expected: total, frames: frames, rewrite: nil)
+            try sink.start { _ in record.handler() }
+            let forwarder = try BackgroundCapture(
+                ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "-s", "2048", "--block-size", "65536", "--blocks", "512"] + options,
+                in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding")
+            try forwarder.waitUntilListening()
+            let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+            _ = sender.sendSequenced(frames, count: total, prebuilt: true)
+            let wanted = (0..<UInt64(total)).filter(isForwarded).count
+            for _ in 0..<500 where sink.statistics().processed < UInt64(wanted) { usleep(20_000) }
+            let status = forwarder.interrupt()
+            sink.stop()
+            let (missing, unexpected, duplicated) = record.tally(isForwarded: isForwarded)
+            return Delivery(
+                status: status, stderr: forwarder.stderr, sink: record, missing: missing, unexpected: unexpected, duplicated: duplicated, wanted: wanted)
         }
 
         @Test("as an IPS (--drop-signature): the sink sees exactly the frames without the signature", .timeLimit(.minutes(1)))
@@ -49,27 +93,116 @@ extension SandboxSuites {
             let signature = try Signature(parsing: "hex:c6120003")
             let carries = (0..<UInt64(total)).map { sequence in frames.bytes(sequence: sequence).withUnsafeBytes { signature.occurs(in: $0) } }
             try ForwardingSandbox.with(queues: 2) { sandbox in
-                let sink = try sandbox.sink.run {
-                    try CaptureEngine(configuration: CaptureConfiguration(interface: sandbox.sinkInterface, ring: ForwardingTests.smallBlocks(1024), snapLength: 2048))
+                let run = try Self.deliver(
+                    ["--queues", "2", "--drop-signature", "hex:c6120003"], in: sandbox, total: total, frames: frames, isForwarded: { !carries[Int($0)] })
+                let dropped = total - run.wanted
+                print("wirecap-fwd as an IPS: \(dropped) of \(total) frames carry the signature; sink \(run.sink.matched), missing \(run.missing), unexpected \(run.unexpected)\n\(run.stderr)")
+                #expect(run.status == 0)
+                #expect(dropped > 0 && dropped < total)
+                #expect(run.missing == 0 && run.unexpected == 0 && run.duplicated == 0 && run.sink.altered == 0 && run.sink.matched == run.wanted)
+                #expect(run.stderr.contains("\(run.wanted) frames forwarded, \(total) received, \(dropped) dropped by verdict"), "\(run.stderr)")
+            }
+        }
+
+        @Test("a filter expression: only matching frames are captured, so only they reach the sink", .timeLimit(.minutes(1)))
+        func filterExpression() throws {
+            let total = 16_000
+            let frames = SequencedFrame(flows: 16, size: 64)
+            try ForwardingSandbox.with(queues: 2) { sandbox in
+                // 198.18.0.3 is the source of flow 3 only.
+                let run = try Self.deliver(
+                    ["--queues", "2", "src", "host", "198.18.0.3"], in: sandbox, total: total, frames: frames, isForwarded: { frames.flow(of: $0) == 3 })
+                print("wirecap-fwd with a filter: \(run.wanted) of \(total) frames match; sink \(run.sink.matched), missing \(run.missing), unexpected \(run.unexpected)\n\(run.stderr)")
+                #expect(run.status == 0)
+                #expect(run.wanted == total / 16)
+                #expect(run.missing == 0 && run.unexpected == 0 && run.duplicated == 0 && run.sink.altered == 0 && run.sink.matched == run.wanted)
+                // Frames the filter rejects are never captured: not received, not dropped by verdict.
+                #expect(run.stderr.contains("\(run.wanted) frames forwarded, \(run.wanted) received, 0 dropped by verdict"), "\(run.stderr)")
+            }
+        }
+
+        /// Frames OUT's qdisc has sent, from `tc -s qdisc show`.
+        static func qdiscPackets(_ sandbox: ForwardingSandbox) throws -> Int {
+            let text = try sandbox.forwarder.exec(["tc", "-s", "qdisc", "show", "dev", sandbox.outputInterface])
+            let words = text.split(whereSeparator: \.isWhitespace)
+            // "Sent 1234 bytes 56 pkt (dropped 0, ..."
+            guard let sent = words.firstIndex(of: "Sent"), sent + 4 < words.count, words[sent + 4] == "pkt", let packets = Int(words[sent + 3])
+            else { throw Command.Failure(command: ["tc", "-s", "qdisc", "show"], status: 0, output: "no packet count in: \(text)") }
+            return packets
+        }
+
+        @Test("--keep-qdisc: frames go through OUT's qdisc (tc counts them) and all reach the sink; by default they bypass it", .timeLimit(.minutes(1)))
+        func keepQdisc() throws {
+            let total = 5_000
+            let frames = SequencedFrame(flows: 16, size: 64)
+            try ForwardingSandbox.with { sandbox in
+                // A qdisc that counts what passes it (veth has none by default).
+                _ = try sandbox.forwarder.exec(["tc", "qdisc", "replace", "dev", sandbox.outputInterface, "root", "pfifo", "limit", "100000"])
+                let before = try Self.qdiscPackets(sandbox)
+                let bypassed = try Self.deliver([], in: sandbox, total: total, frames: frames, isForwarded: { _ in true })
+                let afterBypass = try Self.qdiscPackets(sandbox)
+                let kept = try Self.deliver(["--keep-qdisc"], in: sandbox, total: total, frames: frames, isForwarded: { _ in true })
+                let afterKept = try Self.qdiscPackets(sandbox)
+                print("wirecap-fwd --keep-qdisc: qdisc sent \(before) -> \(afterBypass) (default) -> \(afterKept) (--keep-qdisc); sink \(bypassed.sink.matched) and \(kept.sink.matched) of \(total)\n\(kept.stderr)")
+                for run in [bypassed, kept] {
+                    #expect(run.status == 0, "\(run.stderr)")
+                    #expect(run.missing == 0 && run.duplicated == 0 && run.sink.altered == 0 && run.sink.matched == total, "\(run.stderr)")
                 }
-                let record = SinkRecord(expected: total, frames: frames, rewrite: nil)
-                try sink.start { _ in record.handler() }
+                #expect(afterBypass - before < total, "the default bypasses the qdisc")
+                #expect(afterKept - afterBypass >= total, "--keep-qdisc sends every frame through it")
+            }
+        }
+
+        @Test("--bidirectional: frames from either side reach the other, once, with no loop; a summary and JSON per direction", .timeLimit(.minutes(1)))
+        func bidirectional() throws {
+            let total = 10_000
+            let frames = SequencedFrame(flows: 16, size: 64)
+            try ForwardingSandbox.with { sandbox in
+                let json = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-fwd-both-\(getpid()).json").path
+                defer { unlink(json) }
+                let (input, output) = (sandbox.inputInterface, sandbox.outputInterface)
+                let configuration = { (interface: String) in
+                    CaptureConfiguration(interface: interface, ring: ForwardingTests.smallBlocks(1024), snapLength: 2048)
+                }
+                // A capture at each end: what the sender side sends arrives at the sink, and back.
+                let sink = try sandbox.sink.run { try CaptureEngine(configuration: configuration(sandbox.sinkInterface)) }
+                let back = try sandbox.sender.run { try CaptureEngine(configuration: configuration(sandbox.senderInterface)) }
+                let atSink = SequenceLedger(expected: total, frames: frames, queues: 1, compareBytes: true)
+                let atSender = SequenceLedger(expected: total, frames: frames, queues: 1, compareBytes: true)
+                try sink.start { atSink.handler(queue: $0) }
+                try back.start { atSender.handler(queue: $0) }
+                // The qdisc kept: then what one direction sends out of an interface is also seen by
+                // the other direction's capture there, and would loop if it were forwarded.
                 let forwarder = try BackgroundCapture(
-                    ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "-s", "2048", "--block-size", "65536", "--blocks", "512", "--drop-signature", "hex:c6120003"],
-                    in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding")
+                    ["-i", input, "-o", output, "--bidirectional", "--keep-qdisc", "-s", "2048", "--block-size", "65536", "--blocks", "512", "--stats-json", json],
+                    in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding \(input) -> \(output) and \(output) -> \(input): 1 queues each")
                 try forwarder.waitUntilListening()
-                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
-                _ = sender.sendSequenced(frames, count: total, prebuilt: true)
-                let dropped = carries.filter { $0 }.count
-                for _ in 0..<100 where sink.statistics().processed < UInt64(total - dropped) { usleep(20_000) }
+                let fromSender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                let fromSink = try sandbox.sink.run { try FrameSender(interface: sandbox.sinkInterface) }
+                _ = fromSender.sendSequenced(frames, count: total, prebuilt: true)
+                _ = fromSink.sendSequenced(frames, count: total, prebuilt: true)
+                for _ in 0..<250 where sink.statistics().processed < UInt64(total) || back.statistics().processed < UInt64(total) { usleep(20_000) }
+                // Time for a loop to show, if there were one.
+                usleep(200_000)
                 let status = forwarder.interrupt()
                 sink.stop()
-                let (missing, unexpected, duplicated) = record.tally { !carries[Int($0)] }
-                print("wirecap-fwd as an IPS: \(dropped) of \(total) frames carry the signature; sink \(record.matched), missing \(missing), unexpected \(unexpected)\n\(forwarder.stderr)")
-                #expect(status == 0)
-                #expect(dropped > 0 && dropped < total)
-                #expect(missing == 0 && unexpected == 0 && duplicated == 0 && record.altered == 0 && record.matched == total - dropped)
-                #expect(forwarder.stderr.contains("\(total - dropped) frames forwarded, \(total) received, \(dropped) dropped by verdict"), "\(forwarder.stderr)")
+                back.stop()
+                let (there, returned) = (atSink.verdict(), atSender.verdict())
+                print("wirecap-fwd --bidirectional: at the sink \(there); back at the sender \(returned)\n\(forwarder.stderr)")
+                #expect(status == 0, "\(forwarder.stderr)")
+                #expect(there.exactlyOnce && there.captured == total && there.foreign == 0, "\(there)")
+                #expect(returned.exactlyOnce && returned.captured == total && returned.foreign == 0, "\(returned)")
+                #expect(forwarder.stderr.contains("\(input) -> \(output): \(total) frames forwarded, \(total) received"), "\(forwarder.stderr)")
+                #expect(forwarder.stderr.contains("\(output) -> \(input): \(total) frames forwarded, \(total) received"), "\(forwarder.stderr)")
+                let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+                let reverse = object?["reverse"] as? [String: Any]
+                #expect(object?["input"] as? String == input && reverse?["input"] as? String == output && reverse?["output"] as? String == input)
+                #expect((object?["total"] as? [String: Any])?["forwarded"] as? Int == total)
+                #expect((reverse?["total"] as? [String: Any])?["forwarded"] as? Int == total)
+                #expect(object?["conserved"] as? Bool == true && reverse?["conserved"] as? Bool == true)
+                // Two fanout groups: the same id would join both interfaces' sockets into one.
+                let groups = [object?["fanout_group"] as? Int, reverse?["fanout_group"] as? Int]
+                #expect(groups[0] != nil && groups[1] != nil && groups[0] != groups[1], "\(groups)")
             }
         }
 

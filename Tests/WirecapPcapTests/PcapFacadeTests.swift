@@ -53,6 +53,27 @@ struct PcapFacadeTests {
         }
     }
 
+    /// What `handle` hands over before the end or the damage, with its timestamps as libpcap reads
+    /// them (SavefileReader refuses the damaged ones some fuzzed records carry, which tcpdump
+    /// copies as they are). next() keeps libpcap's fraction whole: some fuzzed records carry
+    /// microsecond fields over 4.29 s, more nanoseconds than a borrowed Packet's 32 bits hold.
+    /// Seconds are compared as a pcap record holds them, in 32 bits: a pcapng file of the corpus
+    /// has times past 2106.
+    static func libpcapRecords(_ handle: PcapHandle) -> (records: [SavefileRecord], error: PcapError?) {
+        var records: [SavefileRecord] = []
+        do {
+            while let packet = try handle.next() {
+                records.append(
+                    SavefileRecord(
+                        bytes: packet.bytes, wireLength: packet.len, seconds: Int(Int32(truncatingIfNeeded: packet.seconds)),
+                        nanoseconds: packet.nanoseconds))
+            }
+            return (records, nil)
+        } catch {
+            return (records, error)
+        }
+    }
+
     // MARK: round trip
 
     @Test("every Ethernet file of the corpus, read at nano precision and dumped, prints the same in tcpdump")
@@ -174,23 +195,17 @@ struct PcapFacadeTests {
                 let handle = try PcapHandle.openOffline(path: path, precision: .micro)
                 try handle.setFilter(expression)
                 // A damaged file gives its intact records, then libpcap's error; tcpdump goes on
-                // to the next file in the same way. next() keeps libpcap's fraction whole: some
-                // fuzzed records carry microsecond fields over 4.29 s, more nanoseconds than a
-                // borrowed Packet's 32 bits hold. Seconds are compared as a pcap record holds
-                // them, in 32 bits: a pcapng file of the corpus has times past 2106.
-                while let packet = try? handle.next() {
-                    ours.append(
-                        SavefileRecord(
-                            bytes: packet.bytes, wireLength: packet.len, seconds: Int(Int32(truncatingIfNeeded: packet.seconds)),
-                            nanoseconds: packet.nanoseconds))
-                }
+                // to the next file in the same way.
+                ours += Self.libpcapRecords(handle).records
                 handle.close()
             }
             let out = Self.temporaryPath("filtered.pcap")
             defer { unlink(out) }
             let result = try Self.run(tcpdump, ["-s", "262144", "-V", list, "-w", out, expression])
             #expect(result.status == 0, "tcpdump fails with '\(expression)'")
-            let theirs = Self.readRecords(out)
+            let written = try PcapHandle.openOffline(path: out, precision: .micro)
+            let theirs = Self.libpcapRecords(written)
+            written.close()
             #expect(theirs.error == nil)
             let firstDifference = zip(ours, theirs.records).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(ours.count, theirs.records.count)
             #expect(

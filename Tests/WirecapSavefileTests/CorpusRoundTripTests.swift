@@ -6,7 +6,7 @@ import WirecapSavefile
 /// and printed by tcpdump the same as the original.
 @Suite("Savefile round trip over tcpdump's corpus")
 struct CorpusRoundTripTests {
-    @Test("every file libpcap opens, copied to pcap and to pcapng at nanosecond precision, prints the same in tcpdump")
+    @Test("every file libpcap opens whose timestamps are intact, copied to pcap and to pcapng at nanosecond precision, prints the same in tcpdump")
     func corpusCopies() throws {
         guard let tcpdump else {
             print("CorpusRoundTripTests: tcpdump not installed; skipped")
@@ -19,6 +19,7 @@ struct CorpusRoundTripTests {
         let start = ContinuousClock.now
         var compared = 0
         var damaged: [String] = []
+        var damagedTimes = 0
         var pastPcap = 0
         var pastPcapng = 0
         var unopened = 0
@@ -31,16 +32,20 @@ struct CorpusRoundTripTests {
             var records: [SavefileRecord] = []
             do {
                 while let record = try reader.next() { records.append(record) }
+            } catch where error.isDamagedTimestamp {
+                // A fuzzed record whose sub-second field is a second or more: libpcap, and so
+                // tcpdump, passes it through; the reader refuses it, so the copy cannot print the
+                // same. What the reader refuses is its own test's business (SavefileReaderTests).
+                damagedTimes += 1
+                continue
             } catch {
                 damaged.append(name)  // the intact records are copied; tcpdump prints the same ones
             }
             // pcap holds seconds in 32 bits: a record past 2106 cannot be copied into it. pcapng
-            // holds one 64-bit count of nanoseconds: a fuzzed record whose fraction is not within
-            // a second (libpcap hands pcap's 32-bit field over as it is, scaled with 32-bit
-            // arithmetic at nano precision), or whose time is past 2554, cannot be either.
+            // holds one 64-bit count of nanoseconds: a record past 2554 cannot be either.
             var formats: [SavefileFormat] = []
             if records.allSatisfy({ UInt32(exactly: $0.seconds) != nil }) { formats.append(.pcap) } else { pastPcap += 1 }
-            if records.allSatisfy({ (0..<1_000_000_000).contains($0.nanoseconds) && (0..<18_000_000_000).contains($0.seconds) }) {
+            if records.allSatisfy({ (0..<18_000_000_000).contains($0.seconds) }) {
                 formats.append(.pcapng)
             } else {
                 pastPcapng += 1
@@ -67,8 +72,10 @@ struct CorpusRoundTripTests {
         }
         print(
             "corpus round trip: \(compared) files copied to pcap and pcapng (\(damaged.count) damaged, intact records only: \(damaged.joined(separator: ", "))), "
-                + "\(pastPcap) not to pcap (times past 2106), \(pastPcapng) not to pcapng (fractions out of range, times past 2554), "
+                + "\(damagedTimes) with a damaged timestamp refused by the reader, "
+                + "\(pastPcap) not to pcap (times past 2106), \(pastPcapng) not to pcapng (times past 2554), "
                 + "\(unopened) that libpcap does not open, in \(ContinuousClock.now - start)")
-        #expect(compared > 600)
+        // 667 files open; 153 of them (fuzzed) hold a damaged timestamp.
+        #expect(compared > 500)
     }
 }
