@@ -193,7 +193,7 @@ final class RunningForwarder {
             var arguments = [
                 tools.wirecap, "fwd", "-i", input, "-o", output, "--queues", "\(setup.queues)", "--pool-chunks", "\(setup.poolChunks)",
                 "--block-size", "\(setup.blockSize)", "--blocks", "\(setup.blockCount)", "--block-timeout", "\(ForwardLab.blockTimeoutMilliseconds)",
-                "--stats-json", statsPath,
+                "-s", "\(LabDefaults.snapLength)", "--stats-json", statsPath,
             ]
             if setup.engine == .fwdOffload { arguments += ["--offload-threshold", "\(setup.threshold)"] }
             let child = try ChildProcess(arguments, in: sandbox.forwarder, ready: "forwarding \(input) -> \(output)", engine: setup.engine.title)

@@ -128,8 +128,8 @@ package struct Plotter {
         case .advanced: "adv T=\(ExperimentPoint.format(p.setup.threshold))"
         case .bridge: "bridge"
         case .netsniff: "netsniff-ng"
-        case .fwdPlain: "fwd R=\(p.setup.poolChunks)"
-        case .fwdPool: "fwd R=\(p.setup.poolChunks)"
+        case .fwdPlain: "fwd plain R=\(p.setup.poolChunks)"
+        case .fwdPool: "fwd pool R=\(p.setup.poolChunks)"
         case .fwdOffload: "fwd offload T=\(ExperimentPoint.format(p.setup.threshold))"
         }
     }
