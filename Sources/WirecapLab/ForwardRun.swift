@@ -125,8 +125,8 @@ struct ForwardScenario {
             targetRate: rate, sendRate: report.packetsPerSecond, delivered: seen.delivered, duplicated: seen.duplicated,
             reordered: seen.reordered, foreign: seen.foreign, deliveredRate: seen.deliveredRate,
             latencyP50Microseconds: seen.latencyPercentile(0.50) / 1000, latencyP99Microseconds: seen.latencyPercentile(0.99) / 1000,
-            latencyMaxMicroseconds: seen.latencyPercentile(1.0) / 1000, forwarderCPUSeconds: forwarderCPU,
-            machineCPUSeconds: max(0, machineAfter - machineBefore))
+            latencyMaxMicroseconds: seen.latencyPercentile(1.0) / 1000, forwarderCpuSeconds: forwarderCPU,
+            machineCpuSeconds: max(0, machineAfter - machineBefore))
         figures.forwarder = outcome.counts
         figures.note = outcome.note
         let queues = outcome.counts?.queues ?? []
@@ -166,6 +166,10 @@ final class RunningForwarder {
         case .bridge:
             let name = "wcbr0"
             do {
+                // A bridge device that comes up joins link-local multicast groups and says so in
+                // IGMP reports (from 0.0.0.0), which it floods to the sink like any frame: turn
+                // those reports off in the forwarder's namespace, so the sink sees test frames only.
+                try sandbox.forwarder.exec(["sysctl", "-q", "-w", "net.ipv4.igmp_link_local_mcast_reports=0"])
                 try Command.run(["ip", "-n", sandbox.forwarder.name, "link", "add", name, "type", "bridge"])
                 for port in [input, output] { try Command.run(["ip", "-n", sandbox.forwarder.name, "link", "set", port, "master", name]) }
                 try Command.run(["ip", "-n", sandbox.forwarder.name, "link", "set", name, "up"])
@@ -256,8 +260,17 @@ final class ChildProcess {
         process.arguments = ["netns", "exec", namespace.name] + command
         process.standardOutput = output
         process.standardError = output
-        try process.run()
+        // A child inherits the spawning thread's signal mask, and a test runner (or any caller)
+        // may have blocked most signals: netsniff-ng then never sees the SIGALRM that paces its
+        // TX ring (it forwards nothing) nor the SIGINT that stops it. Spawn with none blocked.
+        var none = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &previous)
+        let spawned = Result { try process.run() }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
         try? output?.close()
+        try spawned.get()
         // A debug build opens its rings and pool in well under a second; 20 s is for a busy machine.
         for _ in 0..<400 {
             if text().contains(ready) { return }

@@ -96,11 +96,14 @@ package struct Report {
             let sent = Spread(p.runs.map { Double($0.offered) })
             out += "| \(p.point.series) | \(Plotter.shortName(p.point)) | \(Int(sent.median)) | \(cell(p.forwardSpread { $0.sendRate }, "%.0f")) | "
             out += "\(Int(p.processed.median)) | " + String(format: "%.2f %% (%.2f-%.2f)", p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100)
-            out += " | \(cell(p.forwardSpread { $0.deliveredRate }, "%.0f")) | \(cell(p.forwardSpread(\.forwarderCPUNanosecondsPerFrame), "%.0f")) | "
-            out += "\(cell(p.forwardSpread { $0.machineCPUNanosecondsPerFrame }, "%.0f")) | \(cell(p.forwardSpread { Double($0.reordered) }, "%.0f")) | "
+            out += " | \(cell(p.forwardSpread { $0.deliveredRate }, "%.0f")) | \(cell(p.forwardSpread(\.forwarderCpuNanosecondsPerFrame), "%.0f")) | "
+            out += "\(cell(p.forwardSpread { $0.machineCpuNanosecondsPerFrame }, "%.0f")) | \(cell(p.forwardSpread { Double($0.reordered) }, "%.0f")) | "
             out += "\(cell(p.forwardSpread { $0.latencyP50Microseconds }, "%.0f")) | \(cell(p.forwardSpread { $0.latencyP99Microseconds }, "%.0f")) |\n"
             for (i, run) in p.runs.enumerated() {
                 if let note = run.forward?.note { notes.append("\(p.point.label), run \(i + 1): \(note)") }
+                if let foreign = run.forward?.foreign, foreign > 0 {
+                    notes.append("\(p.point.label), run \(i + 1): \(foreign) frames at the sink that were not the run's numbered frames")
+                }
                 if let counts = run.forward?.forwarder, counts.captureDrops > 0 || counts.offloadedOut > 0 || counts.txErrors > 0 {
                     notes.append("\(p.point.label), run \(i + 1): forwarder received \(counts.received), forwarded \(counts.forwarded), capture drops \(counts.captureDrops), TX errors \(counts.txErrors), chunks offloaded \(counts.offloadedOut)")
                 }

@@ -44,10 +44,10 @@ package struct ForwardFigures: Sendable, Codable, Equatable {
     package var latencyMaxMicroseconds: Double
     /// CPU time of the forwarder's process over the run; nil for the kernel bridge (softirq work
     /// that cannot be told apart from the sender's).
-    package var forwarderCPUSeconds: Double?
+    package var forwarderCpuSeconds: Double?
     /// Busy time of the whole machine over the same window (all cores: sender, sink, forwarder,
     /// the kernel, and anything else that ran).
-    package var machineCPUSeconds: Double
+    package var machineCpuSeconds: Double
     /// The forwarder's own counts, where it reports them (wirecap fwd's --stats-json).
     package var forwarder: ForwarderCounts?
     /// What else the forwarder said (netsniff-ng's closing counts).
@@ -55,8 +55,8 @@ package struct ForwardFigures: Sendable, Codable, Equatable {
 
     package init(
         targetRate: Double?, sendRate: Double, delivered: Int, duplicated: Int, reordered: Int, foreign: Int, deliveredRate: Double,
-        latencyP50Microseconds: Double, latencyP99Microseconds: Double, latencyMaxMicroseconds: Double, forwarderCPUSeconds: Double?,
-        machineCPUSeconds: Double, forwarder: ForwarderCounts? = nil, note: String? = nil
+        latencyP50Microseconds: Double, latencyP99Microseconds: Double, latencyMaxMicroseconds: Double, forwarderCpuSeconds: Double?,
+        machineCpuSeconds: Double, forwarder: ForwarderCounts? = nil, note: String? = nil
     ) {
         self.targetRate = targetRate
         self.sendRate = sendRate
@@ -68,17 +68,17 @@ package struct ForwardFigures: Sendable, Codable, Equatable {
         self.latencyP50Microseconds = latencyP50Microseconds
         self.latencyP99Microseconds = latencyP99Microseconds
         self.latencyMaxMicroseconds = latencyMaxMicroseconds
-        self.forwarderCPUSeconds = forwarderCPUSeconds
-        self.machineCPUSeconds = machineCPUSeconds
+        self.forwarderCpuSeconds = forwarderCpuSeconds
+        self.machineCpuSeconds = machineCpuSeconds
         self.forwarder = forwarder
         self.note = note
     }
 
     /// Forwarder CPU per delivered frame, in ns.
-    package var forwarderCPUNanosecondsPerFrame: Double? {
-        forwarderCPUSeconds.map { delivered > 0 ? $0 / Double(delivered) * 1e9 : 0 }
+    package var forwarderCpuNanosecondsPerFrame: Double? {
+        forwarderCpuSeconds.map { delivered > 0 ? $0 / Double(delivered) * 1e9 : 0 }
     }
-    package var machineCPUNanosecondsPerFrame: Double { delivered > 0 ? machineCPUSeconds / Double(delivered) * 1e9 : 0 }
+    package var machineCpuNanosecondsPerFrame: Double { delivered > 0 ? machineCpuSeconds / Double(delivered) * 1e9 : 0 }
 }
 
 /// wirecap fwd's totals and per-queue counts, from its `--stats-json`.
@@ -257,10 +257,10 @@ package struct ExperimentResults: Sendable, Codable {
                     "measured", p.point.scenario.rawValue, p.point.series, p.point.variable, ExperimentPoint.format(p.point.value),
                     s.engine.rawValue, String(s.queues), String(s.poolChunks), String(s.threshold), "0", p.point.workMode, String(p.runs.count),
                     "all", f(Spread(p.runs.map { Double($0.offered) }).median), counts(\.received), f(p.processed.median),
-                    counts(\.captureDrops), "", counts(\.offloadedOut), "", median(\.forwarderCPUSeconds, "%.4f"),
+                    counts(\.captureDrops), "", counts(\.offloadedOut), "", median(\.forwarderCpuSeconds, "%.4f"),
                     String(format: "%.5f", p.dropRate.median), String(format: "%.5f", p.dropRate.minimum), String(format: "%.5f", p.dropRate.maximum),
-                    median(\.forwarderCPUNanosecondsPerFrame, "%.1f"), median({ $0.sendRate }, "%.0f"), median({ $0.deliveredRate }, "%.0f"),
-                    median(\.forwarderCPUNanosecondsPerFrame, "%.1f"), median({ $0.machineCPUNanosecondsPerFrame }, "%.1f"),
+                    median(\.forwarderCpuNanosecondsPerFrame, "%.1f"), median({ $0.sendRate }, "%.0f"), median({ $0.deliveredRate }, "%.0f"),
+                    median(\.forwarderCpuNanosecondsPerFrame, "%.1f"), median({ $0.machineCpuNanosecondsPerFrame }, "%.1f"),
                     median({ Double($0.reordered) }, "%.0f"), median({ $0.latencyP50Microseconds }, "%.1f"), median({ $0.latencyP99Microseconds }, "%.1f"),
                 ]
                 lines.append(fields.joined(separator: ","))

@@ -77,15 +77,15 @@ extension SandboxSuites {
                     }
                     switch point.point.setup.engine {
                     case .bridge:
-                        #expect(f.forwarderCPUSeconds == nil, "no process to charge the bridge's softirq work to")
+                        #expect(f.forwarderCpuSeconds == nil, "no process to charge the bridge's softirq work to")
                     case .fwdPlain, .fwdPool, .fwdOffload:
                         let counts = try #require(f.forwarder, "\(label): wirecap fwd's own counts")
                         #expect(counts.conserved && counts.inFlight == 0 && counts.txErrors == 0, "\(label)")
                         #expect(counts.received == counts.forwarded, "\(label): all it received, forwarded")
                         #expect(UInt64(f.delivered) == counts.forwarded, "\(label): the sink has what wirecap sent")
-                        #expect((f.forwarderCPUSeconds ?? 0) > 0, "\(label): CPU measured")
+                        #expect((f.forwarderCpuSeconds ?? 0) > 0, "\(label): CPU measured")
                     default:
-                        #expect((f.forwarderCPUSeconds ?? 0) > 0, "\(label): CPU measured")
+                        #expect((f.forwarderCpuSeconds ?? 0) > 0, "\(label): CPU measured")
                     }
                     // At half rate a 4 MiB ring alone holds the whole quick run: nothing may be lost,
                     // and without offloading a flow stays on one path, so none may be reordered.

@@ -87,7 +87,7 @@ struct ForwardLabTests {
                 offered: 1, refusedBySender: 0, queues: [], cpuSeconds: 0, sendSeconds: 1, duplicated: 0, conserved: true,
                 forward: ForwardFigures(
                     targetRate: nil, sendRate: sendRate, delivered: 1, duplicated: 0, reordered: 0, foreign: 0, deliveredRate: 0,
-                    latencyP50Microseconds: 0, latencyP99Microseconds: 0, latencyMaxMicroseconds: 0, forwarderCPUSeconds: nil, machineCPUSeconds: 0))
+                    latencyP50Microseconds: 0, latencyP99Microseconds: 0, latencyMaxMicroseconds: 0, forwarderCpuSeconds: nil, machineCpuSeconds: 0))
         }
         let measured = PointResult(point: bridge, runs: [run(sendRate: 200_000), run(sendRate: 300_000), run(sendRate: 260_000)])
         #expect(try ForwardScenario.rate(of: half, after: [measured]) == 130_000)
