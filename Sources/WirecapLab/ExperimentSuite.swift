@@ -88,7 +88,7 @@ package struct ExperimentSuite: Sendable {
         if scenarios.contains(.fwd) {
             // The same 64-byte frames over 64 flows through every forwarder, two queues where a
             // forwarder has queues: flat out, then paced at half the rate the sender reached flat
-            // out through the bridge (the latency point). Rings of 8 KiB blocks (ForwardLab: why);
+            // out through the bridge (the latency point). Rings of 4 KiB blocks (ForwardLab: why);
             // plain wirecap has 2 chunks per queue, the fewest with which capture and forwarding
             // overlap (1 would make the capture thread wait for the one chunk to come back); the
             // pool 512, as much again as the ring; offloading at T = 0.25 of that pool.

@@ -29,11 +29,14 @@ package struct ForwardTools: Sendable {
 
 /// The settings every run of the fwd scenario shares, in one place so that the report can say them.
 package enum ForwardLab {
-    /// Blocks of 8 KiB hold about 50 frames of 64 bytes: at the half-rate point a block fills in
-    /// well under a millisecond, and a quieter link waits at most the 1 ms block timeout, the
-    /// shortest TPACKET_V3 takes. 512 of them make the same 4 MiB per ring as the other scenarios.
-    package static let blockSize = 8 << 10
-    package static let blockCount = 512
+    /// A frame waits in its RX block until the block is full or times out, so the block size
+    /// sets the latency at a steady rate. Blocks of one page hold about 25 frames of 64 bytes: at
+    /// the half-rate point (about 60,000 frames/s a queue here) one fills in about 0.4 ms, where
+    /// 8 KiB blocks took 0.8 ms and put p99 just over 1 ms (measured: docs/experiments.md); a
+    /// quieter link waits at most the 1 ms block timeout, the shortest TPACKET_V3 takes. 1,024
+    /// of them make the same 4 MiB per ring as the other scenarios.
+    package static let blockSize = 4 << 10
+    package static let blockCount = 1024
     package static let blockTimeoutMilliseconds = 1
     /// The sender stamps a batch just before handing it to the kernel, so a frame's stamp is early
     /// by up to the time its batch takes: 16 frames keep that to tens of microseconds.
