@@ -239,7 +239,8 @@ final class RunningForwarder {
     static func netsniffNote(_ text: String) -> String? {
         var parts: [String] = []
         for line in text.split(separator: "\n") {
-            let words = line.split(separator: " ")
+            // Its counts lines start with a carriage return (it redraws them on a terminal).
+            let words = line.split { $0 == " " || $0 == "\r" }
             guard let first = words.first, Int(first) != nil else { continue }
             if line.contains("packets incoming") { parts.append("\(first) incoming") }
             if line.contains("packets passed filter") { parts.append("\(first) passed") }
