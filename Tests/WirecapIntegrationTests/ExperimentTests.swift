@@ -86,6 +86,7 @@ extension SandboxSuites {
                         #expect((f.forwarderCpuSeconds ?? 0) > 0, "\(label): CPU measured")
                     default:
                         #expect((f.forwarderCpuSeconds ?? 0) > 0, "\(label): CPU measured")
+                        #expect(f.note?.contains("incoming") == true, "\(label): netsniff-ng's closing counts read: \(f.note ?? "none")")
                     }
                     // At half rate a 4 MiB ring alone holds the whole quick run: nothing may be lost,
                     // and without offloading a flow stays on one path, so none may be reordered.
