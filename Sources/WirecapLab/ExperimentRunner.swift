@@ -10,33 +10,50 @@ package struct ExperimentRunner {
     /// Told before each run: (runs done, runs in all, what is next).
     package var progress: (Int, Int, String) -> Void
 
-    package init(suite: ExperimentSuite, progress: @escaping (Int, Int, String) -> Void) {
+    /// The forwarders the fwd scenario runs as programs.
+    package var tools: ForwardTools
+
+    package init(suite: ExperimentSuite, tools: ForwardTools = .current(), progress: @escaping (Int, Int, String) -> Void) {
         self.suite = suite
+        self.tools = tools
         self.progress = progress
     }
 
     package func run() throws -> [PointResult] {
-        let queues = suite.points.map(\.setup.queues).max() ?? 1
+        // The capture scenarios share one two-namespace sandbox, the fwd scenario has its own
+        // three namespaces.
+        let capturePoints = suite.points.filter { $0.scenario != .fwd }
+        let forwardPoints = suite.points.filter { $0.scenario == .fwd }
+        let queues = capturePoints.map(\.setup.queues).max() ?? 1
         var traces: [String: [[UInt8]]] = [:]
         var results: [PointResult] = []
         let total = suite.points.count * suite.repeats
         var done = 0
-        try Sandbox.with(queues: queues) { sandbox in
-            let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
-            for point in suite.points {
-                var runs: [RunResult] = []
-                for repetition in 0..<suite.repeats {
-                    progress(done, total, "\(point.label) (run \(repetition + 1) of \(suite.repeats))")
-                    var frames: [[UInt8]]? = nil
-                    if let path = point.traffic.tracePath {
-                        if traces[path] == nil { traces[path] = try Self.loadTrace(path) }
-                        frames = traces[path]
+        if !capturePoints.isEmpty {
+            try Sandbox.with(queues: queues) { sandbox in
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                for point in capturePoints {
+                    var runs: [RunResult] = []
+                    for repetition in 0..<suite.repeats {
+                        progress(done, total, "\(point.label) (run \(repetition + 1) of \(suite.repeats))")
+                        var frames: [[UInt8]]? = nil
+                        if let path = point.traffic.tracePath {
+                            if traces[path] == nil { traces[path] = try Self.loadTrace(path) }
+                            frames = traces[path]
+                        }
+                        runs.append(try Self.runOnce(point, sandbox: sandbox, sender: sender, traceFrames: frames))
+                        done += 1
                     }
-                    runs.append(try Self.runOnce(point, sandbox: sandbox, sender: sender, traceFrames: frames))
-                    done += 1
+                    results.append(PointResult(point: point, runs: runs))
                 }
-                results.append(PointResult(point: point, runs: runs))
             }
+        }
+        if !forwardPoints.isEmpty {
+            let scenario = ForwardScenario(tools: tools, repeats: suite.repeats) { what in
+                progress(done, total, what)
+                done += 1
+            }
+            results += try scenario.run(forwardPoints)
         }
         progress(done, total, "done")
         return results

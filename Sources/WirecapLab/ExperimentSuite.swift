@@ -54,7 +54,7 @@ package struct ExperimentSuite: Sendable {
             // Two hash queues, 64 even flows, 150,000 frames/s; the work per packet rises.
             let traffic = Traffic(packets: n(200_000), rate: 150_000, flows: 64, size: 64)
             for x in quick ? [10_000] : [2_000, 6_000, 10_000, 14_000] {
-                for engine in LabEngine.allCases {
+                for engine in LabEngine.capture {
                     points.append(
                         ExperimentPoint(
                             scenario: .load, variable: "x_ns", value: Double(x), series: "150kpps", setup: setup(engine, queues: 2),
@@ -65,7 +65,7 @@ package struct ExperimentSuite: Sendable {
         if scenarios.contains(.trace), let tracePath {
             // A real multi-flow trace with a heavy tail, looped, at 100,000 frames/s, 8 us per packet.
             let traffic = Traffic(packets: n(200_000), rate: 100_000, flows: 0, size: 0, tracePath: tracePath)
-            for engine in LabEngine.allCases {
+            for engine in LabEngine.capture {
                 points.append(
                     ExperimentPoint(
                         scenario: .trace, variable: "x_ns", value: 8_000, series: URL(fileURLWithPath: tracePath).lastPathComponent,
@@ -77,7 +77,7 @@ package struct ExperimentSuite: Sendable {
             // competes with the sender and the kernel for the two cores, as a real IDS would).
             for rate in quick ? [150_000] : [100_000, 150_000, 200_000] {
                 let traffic = Traffic(packets: n(200_000), rate: Double(rate), flows: 0, size: 0, tracePath: tracePath)
-                for engine in LabEngine.allCases {
+                for engine in LabEngine.capture {
                     points.append(
                         ExperimentPoint(
                             scenario: .ids, variable: "rate", value: Double(rate), series: "\(rate / 1000)kpps",
@@ -85,6 +85,31 @@ package struct ExperimentSuite: Sendable {
                 }
             }
         }
+        if scenarios.contains(.fwd) {
+            // The same 64-byte frames over 64 flows through every forwarder, two queues where a
+            // forwarder has queues: flat out, then paced at half the rate the sender reached flat
+            // out through the bridge (the latency point). Rings of 4 KiB blocks (ForwardLab: why);
+            // plain wirecap has 2 chunks per queue, the fewest with which capture and forwarding
+            // overlap (1 would make the capture thread wait for the one chunk to come back); the
+            // pool 512, as much again as the ring; offloading at T = 0.25 of that pool.
+            let traffic = Traffic(packets: n(200_000), rate: nil, flows: 64, size: 64)
+            for load in [1.0, 0.5] {
+                for engine in LabEngine.forwarding {
+                    let s = EngineSetup(
+                        engine: engine, queues: 2, blockSize: ForwardLab.blockSize, blockCount: ForwardLab.blockCount,
+                        poolChunks: engine == .fwdPlain ? 2 : 512, threshold: 0.25)
+                    points.append(
+                        ExperimentPoint(
+                            scenario: .fwd, variable: "load", value: load, series: load >= 1 ? "flat out" : "half rate", setup: s,
+                            traffic: traffic, workNanoseconds: 0, workMode: "none"))
+                }
+            }
+        }
         return ExperimentSuite(points: points, repeats: quick ? 1 : repeats)
+    }
+
+    /// The suite without `engine`'s points (a forwarder that is not installed).
+    package func without(_ engine: LabEngine) -> ExperimentSuite {
+        ExperimentSuite(points: points.filter { $0.setup.engine != engine }, repeats: repeats)
     }
 }

@@ -15,6 +15,24 @@ package enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
     /// The libpcap-compatible facade over basic mode: one `PcapHandle` (N queues, the pool) read
     /// by one thread with `dispatch`, as IDS code written for libpcap would read it.
     case facade
+    // The forwarders of the fwd scenario (sender -> forwarder -> sink), all on the same traffic.
+    /// The kernel's bridge between IN and OUT: no user space, the ceiling.
+    case bridge
+    /// netsniff-ng's ring-to-ring mode (`netsniff-ng --in IN --out OUT`), when installed.
+    case netsniff
+    /// `wirecap fwd` with the smallest pool that lets capture and forwarding overlap.
+    case fwdPlain
+    /// `wirecap fwd` with a pool that buffers as much as the ring again.
+    case fwdPool
+    /// `wirecap fwd` with the pool and buddy offloading.
+    case fwdOffload
+
+    /// The capture engines of the drop-rate scenarios (burst, imbalance, load, trace, ids).
+    package static let capture: [LabEngine] = [.libpcap, .fanout, .rollover, .basic, .advanced, .facade]
+    /// The forwarders of the fwd scenario, the ceiling first.
+    package static let forwarding: [LabEngine] = [.bridge, .netsniff, .fwdPlain, .fwdPool, .fwdOffload]
+
+    package var isForwarding: Bool { Self.forwarding.contains(self) }
 
     package var title: String {
         switch self {
@@ -24,11 +42,16 @@ package enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
         case .basic: "wirecap basic"
         case .advanced: "wirecap advanced"
         case .facade: "wirecap pcap facade"
+        case .bridge: "kernel bridge"
+        case .netsniff: "netsniff-ng"
+        case .fwdPlain: "wirecap fwd plain"
+        case .fwdPool: "wirecap fwd pool"
+        case .fwdOffload: "wirecap fwd offload"
         }
     }
 
     /// Whether the engine buffers in a ring-buffer pool behind its rings.
-    package var usesPool: Bool { self == .basic || self == .advanced || self == .facade }
+    package var usesPool: Bool { self == .basic || self == .advanced || self == .facade || self == .fwdPlain || self == .fwdPool || self == .fwdOffload }
 
     package static func < (a: LabEngine, b: LabEngine) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!

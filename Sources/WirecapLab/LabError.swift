@@ -12,6 +12,12 @@ package enum LabError: Error, Equatable, Sendable, CustomStringConvertible {
     case libpcapOpenFailed(interface: String, reason: String)
     /// pcap_activate failed; `reason` is pcap_geterr.
     case libpcapActivateFailed(interface: String, reason: String)
+    /// A forwarder of the fwd scenario did not start or stop as it should; `reason` is what it said.
+    case forwarderFailed(engine: String, reason: String)
+    /// A forwarder of the fwd scenario that is not installed.
+    case forwarderMissing(engine: String)
+    /// A half-rate point of the fwd scenario with no flat-out bridge run before it to take the rate from.
+    case noCeilingRun(point: String)
     case gnuplotMissing
     /// gnuplot exited non-zero on `script`; `reason` is the last line it printed.
     case gnuplotFailed(script: String, reason: String)
@@ -31,6 +37,12 @@ package enum LabError: Error, Equatable, Sendable, CustomStringConvertible {
             return "libpcap cannot open \(interface): \(reason)"
         case .libpcapActivateFailed(let interface, let reason):
             return "libpcap cannot capture on \(interface): \(reason)"
+        case .forwarderFailed(let engine, let reason):
+            return "\(engine) could not forward in the sandbox: \(reason)"
+        case .forwarderMissing(let engine):
+            return "\(engine) is not installed: install it (apt-get install \(engine)) or leave it out"
+        case .noCeilingRun(let point):
+            return "\(point): the rate is a share of the bridge's flat-out rate, and no flat-out bridge run came first: run the fwd scenario whole"
         case .gnuplotMissing:
             return "gnuplot is not installed, so no plots were drawn (apt-get install gnuplot-nox); the JSON, CSV and report are written"
         case .gnuplotFailed(let script, let reason):

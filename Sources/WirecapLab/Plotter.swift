@@ -55,7 +55,67 @@ package struct Plotter {
                 written.append(name)
             }
         }
+        if let name = try forwarding(measured.filter { $0.point.scenario == .fwd }, file: "fwd-rate-and-latency", gnuplot: gnuplot) {
+            written.append(name)
+        }
         return written
+    }
+
+    /// The fwd scenario side by side: delivered rate and p99 latency per forwarder, one bar per load.
+    func forwarding(_ points: [PointResult], file: String, gnuplot: String) throws -> String? {
+        guard !points.isEmpty else { return nil }
+        var series: [String] = []
+        var engines: [String] = []
+        for p in points {
+            if !series.contains(p.point.series) { series.append(p.point.series) }
+            let name = Self.shortName(p.point)
+            if !engines.contains(name) { engines.append(name) }
+        }
+        // Per engine: for each series, rate (kframes/s) median min max, then p99 (us) median min max.
+        var data = "# engine " + series.map { "\"\($0)\" rate min max p99 min max" }.joined(separator: " ") + "\n"
+        for engine in engines {
+            var row = "\"\(engine)\""
+            for s in series {
+                if let p = points.first(where: { Self.shortName($0.point) == engine && $0.point.series == s }),
+                    let rate = p.forwardSpread({ $0.deliveredRate }), let p99 = p.forwardSpread({ $0.latencyP99Microseconds })
+                {
+                    row += String(format: " %.3f %.3f %.3f", rate.median / 1000, rate.minimum / 1000, rate.maximum / 1000)
+                    // A log scale has no 0: nothing delivered has no latency to draw.
+                    row += p99.median > 0 ? String(format: " %.1f %.1f %.1f", p99.median, max(p99.minimum, 0.1), p99.maximum) : " - - -"
+                } else {
+                    row += " - - - - - -"
+                }
+            }
+            data += row + "\n"
+        }
+        let rates = series.enumerated().map { i, s in
+            "'\(file).dat' using \(2 + 6 * i):\(3 + 6 * i):\(4 + 6 * i)\(i == 0 ? ":xtic(1)" : "") title \"\(s)\""
+        }
+        let latencies = series.enumerated().map { i, s in
+            "'\(file).dat' using \(5 + 6 * i):\(6 + 6 * i):\(7 + 6 * i)\(i == 0 ? ":xtic(1)" : "") title \"\(s)\""
+        }
+        let script = """
+            set terminal pngcairo size 1100,460 font ",10"
+            set output '\(file).png'
+            set multiplot layout 1,2 title "Forwarding: sender -> forwarder -> sink, \(points[0].point.traffic.size)-byte frames"
+            set style data histograms
+            set style histogram errorbars gap 1 lw 1
+            set style fill solid 0.8 border -1
+            set datafile missing '-'
+            set key top right
+            set xtics rotate by -25
+            set title "delivered at the sink"
+            set ylabel "thousand frames/s"
+            set yrange [0:*]
+            plot \(rates.joined(separator: ", "))
+            set title "one-way latency, p99"
+            set ylabel "microseconds (log scale)"
+            set logscale y
+            set yrange [*:*]
+            plot \(latencies.joined(separator: ", "))
+            unset multiplot
+            """
+        return try draw(file: file, data: data, script: script, gnuplot: gnuplot)
     }
 
     static func shortName(_ p: ExperimentPoint) -> String {
@@ -66,6 +126,11 @@ package struct Plotter {
         case .basic: p.scenario == .burst ? "basic R=\(p.setup.poolChunks)" : "basic"
         case .facade: p.scenario == .burst ? "facade R=\(p.setup.poolChunks)" : "facade"
         case .advanced: "adv T=\(ExperimentPoint.format(p.setup.threshold))"
+        case .bridge: "bridge"
+        case .netsniff: "netsniff-ng"
+        case .fwdPlain: "fwd plain R=\(p.setup.poolChunks)"
+        case .fwdPool: "fwd pool R=\(p.setup.poolChunks)"
+        case .fwdOffload: "fwd offload T=\(ExperimentPoint.format(p.setup.threshold))"
         }
     }
 
@@ -139,7 +204,7 @@ package struct Plotter {
     /// Lines of the median drop rate against the swept work per packet, one per engine.
     func lines(_ points: [PointResult], file: String, gnuplot: String) throws -> String? {
         guard !points.isEmpty else { return nil }
-        let engines = LabEngine.allCases.filter { e in points.contains { $0.point.setup.engine == e } }
+        let engines = LabEngine.capture.filter { e in points.contains { $0.point.setup.engine == e } }
         var data = ""
         for e in engines {
             data += "# \(e.title)\n"

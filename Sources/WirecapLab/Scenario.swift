@@ -13,6 +13,10 @@ package enum ScenarioKind: String, CaseIterable, Sendable, Codable {
     /// The same trace with the example IDS (wirecap-ids's inspector) as the per-packet work,
     /// at rising rates: real code instead of a synthetic cost.
     case ids
+    /// Forwarders compared on the same traffic through three namespaces (sender -> forwarder ->
+    /// sink): delivered rate, loss, CPU per forwarded frame, per-flow reordering and one-way
+    /// latency, flat out and at half the sender's flat-out rate.
+    case fwd
 }
 
 /// The traffic of one point.
@@ -72,7 +76,7 @@ package struct ExperimentPoint: Sendable, Codable, Equatable {
     package var label: String {
         var name = setup.engine.title
         if setup.engine.usesPool { name += " R=\(setup.poolChunks)" }
-        if setup.engine == .advanced { name += " T=\(setup.threshold)" }
+        if setup.engine == .advanced || setup.engine == .fwdOffload { name += " T=\(setup.threshold)" }
         return "\(scenario.rawValue) \(series) \(variable)=\(Self.format(value)): \(name)"
     }
 

@@ -39,9 +39,10 @@ package struct Simulator {
     }
 
     /// Whether the model describes the setup: it gives every queue a worker of its own, which the
-    /// facade has only with one queue (its one reading thread serves them all).
+    /// facade has only with one queue (its one reading thread serves them all); it has no
+    /// transmit side, so no forwarder.
     static func models(_ setup: EngineSetup) -> Bool {
-        setup.engine != .facade || setup.queues == 1
+        !setup.engine.isForwarding && (setup.engine != .facade || setup.queues == 1)
     }
 
     /// A machine the size of the WireCAP paper's: 16 queues, 64-byte frames at 10GbE line rate

@@ -71,10 +71,15 @@ public final class FrameSender: @unchecked Sendable {
     /// Sends frames `first..<first+count` made by `frames`, in batches of `sendmmsg`, at `rate`
     /// frames per second (nil: as fast as the kernel takes them). With `prebuilt`, every frame is
     /// made before the clock starts, so the send rate does not depend on how fast frames are made
-    /// (in a debug build that is slower than the kernel).
+    /// (in a debug build that is slower than the kernel). With `stampSendTime`, every frame of a
+    /// batch is stamped with CLOCK_REALTIME (`SequencedFrame.stamp`) just before the batch is
+    /// handed to the kernel; a later frame of the batch leaves later than its stamp says, by up
+    /// to the time the batch takes, so give a small `batch` when the stamp is used for latency.
     public func sendSequenced(
-        _ frames: SequencedFrame, count: Int, first: UInt64 = 0, rate: Double? = nil, batch: Int = 256, prebuilt: Bool = false
+        _ frames: SequencedFrame, count: Int, first: UInt64 = 0, rate: Double? = nil, batch: Int = 256, prebuilt: Bool = false,
+        stampSendTime: Bool = false
     ) -> Report {
+        precondition(!stampSendTime || frames.size >= SequencedFrame.minimumStampedSize, "stamped frames need \(SequencedFrame.minimumStampedSize) bytes or more")
         let batch = max(1, min(batch, 1024, rate.map { max(1, Int($0 / 1000)) } ?? 1024))
         let size = frames.size
         let lengths = [UInt32](repeating: UInt32(size), count: batch)
@@ -100,6 +105,10 @@ public final class FrameSender: @unchecked Sendable {
                 }
             }
             if let rate { Self.pace(start: start, sent: sent, rate: rate) }
+            if stampSendTime {
+                let now = Self.realtimeNanoseconds()
+                for i in 0..<n { SequencedFrame.stamp(sendTime: now, into: UnsafeMutableRawBufferPointer(start: base + i * size, count: size)) }
+            }
             var done = 0
             while done < n {
                 do throws(SystemError) {
@@ -176,6 +185,14 @@ public final class FrameSender: @unchecked Sendable {
         }
         report.seconds = Double(CWirecapLinux_monotonic_ns() - start) / 1e9
         return report
+    }
+
+    /// CLOCK_REALTIME in nanoseconds: the clock of a TPACKET_V3 capture's time stamps, shared by
+    /// every network namespace.
+    public static func realtimeNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// Sleeps until frame `sent` is due at `rate` frames per second. Paces against the start time,

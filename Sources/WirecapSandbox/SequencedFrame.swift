@@ -81,6 +81,50 @@ public struct SequencedFrame: Sendable {
         return frame
     }
 
+    /// Where a send time stamp goes (`stamp(sendTime:into:)`): the first 6 bytes after the flow
+    /// number, which otherwise hold the sequence-derived pattern. 6 bytes so that a 64-byte
+    /// frame, the size the forwarding measurements use, has room for it.
+    static let stampOffset = payloadOffset + 16
+    /// The smallest frame that can carry a send time stamp.
+    public static let minimumStampedSize = stampOffset + 6
+    /// The stamp keeps the low 48 bits of the time in nanoseconds (78 hours before it wraps), so
+    /// a latency is a difference modulo 2^48.
+    public static let stampMask: UInt64 = (1 << 48) - 1
+
+    /// Overwrites the stamp bytes of an IPv4 frame made by `write` with the low 48 bits of
+    /// `sendTime` (nanoseconds) and updates the UDP checksum to match (RFC 1624), so the frame
+    /// stays valid UDP. Frames that are never stamped keep their bytes: what `write` makes is
+    /// unchanged, and so is every check that compares against it.
+    public static func stamp(sendTime: UInt64, into frame: UnsafeMutableRawBufferPointer) {
+        precondition(frame.count >= minimumStampedSize, "a stamped frame needs \(minimumStampedSize) bytes or more")
+        let b = frame.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        // The stamp starts at an even offset from the UDP header (24 bytes in), so it covers
+        // three whole 16-bit words of the checksum.
+        var sum = UInt32(~(UInt16(b[40]) << 8 | UInt16(b[41])))
+        for word in 0..<3 {
+            let at = stampOffset + 2 * word
+            sum += UInt32(~(UInt16(b[at]) << 8 | UInt16(b[at + 1])))
+        }
+        storeBigEndian(sendTime & stampMask, bytes: 6, at: b + stampOffset)
+        for word in 0..<3 {
+            let at = stampOffset + 2 * word
+            sum += UInt32(b[at]) << 8 | UInt32(b[at + 1])
+        }
+        while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
+        let value = ~UInt16(sum)
+        let checksum = value == 0 ? 0xffff : value
+        b[40] = UInt8(checksum >> 8)
+        b[41] = UInt8(checksum & 0xff)
+    }
+
+    /// The 48-bit send time stamp of an IPv4 frame that `stamp(sendTime:into:)` stamped.
+    public static func sendTime(of frame: UnsafeRawBufferPointer) -> UInt64? {
+        guard frame.count >= minimumStampedSize else { return nil }
+        var value: UInt64 = 0
+        for i in 0..<6 { value = value << 8 | UInt64(frame[stampOffset + i]) }
+        return value
+    }
+
     /// Where the magic word starts in an IPv6/UDP frame (`wirecap synth` writes them): after the
     /// Ethernet, IPv6 and UDP headers.
     static let ipv6PayloadOffset = 14 + 40 + 8

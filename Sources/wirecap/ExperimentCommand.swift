@@ -16,7 +16,9 @@ struct ExperimentCommand: ParsableCommand {
             With no arguments runs the default suite (burst, imbalance, load, trace, ids; 3 repetitions) in a few minutes and \
             writes results.json, results.csv, report.md and PNG plots (gnuplot) into --out. Needs root: it creates \
             network namespaces; nothing leaves them. --simulate adds the same scenarios on a discrete-event model, and a \
-            16-queue 10GbE machine.
+            16-queue 10GbE machine. --scenarios fwd compares forwarders (wirecap fwd plain, with the pool, with offloading; \
+            netsniff-ng when installed; the kernel bridge) through three namespaces: delivered rate, loss, CPU per frame, \
+            reordering and one-way latency, flat out and at half rate (about 2 minutes).
             """)
 
     @Option(help: "Directory for results.json, results.csv, report.md and the plots.")
@@ -28,7 +30,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Repetitions of every point (the report gives the median and the spread).")
     var repeats: Int = 3
 
-    @Option(help: "Scenarios to run, comma-separated: burst, imbalance, load, trace, ids.")
+    @Option(help: "Scenarios to run, comma-separated: burst, imbalance, load, trace, ids, fwd (fwd is not in the default).")
     var scenarios: String = "burst,imbalance,load,trace,ids"
 
     @Option(help: "The trace the trace scenario replays (default: ../shared/traces/pcapplusplus/example.pcap).")
@@ -47,7 +49,7 @@ struct ExperimentCommand: ParsableCommand {
         if repeats < 1 || repeats > 100 { return "--repeats \(repeats) is out of range: use 1 to 100 (3 or more for a spread)" }
         let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         if names.isEmpty || names.contains(where: { ScenarioKind(rawValue: $0) == nil }) {
-            return "--scenarios \(scenarios) is not a list of burst, imbalance, load, trace, ids (comma-separated)"
+            return "--scenarios \(scenarios) is not a list of \(ScenarioKind.allCases.map(\.rawValue).joined(separator: ", ")) (comma-separated)"
         }
         if let trace, !FileManager.default.isReadableFile(atPath: trace) {
             return "--trace \(trace): no such readable file (give a pcap, e.g. ../shared/traces/pcapplusplus/example.pcap)"
@@ -71,12 +73,18 @@ struct ExperimentCommand: ParsableCommand {
         } catch {
             throw fail("cannot create --out \(out): \(error.localizedDescription) (choose a writable directory)")
         }
-        let suite = ExperimentSuite.standard(scenarios: kinds, repeats: repeats, quick: quick, workMode: workMode, tracePath: tracePath)
+        var suite = ExperimentSuite.standard(scenarios: kinds, repeats: repeats, quick: quick, workMode: workMode, tracePath: tracePath)
+        let tools = ForwardTools.current()
+        if kinds.contains(.fwd) && tools.netsniff == nil {
+            notes.append("netsniff-ng skipped in the fwd scenario: it is not installed (apt-get install netsniff-ng)")
+            printError("wirecap: warning: \(notes.last!)")
+            suite = suite.without(.netsniff)
+        }
         let started = Date()
         if !modelOnly {
             printError("wirecap experiment: \(suite.points.count) points x \(suite.repeats) runs, \(Set(suite.points.map(\.setup.engine)).count) engines; results in \(directory.path)")
         }
-        let runner = ExperimentRunner(suite: suite) { done, total, what in
+        let runner = ExperimentRunner(suite: suite, tools: tools) { done, total, what in
             let elapsed = Date().timeIntervalSince(started)
             let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
             printError(String(format: "[%3d/%d] %3.0f s elapsed, about %3.0f s left: %@", done, total, elapsed, eta, what))
@@ -134,9 +142,14 @@ struct ExperimentCommand: ParsableCommand {
         for p in points {
             let setting = "\(p.point.variable)=\(p.point.value == p.point.value.rounded() ? String(Int(p.point.value)) : String(p.point.value)) \(p.point.setup.engine.title)"
             func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count) }
-            lines.append(
+            var line =
                 pad(p.point.scenario.rawValue, 11) + pad(p.point.series, 16) + pad(setting, 34)
-                    + String(format: "%6.2f %% (%.2f-%.2f)", p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100))
+                + String(format: "%6.2f %% (%.2f-%.2f)", p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100)
+            // A forwarder's line also says how fast and how late the frames reached the sink.
+            if let rate = p.forwardSpread({ $0.deliveredRate }), let p99 = p.forwardSpread({ $0.latencyP99Microseconds }) {
+                line += String(format: "  delivered %.0f/s, p99 latency %.0f us", rate.median, p99.median)
+            }
+            lines.append(line)
         }
         return lines.joined(separator: "\n")
     }

@@ -22,7 +22,7 @@ extension SandboxSuites {
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             let results = try decoder.decode(ExperimentResults.self, from: data)
             let measured = results.points.filter { !$0.simulated }
-            #expect(Set(measured.map(\.point.setup.engine)) == Set(LabEngine.allCases), "every engine ran")
+            #expect(Set(measured.map(\.point.setup.engine)) == Set(LabEngine.capture), "every engine ran")
             #expect(Set(measured.map(\.point.scenario)).isSuperset(of: [.burst, .imbalance, .load, .ids]))
             for point in measured {
                 for run in point.runs {
@@ -43,6 +43,67 @@ extension SandboxSuites {
                 #expect(pngs.contains("ids-drop-rate.png"))
             } else {
                 print("gnuplot is not installed: plots not checked (CI installs gnuplot-nox)")
+            }
+        }
+
+        @Test("--scenarios fwd --quick: every forwarder measured on the same traffic; at half rate the bridge and wirecap deliver every frame, in order per flow, with latencies", .timeLimit(.minutes(2)))
+        func forwardingScenario() throws {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-experiment-fwd-\(getpid())")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let outcome = try Tool.run(["experiment", "--scenarios", "fwd", "--quick", "--out", out.path])
+            print(outcome.stdout)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let data = try Data(contentsOf: out.appendingPathComponent("results.json"))
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let points = try decoder.decode(ExperimentResults.self, from: data).points
+            let netsniffInstalled = (try? Command.locate("netsniff-ng")) != nil
+            let expected = LabEngine.forwarding.filter { $0 != .netsniff || netsniffInstalled }
+            #expect(Set(points.map(\.point.setup.engine)) == Set(expected), "every forwarder ran")
+            #expect(points.allSatisfy { $0.point.scenario == .fwd } && points.count == 2 * expected.count)
+            let bridgeRate = try #require(points.first { $0.point.setup.engine == .bridge && $0.point.value == 1 }?.runs.first?.forward?.sendRate)
+            for point in points {
+                for run in point.runs {
+                    let f = try #require(run.forward, "\(point.point.label): forwarding figures")
+                    let label = point.point.label
+                    #expect(run.offered == point.point.traffic.packets, "\(label): the sender sent every frame")
+                    #expect(f.delivered <= run.offered && f.duplicated == 0 && f.foreign == 0, "\(label)")
+                    if f.delivered > 0 {
+                        #expect(f.latencyP50Microseconds > 0 && f.latencyP99Microseconds >= f.latencyP50Microseconds, "\(label): latencies")
+                        #expect(f.deliveredRate > 0)
+                    }
+                    if point.point.value < 1 {
+                        #expect(f.targetRate == 0.5 * bridgeRate, "\(label): paced at half the bridge's flat-out rate")
+                    }
+                    switch point.point.setup.engine {
+                    case .bridge:
+                        #expect(f.forwarderCpuSeconds == nil, "no process to charge the bridge's softirq work to")
+                    case .fwdPlain, .fwdPool, .fwdOffload:
+                        let counts = try #require(f.forwarder, "\(label): wirecap fwd's own counts")
+                        #expect(counts.conserved && counts.inFlight == 0 && counts.txErrors == 0, "\(label)")
+                        #expect(counts.received == counts.forwarded, "\(label): all it received, forwarded")
+                        #expect(UInt64(f.delivered) == counts.forwarded, "\(label): the sink has what wirecap sent")
+                        #expect((f.forwarderCpuSeconds ?? 0) > 0, "\(label): CPU measured")
+                    default:
+                        #expect((f.forwarderCpuSeconds ?? 0) > 0, "\(label): CPU measured")
+                        #expect(f.note?.contains("incoming") == true, "\(label): netsniff-ng's closing counts read: \(f.note ?? "none")")
+                    }
+                    // At half rate a 4 MiB ring alone holds the whole quick run: nothing may be lost,
+                    // and without offloading a flow stays on one path, so none may be reordered.
+                    if point.point.value < 1 && [.bridge, .fwdPlain, .fwdPool, .fwdOffload].contains(point.point.setup.engine) {
+                        #expect(f.delivered == run.offered, "\(label): every frame delivered")
+                    }
+                    if [.bridge, .fwdPlain, .fwdPool].contains(point.point.setup.engine) {
+                        #expect(f.reordered == 0, "\(label): in order per flow")
+                    }
+                }
+            }
+            let csv = try String(contentsOf: out.appendingPathComponent("results.csv"), encoding: .utf8)
+            #expect(csv.split(separator: "\n").filter { $0.hasPrefix("measured,fwd,") }.count == points.count, "a CSV row per point")
+            let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+            #expect(report.contains("## fwd") && report.contains("latency p99 us"))
+            if Plotter.gnuplotPath != nil {
+                #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("fwd-rate-and-latency.png").path))
             }
         }
 

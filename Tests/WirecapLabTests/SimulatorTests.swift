@@ -17,7 +17,7 @@ struct SimulatorTests {
 
     @Test("a load the worker keeps up with loses nothing, in every engine")
     func underCapacity() {
-        for engine in LabEngine.allCases {
+        for engine in LabEngine.capture {
             let r = run(point(engine, queues: 2, packets: 100_000, rate: 100_000, workNs: 5_000))
             #expect(r.processed == 100_000, "\(engine)")
             #expect(r.conserved)
