@@ -264,15 +264,7 @@ final class ChildProcess {
         process.arguments = ["netns", "exec", namespace.name] + command
         process.standardOutput = output
         process.standardError = output
-        // A child inherits the spawning thread's signal mask, and a test runner (or any caller)
-        // may have blocked most signals: netsniff-ng then never sees the SIGALRM that paces its
-        // TX ring (it forwards nothing) nor the SIGINT that stops it. Spawn with none blocked.
-        var none = sigset_t()
-        var previous = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &previous)
-        let spawned = Result { try process.run() }
-        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        let spawned = Result { try process.runWithNoSignalBlocked() }
         try? output?.close()
         try spawned.get()
         // A debug build opens its rings and pool in well under a second; 20 s is for a busy machine.

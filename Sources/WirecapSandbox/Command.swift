@@ -48,3 +48,19 @@ public enum Command {
         throw Failure(command: [name], status: 127, output: "\(name) not found on PATH (install it, e.g. `apt-get install iproute2`)")
     }
 }
+
+extension Process {
+    /// `run()`, with no signal blocked in the child. A child inherits the spawning thread's
+    /// signal mask, and a test runner, or a wirecap command that takes its stop signals with
+    /// sigtimedwait, has most of them blocked: netsniff-ng then never sees the SIGALRM that paces
+    /// its TX ring, and tcpdump ignores the SIGINT that should stop it.
+    public func runWithNoSignalBlocked() throws {
+        var none = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &previous)
+        let spawned = Result { try run() }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        try spawned.get()
+    }
+}

@@ -19,9 +19,8 @@ extension SandboxSuites {
             let total = 3_000
             let frames = SequencedFrame(flows: 8, size: 64)
             let originals = (0..<UInt64(total)).map { frames.bytes(sequence: $0) }
-            let seen = try Self.forwardWithTcpdump(total: total, frames: originals) { _ in PushTag() }
-            #expect(seen.count == total, "tcpdump saw \(seen.count) of \(total) frames")
-            #expect(seen == originals.map(PushTag.expected), "first difference at \(Self.firstDifference(seen, originals.map(PushTag.expected)))")
+            let seen = try Self.forwardWithTcpdump(total: total, frames: originals, arriving: total) { _ in PushTag() }
+            Self.expectSame(seen, Dictionary(uniqueKeysWithValues: originals.enumerated().map { (UInt64($0.offset), PushTag.expected($0.element)) }), frames: frames)
         }
 
         @Test("pop the VLAN tag of tagged frames and drop every fourth: tcpdump at the sink sees the untagged rest", .timeLimit(.minutes(1)))
@@ -31,10 +30,9 @@ extension SandboxSuites {
             let plain = (0..<UInt64(total)).map { frames.bytes(sequence: $0) }
             // Tagged on the way in (VLAN 200); what the sink should see: untagged, every fourth gone.
             let tagged = plain.map { Array($0[0..<12]) + [0x81, 0x00, 0x00, 0xc8] + $0[12...] }
-            let seen = try Self.forwardWithTcpdump(total: total, frames: tagged) { _ in PopTag() }
-            let expected = plain.enumerated().filter { $0.offset % 4 != 3 }.map(\.element)
-            #expect(seen.count == expected.count, "tcpdump saw \(seen.count) of \(expected.count) frames")
-            #expect(seen == expected, "first difference at \(Self.firstDifference(seen, expected))")
+            let expected = Dictionary(uniqueKeysWithValues: plain.enumerated().filter { $0.offset % 4 != 3 }.map { (UInt64($0.offset), $0.element) })
+            let seen = try Self.forwardWithTcpdump(total: total, frames: tagged, arriving: expected.count) { _ in PopTag() }
+            Self.expectSame(seen, expected, frames: frames)
         }
 
         @Test("send to another output: odd frames leave on the second output, even ones on the main; a missing output counts as a TX error", .timeLimit(.minutes(1)))
@@ -82,7 +80,7 @@ extension SandboxSuites {
         /// sender, and returns what tcpdump, capturing at the sink, wrote: each frame's bytes, as
         /// `tcpdump -xx` prints them, in arrival order.
         static func forwardWithTcpdump<H: VerdictHandler>(
-            total: Int, frames: [[UInt8]], _ makeHandler: @escaping @Sendable (Int) -> H
+            total: Int, frames: [[UInt8]], arriving: Int, _ makeHandler: @escaping @Sendable (Int) -> H
         ) throws -> [[UInt8]] {
             let tcpdump = try Command.locate("tcpdump")
             let path = temporaryPath("fwd", "sink.pcap")
@@ -90,7 +88,7 @@ extension SandboxSuites {
             return try ForwardingSandbox.with(queues: 2) { sandbox in
                 // -Z root: tcpdump would otherwise drop to its own user, who may not write here.
                 let sink = try BackgroundCapture(
-                    ["-i", sandbox.sinkInterface, "-nn", "-s", "0", "-B", "16384", "-Z", "root", "-w", path], in: sandbox.sink, command: [tcpdump])
+                    ["-i", sandbox.sinkInterface, "-nn", "-s", "0", "-B", "16384", "-c", String(arriving), "-Z", "root", "-w", path], in: sandbox.sink, command: [tcpdump])
                 try sink.waitUntilListening()
                 let capture = CaptureConfiguration(
                     interface: sandbox.inputInterface, queues: 2, ring: ForwardingTests.smallBlocks(64), snapLength: 2048,
@@ -107,9 +105,12 @@ extension SandboxSuites {
                     usleep(20_000)
                 }
                 forwarder.stop()
-                // tcpdump gets the last frames within its own buffer's timeout.
-                usleep(500_000)
-                _ = sink.interrupt()
+                let s = forwarder.statistics()
+                // tcpdump ends by itself once it has `arriving` frames (a SIGINT would leave what
+                // its ring still holds unread); if some never come, it is stopped after 10 s.
+                for _ in 0..<500 where sink.process.isRunning { usleep(20_000) }
+                if sink.process.isRunning { _ = sink.interrupt() }
+                print("forwarder: received \(s.received), forwarded \(s.forwarded), verdict drops \(s.verdictDrops), capture drops \(s.captureDrops); tcpdump: \(sink.stderr.split(separator: "\n").suffix(3).joined(separator: "; "))")
                 let text = try Command.run([tcpdump, "-r", path, "-nn", "-xx"])
                 return Self.frames(fromHexDump: text)
             }
@@ -122,6 +123,8 @@ extension SandboxSuites {
             for line in text.split(separator: "\n") {
                 let trimmed = line.drop { $0 == " " || $0 == "\t" }
                 guard trimmed.hasPrefix("0x"), let colon = trimmed.firstIndex(of: ":") else {
+                    // A packet's summary (and, as Command.run merges it in, tcpdump's "reading from
+                    // file" line): a new frame starts.
                     frames.append([])
                     continue
                 }
@@ -133,13 +136,37 @@ extension SandboxSuites {
                     }
                 }
             }
-            return frames
+            return frames.filter { !$0.isEmpty }
         }
 
-        static func firstDifference(_ a: [[UInt8]], _ b: [[UInt8]]) -> String {
-            guard let i = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) else { return "none (counts \(a.count), \(b.count))" }
-            return "frame \(i): \(a[i].map { String(format: "%02x", $0) }.joined()) != \(b[i].map { String(format: "%02x", $0) }.joined())"
+        /// Every frame tcpdump saw is the expected one for its sequence number, each expected one
+        /// came once, and each flow's frames came in order.
+        static func expectSame(
+            _ seen: [[UInt8]], _ expected: [UInt64: [UInt8]], frames: SequencedFrame, sourceLocation: SourceLocation = #_sourceLocation
+        ) {
+            var arrived = Set<UInt64>()
+            var lastOfFlow = [Int: UInt64]()
+            var wrong: [String] = []
+            var reordered = 0
+            for bytes in seen {
+                let tagged = bytes.count >= 18 && bytes[12] == 0x81 && bytes[13] == 0x00
+                let untagged = tagged ? Array(bytes[0..<12] + bytes[16...]) : bytes
+                guard let sequence = untagged.withUnsafeBytes({ SequencedFrame.sequence(of: $0) }), let want = expected[sequence] else {
+                    wrong.append("unexpected \(hex(bytes))")
+                    continue
+                }
+                if want != bytes { wrong.append("frame \(sequence): \(hex(bytes)) != \(hex(want))") }
+                if !arrived.insert(sequence).inserted { wrong.append("frame \(sequence) twice") }
+                let flow = frames.flow(of: sequence)
+                if let last = lastOfFlow[flow], last > sequence { reordered += 1 }
+                lastOfFlow[flow] = sequence
+            }
+            #expect(arrived.count == expected.count, "tcpdump saw \(arrived.count) of \(expected.count) frames", sourceLocation: sourceLocation)
+            #expect(wrong.isEmpty, "\(wrong.count) wrong, first: \(wrong.first ?? "")", sourceLocation: sourceLocation)
+            #expect(reordered == 0, sourceLocation: sourceLocation)
         }
+
+        static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
     }
 }
 

@@ -79,7 +79,7 @@ final class BackgroundCapture {
         process.arguments = ["netns", "exec", namespace.name] + command + arguments
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try process.runWithNoSignalBlocked()
     }
 
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
