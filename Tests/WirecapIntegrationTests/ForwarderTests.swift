@@ -13,9 +13,9 @@ extension SandboxSuites {
     /// compared frame by frame with what the sender sent and the verdicts said.
     @Suite("Forwarder through a three-namespace sandbox")
     struct ForwarderTests {
-        @Test("200,000 numbered 64-byte frames over 2 queues arrive at the sink once each, unaltered, in order per flow", .timeLimit(.minutes(2)))
+        @Test("1,000,000 numbered 64-byte frames over 2 queues at the sender's full speed arrive at the sink once each, unaltered, in order per flow", .timeLimit(.minutes(3)))
         func everyFrameOnce() throws {
-            let total = 200_000
+            let total = 1_000_000
             let frames = SequencedFrame(flows: 64, size: 64)
             try ForwardingSandbox.with(queues: 2) { sandbox in
                 let run = try forward(sandbox, frames: frames, total: total) { _ in ForwardAll() }
