@@ -45,6 +45,9 @@ public struct ForwardCommand: ParsableCommand {
     @Flag(help: "Forward both ways, IN -> OUT and OUT -> IN (a bump in the wire): two forwarders, each with --queues queues.")
     var bidirectional = false
 
+    @Option(help: "A monitor port: send a copy of every forwarded frame out of this interface too; a copy the tap cannot take at once is dropped and counted, never holding forwarding up.")
+    var tap: String?
+
     @Flag(help: "Send through OUT's qdisc, so tc (shaping, priorities) applies; by default frames bypass it, which is faster.")
     var keepQdisc = false
 
@@ -202,6 +205,7 @@ public struct ForwardCommand: ParsableCommand {
         }
         var configuration = ForwarderConfiguration(capture: capture, output: to, transmitFrames: txFrames)
         configuration.bypassQdisc = !keepQdisc
+        configuration.tap = tap
         return configuration
     }
 
@@ -216,6 +220,8 @@ public struct ForwardCommand: ParsableCommand {
                     "\(lead)queue \(q.queue): \(q.received) received, \(q.forwarded) forwarded, \(q.tooBig) too big, \(q.txErrors) TX errors, \(q.captureDrops) capture drops, \(q.txRingFullWaits) TX ring full waits, chunks offloaded out \(q.capture.offloadedOut) / in \(q.capture.offloadedIn)")
             }
         }
+        if let tap { printError("\(lead)\(stats.tapCopies) copies sent to the tap \(tap), \(stats.tapDrops) copies the tap could not take") }
+        if stats.chunksParked > 0 { printError("\(lead)\(stats.chunksParked) chunks decided by a buddy waited for their turn, to leave in order") }
         if let failure = forwarder.outputFailure { printError("\(Self.program): \(lead)\(failure)") }
         if !stats.isConserved || stats.inFlight > 0 {
             printError("\(Self.program): \(lead)the counts do not add up (\(stats.inFlight) frames in flight after the drain): please report this")

@@ -20,6 +20,8 @@ struct ForwardReport: StatisticsJSON {
         let counts: Counts
         let offloadedOut: UInt64
         let offloadedIn: UInt64
+        /// Chunks a buddy decided on that waited for their turn (order kept).
+        let chunksParked: UInt64
     }
     /// One direction: a forwarder's interfaces, its fanout group on the input and its counts.
     struct Direction: Encodable {
@@ -29,6 +31,9 @@ struct ForwardReport: StatisticsJSON {
         let queues: [Queue]
         let total: Counts
         let conserved: Bool
+        /// Copies sent to the tap, and copies it could not take (0 without a tap).
+        let tapCopies: UInt64
+        let tapDrops: UInt64
 
         init(input: String, output: String, fanoutGroup: UInt16, statistics s: ForwardStatistics) {
             self.input = input
@@ -40,12 +45,14 @@ struct ForwardReport: StatisticsJSON {
                     counts: Counts(
                         received: q.received, forwarded: q.forwarded, verdictDrops: q.verdictDrops, tooBig: q.tooBig,
                         txRingFullWaits: q.txRingFullWaits, txErrors: q.txErrors, captureDrops: q.captureDrops, inFlight: q.inFlight),
-                    offloadedOut: q.capture.offloadedOut, offloadedIn: q.capture.offloadedIn)
+                    offloadedOut: q.capture.offloadedOut, offloadedIn: q.capture.offloadedIn, chunksParked: q.chunksParked)
             }
             total = Counts(
                 received: s.received, forwarded: s.forwarded, verdictDrops: s.verdictDrops, tooBig: s.tooBig, txRingFullWaits: s.txRingFullWaits,
                 txErrors: s.txErrors, captureDrops: s.captureDrops, inFlight: s.inFlight)
             conserved = s.isConserved
+            tapCopies = s.tapCopies
+            tapDrops = s.tapDrops
         }
     }
     let forward: Direction

@@ -24,6 +24,8 @@ final class ForwardQueue: @unchecked Sendable {
     /// holds the turn (`transmitting`), and by `init`/`deinit`.
     @usableFromInline let main: TxRing
     @usableFromInline let others: [TxRing]
+    /// The ring on the tap (a copy of what leaves on `main`), if any.
+    @usableFromInline let tap: TxRing?
     @usableFromInline let stallNanoseconds: UInt64
 
     @usableFromInline var published = ForwardTally()
@@ -43,10 +45,11 @@ final class ForwardQueue: @unchecked Sendable {
     /// Chunks that were parked, ever: how often order had to be restored.
     @usableFromInline var chunksParked: UInt64 = 0
 
-    init(index: Int, main: TxRing, others: [TxRing], poolChunks: Int, stallNanoseconds: UInt64) {
+    init(index: Int, main: TxRing, others: [TxRing], tap: TxRing?, poolChunks: Int, stallNanoseconds: UInt64) {
         self.index = index
         self.main = main
         self.others = others
+        self.tap = tap
         self.stallNanoseconds = stallNanoseconds
         parked = Array(repeating: nil, count: max(1, poolChunks))
     }

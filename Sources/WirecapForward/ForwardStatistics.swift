@@ -21,6 +21,10 @@ public struct ForwardQueueStatistics: Sendable, Equatable {
     public var parked: UInt64
     /// Chunks that had to wait for an earlier one (offloading let a buddy finish them first).
     public var chunksParked: UInt64
+    /// Copies of forwarded frames put on the tap, and copies the tap could not take (outside the
+    /// conservation law: a copy is extra).
+    public var tapCopies: UInt64
+    public var tapDrops: UInt64
 
     public var received: UInt64 { capture.received }
     public var captureDrops: UInt64 { capture.captureDrops }
@@ -47,6 +51,8 @@ public struct ForwardStatistics: Sendable, Equatable {
     public var deliveryDrops: UInt64 { sum(\.capture.deliveryDrops) }
     public var inFlight: UInt64 { sum(\.inFlight) }
     public var chunksParked: UInt64 { sum(\.chunksParked) }
+    public var tapCopies: UInt64 { sum(\.tapCopies) }
+    public var tapDrops: UInt64 { sum(\.tapDrops) }
     /// The law on the totals.
     public var isConserved: Bool {
         received == forwarded + verdictDrops + tooBig + txErrors + deliveryDrops + inFlight

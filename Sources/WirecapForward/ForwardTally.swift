@@ -16,6 +16,9 @@ package struct ForwardTally: Sendable, Equatable {
     @usableFromInline package var txErrors: UInt64 = 0
     /// Frames put into the TX ring (forwarded or refused once the kernel is done with them).
     @usableFromInline package var put: UInt64 = 0
+    /// Copies put into the tap's ring, and copies dropped because it was full or refused them.
+    @usableFromInline package var tapCopies: UInt64 = 0
+    @usableFromInline package var tapDrops: UInt64 = 0
 
     @inlinable package init() {}
 
@@ -27,5 +30,7 @@ package struct ForwardTally: Sendable, Equatable {
         total.txRingFullWaits += part.txRingFullWaits
         total.txErrors += part.txErrors
         total.put += part.put
+        total.tapCopies += part.tapCopies
+        total.tapDrops += part.tapDrops
     }
 }

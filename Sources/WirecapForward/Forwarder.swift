@@ -11,6 +11,9 @@ public struct ForwarderConfiguration: Sendable {
     public var output: String
     /// More outputs for `.send(to: 1...)`, in order; each gets a TX ring per queue too.
     public var additionalOutputs: [String]
+    /// A monitor port: an interface that gets a copy of every frame sent on OUT. A copy that finds
+    /// the tap's ring full is dropped and counted (`tapDrops`): a tap never holds forwarding up.
+    public var tap: String? = nil
     /// Frames in each queue's TX ring.
     public var transmitFrames: Int
     /// How long OUT may take no frame before it counts as failed.
@@ -52,11 +55,11 @@ public final class Forwarder: Sendable {
     public init(configuration: ForwarderConfiguration) throws(ForwardError) {
         let capture = configuration.capture
         let outputs = [configuration.output] + configuration.additionalOutputs
-        if outputs.contains(capture.interface) { throw .sameInterface(capture.interface) }
+        if outputs.contains(capture.interface) || configuration.tap == capture.interface { throw .sameInterface(capture.interface) }
         do throws(CaptureError) { try capture.validate() } catch { throw .capture(error) }
         guard let pool = capture.pool else { throw .needsPool }
         let input = try Self.lookUp(capture.interface, activity: .capture)
-        for name in outputs {
+        for name in outputs + (configuration.tap.map { [$0] } ?? []) {
             let output = try Self.lookUp(name, activity: .send)
             if output.mtu < input.mtu {
                 throw .outputMTUTooSmall(input: input.name, inputMTU: input.mtu, output: output.name, outputMTU: output.mtu)
@@ -69,9 +72,12 @@ public final class Forwarder: Sendable {
                 let rings = try outputs.map { name throws(CaptureError) in
                     try TxRing(interface: name, frames: configuration.transmitFrames, bypassQdisc: configuration.bypassQdisc)
                 }
+                let tap = try configuration.tap.map { name throws(CaptureError) in
+                    try TxRing(interface: name, frames: configuration.transmitFrames, bypassQdisc: configuration.bypassQdisc)
+                }
                 queues.append(
                     ForwardQueue(
-                        index: index, main: rings[0], others: Array(rings.dropFirst()), poolChunks: pool.chunks,
+                        index: index, main: rings[0], others: Array(rings.dropFirst()), tap: tap, poolChunks: pool.chunks,
                         stallNanoseconds: configuration.stallNanoseconds))
             }
             self.queues = queues
@@ -137,7 +143,7 @@ public final class Forwarder: Sendable {
                 return ForwardQueueStatistics(
                     queue: queue.index, capture: capture.queues[queue.index], forwarded: t.forwarded, verdictDrops: t.verdictDrops,
                     tooBig: t.tooBig, txRingFullWaits: t.txRingFullWaits, txErrors: t.txErrors, inTransmitRing: queue.inTransmitRing,
-                    parked: queue.parkedFrames, chunksParked: queue.chunksParked)
+                    parked: queue.parkedFrames, chunksParked: queue.chunksParked, tapCopies: t.tapCopies, tapDrops: t.tapDrops)
             })
     }
 

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CWirecapLinux
 import WirecapEngine
 
 /// The per-packet path of one forwarding thread: the verdict, the MTU check, one copy into a TX
@@ -18,6 +22,8 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
     /// The owner queue's TX ring on the main output, and on each additional output.
     @usableFromInline var main: TxRing
     @usableFromInline var others: [TxRing]
+    /// The owner queue's ring on the tap, if any.
+    @usableFromInline var tap: TxRing?
     /// Counts since the last publish.
     @usableFromInline var tally = ForwardTally()
     /// How long a ring may take no frame back before the output counts as failed.
@@ -35,6 +41,7 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
         self.handler = handler
         main = rings.main
         others = rings.others
+        tap = rings.tap
         self.stallNanoseconds = stallNanoseconds
     }
 
@@ -44,6 +51,7 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
         if main !== queue.main {
             main = queue.main
             others = queue.others
+            tap = queue.tap
         }
         self.failure = failure
     }
@@ -100,6 +108,30 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
         }
         ring.put(bytes, tag: tag)
         tally.put += 1
+        if output == 0, let tap { copy(bytes, tag: tag, to: tap) }
+    }
+
+    /// A copy for the tap: put if its ring has room after one kick and reclaim, dropped (and
+    /// counted) otherwise, so a slow tap costs copies, never forwarding.
+    @usableFromInline
+    mutating func copy(_ bytes: UnsafeRawBufferPointer, tag: UInt32, to tap: TxRing) {
+        if !tap.hasRoom { serviceTap(tap) }
+        if tap.hasRoom && tap.refusal(of: bytes, tag: tag) == nil {
+            tap.put(bytes, tag: tag)
+            tally.tapCopies += 1
+        } else {
+            tally.tapDrops += 1
+        }
+    }
+
+    /// Kicks the tap and takes back what the kernel is done with; a copy it refused is a tap drop.
+    @inlinable
+    mutating func serviceTap(_ tap: TxRing) {
+        let sentBefore = tap.sent
+        let waitingBefore = tap.inFlight
+        try? tap.kick()
+        tap.reclaim()
+        tally.tapDrops += UInt64((waitingBefore - tap.inFlight) - (tap.sent - sentBefore))
     }
 
     /// The deciding pass of a chunk that must wait for its turn: every frame gets its verdict and
@@ -140,6 +172,7 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
     mutating func service() -> Int {
         var left = service(main)
         for ring in others { left += service(ring) }
+        if let tap, tap.inFlight > 0 { serviceTap(tap) }
         return left
     }
 
@@ -170,6 +203,15 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
                 do throws(CaptureError) { try ring.finish(stallNanoseconds: stall) } catch { failed = error }
             }
             if let failed { failure = failure ?? failed }
+        }
+        // The tap gets what it can take within a second; what it holds after is dropped there.
+        if let tap {
+            let deadline = CWirecapLinux_monotonic_ns() + 1_000_000_000
+            while tap.inFlight > 0 && CWirecapLinux_monotonic_ns() < deadline {
+                serviceTap(tap)
+                if tap.inFlight > 0 { usleep(100) }
+            }
+            tally.tapDrops += UInt64(tap.inFlight)
         }
     }
 

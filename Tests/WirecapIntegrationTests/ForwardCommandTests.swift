@@ -206,6 +206,39 @@ extension SandboxSuites {
             }
         }
 
+        @Test("--tap: a copy of every forwarded frame leaves on the tap too; the sink and the tap each see every frame once", .timeLimit(.minutes(1)))
+        func tap() throws {
+            let total = 20_000
+            let frames = SequencedFrame(flows: 16, size: 64)
+            try ForwardingSandbox.with(queues: 2, additionalOutputs: 1) { sandbox in
+                let tap = sandbox.additionalOutputs[0]
+                let sinks = try [sandbox.sinkInterface, tap.sink].map { name in
+                    try sandbox.sink.run {
+                        try CaptureEngine(configuration: CaptureConfiguration(interface: name, ring: ForwardingTests.smallBlocks(512), snapLength: 2048))
+                    }
+                }
+                let records = [SinkRecord(expected: total, frames: frames, rewrite: nil), SinkRecord(expected: total, frames: frames, rewrite: nil)]
+                for (sink, record) in zip(sinks, records) { try sink.start { _ in record.handler() } }
+                let forwarder = try BackgroundCapture(
+                    ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--tap", tap.output, "--queues", "2", "-s", "2048", "--block-size", "65536",
+                     "--blocks", "512"],
+                    in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding")
+                try forwarder.waitUntilListening()
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                _ = sender.sendSequenced(frames, count: total, prebuilt: true)
+                for _ in 0..<150 where sinks.contains(where: { $0.statistics().processed < UInt64(total) }) { usleep(20_000) }
+                let status = forwarder.interrupt()
+                for sink in sinks { sink.stop() }
+                print("wirecap-fwd --tap: sink \(records[0].matched), tap \(records[1].matched)\n\(forwarder.stderr)")
+                #expect(status == 0)
+                for record in records {
+                    let (missing, unexpected, duplicated) = record.tally { _ in true }
+                    #expect(missing == 0 && unexpected == 0 && duplicated == 0 && record.altered == 0 && record.reordered == 0)
+                }
+                #expect(forwarder.stderr.contains("\(total) copies sent to the tap \(tap.output), 0 copies the tap could not take"), "\(forwarder.stderr)")
+            }
+        }
+
         @Test("a live run: 50,000 frames over 2 queues, stopped with SIGINT, every frame at the sink once, the JSON adds up", .timeLimit(.minutes(1)))
         func liveRun() throws {
             let total = 50_000
