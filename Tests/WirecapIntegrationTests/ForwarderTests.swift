@@ -337,9 +337,14 @@ func forward<H: VerdictHandler>(
 ) throws -> ForwardRun {
     // 1,024 blocks at the sink, 512 ring blocks and 512 chunks per forwarder queue: a whole
     // debug-build burst fits even while the cores are busy elsewhere (another test run, say),
-    // in the rings alone if the capture threads do not run for a while.
+    // in the rings alone if the capture threads do not run for a while. The sink has a pool of
+    // 2,048 chunks too (about 900,000 64-byte frames, the ring as many again): under a sanitizer its checks run
+    // several times slower than the forwarder, and it must not be what loses frames.
     let sinkEngine = try sandbox.sink.run {
-        try CaptureEngine(configuration: CaptureConfiguration(interface: sandbox.sinkInterface, ring: ForwardingTests.smallBlocks(1024), snapLength: 9_000))
+        try CaptureEngine(
+            configuration: CaptureConfiguration(
+                interface: sandbox.sinkInterface, ring: ForwardingTests.smallBlocks(1024), snapLength: 9_000,
+                pool: PoolConfiguration(chunks: 2048, lockMemory: .off)))
     }
     let record = SinkRecord(expected: total, frames: frames, rewrite: rewrite)
     try sinkEngine.start { _ in record.handler() }
@@ -373,8 +378,16 @@ func forward<H: VerdictHandler>(
     sampler.stop()
     forwarder.stop()
     let statistics = forwarder.statistics()
-    // The sink's ring retires its last block within the block timeout.
-    for _ in 0..<50 where sinkEngine.statistics().processed < statistics.forwarded { usleep(20_000) }
+    // The sink's ring retires its last block within the block timeout; a slow sink (a sanitizer
+    // build) works off its pool meanwhile: wait while it makes progress.
+    var sinkLast = UInt64.max
+    for _ in 0..<1_500 {
+        let processed = sinkEngine.statistics().processed
+        if processed >= statistics.forwarded { break }
+        if processed == sinkLast { usleep(200_000) } else { usleep(20_000) }
+        if processed == sinkLast && sinkEngine.statistics().processed == processed { break }
+        sinkLast = processed
+    }
     sinkEngine.stop()
     let (missing, unexpected, duplicated) = record.tally(isForwarded: isForwarded)
     return ForwardRun(
