@@ -106,10 +106,9 @@ final class ForwardSlot<H: VerdictHandler>: @unchecked Sendable {
 }
 
 /// One benchmark: `path` over `frameLength`-byte frames with `handler`; the harness and blocks
-/// are built in setup, so a filtered run builds only its own. Inlined into the caller, where `H`
-/// is concrete: left generic, its closures were compiled once for any `H` and called the
-/// handler through a function pointer per packet, which is not what a forwarder runs.
-@inline(__always)
+/// are built in setup, so a filtered run builds only its own. Note: with two handlers in this
+/// binary, LLVM merges the two specialisations of the walk into one function that reaches the
+/// per-packet part through a function pointer (a `...Tm` symbol); see docs/experiments.md.
 func forwardBenchmark<H: VerdictHandler>(
     _ handlerName: String, _ handler: H, frameLength: Int, path: Path, network: PrivateNetwork, configuration: Benchmark.Configuration
 ) {
