@@ -166,6 +166,8 @@ int CWirecapLinux_current_cpu(void) { return sched_getcpu(); }
 
 int CWirecapLinux_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
 
+int CWirecapLinux_unshare_net(void) { return unshare(CLONE_NEWNET); }
+
 int CWirecapLinux_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int CWirecapLinux_eventfd_signal(int fd) {

@@ -81,6 +81,8 @@ int CWirecapLinux_pin_current_thread(int cpu);
 int CWirecapLinux_allowed_cpus(int *cpus, int capacity);
 int CWirecapLinux_current_cpu(void);
 int CWirecapLinux_setns_net(int fd);
+// Moves the calling thread into a new network namespace of its own (CAP_SYS_ADMIN).
+int CWirecapLinux_unshare_net(void);
 int CWirecapLinux_eventfd(void);
 int CWirecapLinux_eventfd_signal(int fd);
 // Reads (and so zeroes) a non-blocking eventfd's counter; 0 if it was already zero.
