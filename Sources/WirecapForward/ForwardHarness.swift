@@ -24,7 +24,7 @@ public final class ForwardHarness<H: VerdictHandler> {
     public init(interface: String, handler: H, transmitFrames: Int = 4096, in network: PrivateNetwork? = nil) throws {
         let open = { () throws(CaptureError) -> TxRing in try TxRing(interface: interface, frames: transmitFrames) }
         let ring = try network.map { try $0.run(open) } ?? open()
-        queue = ForwardQueue(index: 0, main: ring, others: [], poolChunks: 1, stallNanoseconds: 5_000_000_000)
+        queue = ForwardQueue(index: 0, main: ring, others: [], tap: nil, poolChunks: 1, stallNanoseconds: 5_000_000_000)
         walk = ForwardingWalk(handler: handler, rings: queue, stallNanoseconds: queue.stallNanoseconds)
     }
 

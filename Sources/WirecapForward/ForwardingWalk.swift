@@ -19,11 +19,13 @@ import WirecapEngine
 @usableFromInline
 struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
     @usableFromInline var handler: H
-    /// The owner queue's TX ring on the main output, and on each additional output.
-    @usableFromInline var main: TxRing
-    @usableFromInline var others: [TxRing]
-    /// The owner queue's ring on the tap, if any.
-    @usableFromInline var tap: TxRing?
+    /// The owner queue's TX ring on the main output, on each additional output, and on the tap.
+    /// Unmanaged: the `ForwardQueue` that owns the rings outlives every walk over them, and a
+    /// strong reference read from this (mutable) walk cost a retain and a release per frame sent
+    /// (seen in the disassembly), since `waitForRoom` could in principle replace it meanwhile.
+    @usableFromInline var mainRing: Unmanaged<TxRing>
+    @usableFromInline var otherRings: [Unmanaged<TxRing>]
+    @usableFromInline var tapRing: Unmanaged<TxRing>?
     /// Counts since the last publish.
     @usableFromInline var tally = ForwardTally()
     /// How long a ring may take no frame back before the output counts as failed.
@@ -39,19 +41,19 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
     @inlinable
     init(handler: H, rings: ForwardQueue, stallNanoseconds: UInt64) {
         self.handler = handler
-        main = rings.main
-        others = rings.others
-        tap = rings.tap
+        mainRing = .passUnretained(rings.main)
+        otherRings = rings.others.map { .passUnretained($0) }
+        tapRing = rings.tap.map { .passUnretained($0) }
         self.stallNanoseconds = stallNanoseconds
     }
 
     /// Turns to `queue`'s rings, taking over its output's failure, if any.
     @inlinable
     mutating func use(_ queue: ForwardQueue, failure: CaptureError?) {
-        if main !== queue.main {
-            main = queue.main
-            others = queue.others
-            tap = queue.tap
+        if mainRing.toOpaque() != Unmanaged.passUnretained(queue.main).toOpaque() {
+            mainRing = .passUnretained(queue.main)
+            otherRings = queue.others.map { .passUnretained($0) }
+            tapRing = queue.tap.map { .passUnretained($0) }
         }
         self.failure = failure
     }
@@ -76,18 +78,18 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
             tally.verdictDrops += 1
             return FrameNote.nowhere
         }
-        let ring: TxRing
+        let ring: Unmanaged<TxRing>
         if output == 0 {
-            ring = main
-        } else if output > 0 && output <= others.count {
-            ring = others[output - 1]
+            ring = mainRing
+        } else if output > 0 && output <= otherRings.count {
+            ring = otherRings[output - 1]
         } else {
             tally.txErrors += 1
             return FrameNote.nowhere
         }
         // Checked here because the ring's virtio-net header turns off the kernel's own check
         // (TxRing.init); a frame the capture cut would go out truncated.
-        if let refusal = ring.refusal(of: UnsafeRawBufferPointer(frame.bytes), tag: frame.pushedTag) {
+        if let refusal = ring._withUnsafeGuaranteedRef({ $0.refusal(of: UnsafeRawBufferPointer(frame.bytes), tag: frame.pushedTag) }) {
             if refusal == .overMTU { tally.tooBig += 1 } else { tally.txErrors += 1 }
             return FrameNote.nowhere
         }
@@ -101,20 +103,21 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
     /// One copy into the output's ring, after waiting for a slot if it is full.
     @inlinable @inline(__always)
     mutating func send(_ bytes: UnsafeRawBufferPointer, tag: UInt32, output: Int) {
-        let ring = output == 0 ? main : others[output - 1]
-        if !ring.hasRoom && !waitForRoom(ring) {
+        let ring = output == 0 ? mainRing : otherRings[output - 1]
+        if !ring._withUnsafeGuaranteedRef({ $0.hasRoom }) && !waitForRoom(ring.takeUnretainedValue()) {
             tally.txErrors += 1
             return
         }
-        ring.put(bytes, tag: tag)
+        ring._withUnsafeGuaranteedRef { $0.put(bytes, tag: tag) }
         tally.put += 1
-        if output == 0, let tap { copy(bytes, tag: tag, to: tap) }
+        if output == 0, let tap = tapRing { copy(bytes, tag: tag, to: tap) }
     }
 
     /// A copy for the tap: put if its ring has room after one kick and reclaim, dropped (and
     /// counted) otherwise, so a slow tap costs copies, never forwarding.
-    @usableFromInline
-    mutating func copy(_ bytes: UnsafeRawBufferPointer, tag: UInt32, to tap: TxRing) {
+    @inlinable
+    mutating func copy(_ bytes: UnsafeRawBufferPointer, tag: UInt32, to ring: Unmanaged<TxRing>) {
+        let tap = ring.takeUnretainedValue()
         if !tap.hasRoom { serviceTap(tap) }
         if tap.hasRoom && tap.refusal(of: bytes, tag: tag) == nil {
             tap.put(bytes, tag: tag)
@@ -171,7 +174,7 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
     @inlinable @discardableResult
     mutating func service() -> Int {
         var left = service(main)
-        for ring in others { left += service(ring) }
+        for ring in otherRings { left += service(ring.takeUnretainedValue()) }
         if let tap, tap.inFlight > 0 { serviceTap(tap) }
         return left
     }
@@ -189,9 +192,14 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
         return left
     }
 
+    /// The rings as references, for what runs once per chunk or less.
+    @inlinable var main: TxRing { mainRing.takeUnretainedValue() }
+    @inlinable var others: [TxRing] { otherRings.map { $0.takeUnretainedValue() } }
+    @inlinable var tap: TxRing? { tapRing?.takeUnretainedValue() }
+
     /// Frames put and not yet sent or refused, on every output.
     @inlinable
-    var inFlight: Int { others.reduce(main.inFlight) { $0 + $1.inFlight } }
+    var inFlight: Int { otherRings.reduce(main.inFlight) { $0 + $1.takeUnretainedValue().inFlight } }
 
     /// Sends what every ring holds and waits until the kernel took it back (at the end).
     @inlinable
