@@ -212,13 +212,7 @@ extension SandboxSuites {
             let frames = SequencedFrame(flows: 16, size: 64)
             try ForwardingSandbox.with(queues: 2, additionalOutputs: 1) { sandbox in
                 let tap = sandbox.additionalOutputs[0]
-                let sinks = try [sandbox.sinkInterface, tap.sink].map { name in
-                    try sandbox.sink.run {
-                        try CaptureEngine(configuration: CaptureConfiguration(interface: name, ring: ForwardingTests.smallBlocks(512), snapLength: 2048))
-                    }
-                }
-                let records = [SinkRecord(expected: total, frames: frames, rewrite: nil), SinkRecord(expected: total, frames: frames, rewrite: nil)]
-                for (sink, record) in zip(sinks, records) { try sink.start { _ in record.handler() } }
+                let (sinks, records) = try sandbox.startSinks([sandbox.sinkInterface, tap.sink], expecting: total, frames: frames)
                 let forwarder = try BackgroundCapture(
                     ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--tap", tap.output, "--queues", "2", "-s", "2048", "--block-size", "65536",
                      "--blocks", "512"],

@@ -41,11 +41,7 @@ extension SandboxSuites {
             let frames = SequencedFrame(flows: 16, size: 64)
             try ForwardingSandbox.with(queues: 2, additionalOutputs: 1) { sandbox in
                 let second = sandbox.additionalOutputs[0]
-                let sinks = try [sandbox.sinkInterface, second.sink].map { name in
-                    try sandbox.sink.run { try CaptureEngine(configuration: CaptureConfiguration(interface: name, ring: ForwardingTests.smallBlocks(512), snapLength: 2048)) }
-                }
-                let records = [SinkRecord(expected: total, frames: frames, rewrite: nil), SinkRecord(expected: total, frames: frames, rewrite: nil)]
-                for (sink, record) in zip(sinks, records) { try sink.start { _ in record.handler() } }
+                let (sinks, records) = try sandbox.startSinks([sandbox.sinkInterface, second.sink], expecting: total, frames: frames)
                 let capture = CaptureConfiguration(
                     interface: sandbox.inputInterface, queues: 2, ring: ForwardingTests.smallBlocks(256), snapLength: 2048,
                     pool: PoolConfiguration(chunks: 256))
@@ -57,12 +53,7 @@ extension SandboxSuites {
                 let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
                 _ = sender.sendSequenced(frames, count: total, prebuilt: true)
                 let nowhere = (0..<total).filter { $0 % 10 == 9 }.count
-                for _ in 0..<250 {
-                    let s = forwarder.statistics()
-                    if s.received == UInt64(total) && s.inFlight == 0 { break }
-                    usleep(20_000)
-                }
-                forwarder.stop()
+                forwarder.stop(afterReceiving: total)
                 let s = forwarder.statistics()
                 for _ in 0..<100 where sinks.reduce(0, { $0 + $1.statistics().processed }) < s.forwarded { usleep(20_000) }
                 for sink in sinks { sink.stop() }
@@ -99,12 +90,7 @@ extension SandboxSuites {
                 try forwarder.start(makeHandler)
                 let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
                 for frame in frames { _ = frame.withUnsafeBytes { sender.send($0) } }
-                for _ in 0..<250 {
-                    let s = forwarder.statistics()
-                    if s.received == UInt64(total) && s.inFlight == 0 { break }
-                    usleep(20_000)
-                }
-                forwarder.stop()
+                forwarder.stop(afterReceiving: total)
                 let s = forwarder.statistics()
                 // tcpdump ends by itself once it has `arriving` frames (a SIGINT would leave what
                 // its ring still holds unread); if some never come, it is stopped after 10 s.
@@ -186,5 +172,30 @@ struct SplitByParity: VerdictHandler {
         guard let sequence = SequencedFrame.sequence(of: UnsafeRawBufferPointer(frame.bytes)) else { return .drop }
         if sequence % 10 == 9 { return .send(to: 7) }
         return sequence % 2 == 0 ? .forward : .send(to: 1)
+    }
+}
+
+extension Forwarder {
+    /// Waits (up to 5 s) until `total` frames were received and none is in flight, then stops.
+    func stop(afterReceiving total: Int) {
+        for _ in 0..<250 {
+            let s = statistics()
+            if s.received == UInt64(total) && s.inFlight == 0 { break }
+            usleep(20_000)
+        }
+        stop()
+    }
+}
+
+extension ForwardingSandbox {
+    /// A capture (rings of 512 blocks of 64 KiB) on each of `interfaces` in the sink's namespace,
+    /// each recording the numbered frames it sees.
+    func startSinks(_ interfaces: [String], expecting total: Int, frames: SequencedFrame) throws -> ([CaptureEngine], [SinkRecord]) {
+        let sinks = try interfaces.map { name in
+            try sink.run { try CaptureEngine(configuration: CaptureConfiguration(interface: name, ring: ForwardingTests.smallBlocks(512), snapLength: 2048)) }
+        }
+        let records = interfaces.map { _ in SinkRecord(expected: total, frames: frames, rewrite: nil) }
+        for (sink, record) in zip(sinks, records) { try sink.start { _ in record.handler() } }
+        return (sinks, records)
     }
 }
