@@ -144,8 +144,9 @@ public struct ForwardCommand: ParsableCommand {
         var failures: [CaptureError?] = configurations.map { _ in nil }
         let ways = configurations.map { "\($0.capture.interface) -> \($0.output)" }
         var fanoutGroups: [UInt16] = configurations.map { _ in 0 }
+        let end: LinkRun.End
         do {
-            _ = try link.run(
+            end = try link.run(
                 duration: duration,
                 open: { note in
                     let forwarders = try open(configurations, signatures: signatures)
@@ -193,6 +194,10 @@ public struct ForwardCommand: ParsableCommand {
             } catch {
                 throw refuse("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
             }
+        }
+        // Only --reconnect looks for a lost link, so only it can end this way.
+        if case .reopenFailed(let reason) = end {
+            throw refuse("forwarding stopped: the links came back but forwarding could not open again: \(reason)")
         }
     }
 
