@@ -19,9 +19,8 @@
 # while a traffic loop in the other namespace sends, with `wirecap send` from 198.18.0.0/15, in
 # turn: a burst at full speed (200,000 frames, 256 flows), a steady 20,000 frames/s, an elephant
 # (300,000 frames of one flow at full speed: one queue under hash fanout, whose backlog
-# offloading moves to the buddy), and an
-# idle gap. At every interval the script checks, on the capture's latest stats line, that every
-# queue and the total obey received == processed + delivery_drops + in_flight and that the
+# offloading moves to the buddy), and an idle gap. At every interval the script checks, on each
+# stats line the capture wrote since the last look, that every queue and the total obey received == processed + delivery_drops + in_flight and that the
 # capture says conserved; samples VmRSS (/proc/PID/status) and the open descriptors
 # (/proc/PID/fd). After the warm-up, RSS must stay within the slack of the warm-up's highest
 # value, and the descriptors at or below the warm-up's highest count. At the end the capture must
