@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "WirecapCommandLine",
             dependencies: [
-                "CWirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", "WirecapPcap",
+                "CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", "WirecapPcap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

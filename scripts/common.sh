@@ -35,11 +35,18 @@ build_wirecap() {
 make_sandbox() {
     ip netns add "$1"
     ip netns add "$2"
-    local ns i
+    local ns
     for ns in "$1" "$2"; do
         ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
             net.ipv6.conf.default.disable_ipv6=1 >/dev/null
     done
+    make_veth "$1" "$2"
+}
+
+# make_veth NS_TX NS_RX: the veth pair vtx/vrx of make_sandbox, both up; returns once vtx is UP
+# (has a carrier). Also to make the pair again after it was deleted.
+make_veth() {
+    local i
     ip -n "$1" link add vtx type veth peer name vrx netns "$2"
     ip -n "$1" link set vtx up
     ip -n "$2" link set vrx up

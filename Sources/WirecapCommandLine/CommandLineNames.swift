@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import WirecapEngine
 
 extension ConfigurationError.Parameter {
@@ -52,6 +53,9 @@ public func runWithOneLineErrors<Command: ParsableCommand>(_ command: Command.Ty
     }
 }
 
+/// Files this process has appended statistics to.
+private let startedFiles = Mutex(Set<String>())
+
 /// A `--stats-json` object: one JSON line with snake_case keys in a stable order, to a file, or
 /// to standard output for `-`.
 public protocol StatisticsJSON: Encodable {}
@@ -64,11 +68,20 @@ extension StatisticsJSON {
         return try encoder.encode(self)
     }
 
-    public func write(to path: String) throws {
+    /// One line to `path` (replacing the file), or a line more with `appending` (the first
+    /// append of a process empties the file, so a run's periodic lines start afresh).
+    public func write(to path: String, appending: Bool = false) throws {
         var data = try json()
         data.append(0x0a)
         if path == "-" {
             FileHandle.standardOutput.write(data)
+        } else if appending {
+            let fresh = startedFiles.withLock { $0.insert(path).inserted }
+            if fresh || !FileManager.default.fileExists(atPath: path) { try Data().write(to: URL(fileURLWithPath: path)) }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: data)
         } else {
             try data.write(to: URL(fileURLWithPath: path))
         }

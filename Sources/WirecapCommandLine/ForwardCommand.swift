@@ -101,6 +101,9 @@ public struct ForwardCommand: ParsableCommand {
     @Flag(help: "Do not pin threads to CPUs.")
     var noPin = false
 
+    @Flag(help: "When a link goes down (or an interface goes away), wait for every interface to come back and forward on; the summary counts reconnects and the time without forwarding.")
+    var reconnect = false
+
     public init() {}
 
     /// The name the errors start with: `wirecap-fwd`, or `wirecap` when run as `wirecap fwd`.
@@ -133,56 +136,101 @@ public struct ForwardCommand: ParsableCommand {
         let configurations = try (bidirectional ? [(input, output), (output, input)] : [(input, output)]).map(configuration)
         // Signals are taken by this thread with sigtimedwait; every other thread inherits the mask.
         _ = CWirecapLinux_block_stop_signals()
-        var forwarders: [Forwarder] = []
+        let interfaces = [input, output] + (tap.map { [$0] } ?? [])
+        var link = LinkRun(reconnect: reconnect, interfaces: interfaces, program: Self.program, activity: "forwarding")
+        // Per direction: the counts of forwarders already stopped, added up, and the last one's
+        // output failure.
+        var retired: [ForwardStatistics?] = configurations.map { _ in nil }
+        var failures: [CaptureError?] = configurations.map { _ in nil }
+        let ways = configurations.map { "\($0.capture.interface) -> \($0.output)" }
+        var fanoutGroups: [UInt16] = configurations.map { _ in 0 }
+        let end: LinkRun.End
         do {
-            // Each direction is a Forwarder of its own: its own fanout group on its input (the
-            // engine asks the kernel for an unused group id), rings and threads. If the second
-            // cannot open, the first closes as it goes out of scope.
-            for configuration in configurations { forwarders.append(try Forwarder(configuration: configuration)) }
-            for forwarder in forwarders {
-                if signatures.isEmpty {
-                    try forwarder.start { _ in ForwardAll() }
-                } else {
-                    try forwarder.start { _ in SignatureDropper(signatures: signatures) }
-                }
-            }
+            end = try link.run(
+                duration: duration,
+                open: { note in
+                    let forwarders = try open(configurations, signatures: signatures)
+                    fanoutGroups = forwarders.map(\.engine.fanoutGroup)
+                    printError("forwarding \(ways.joined(separator: " and ")): \(queues) queues\(bidirectional ? " each" : "")\(note)")
+                    return forwarders
+                },
+                // Without --reconnect a lost link is not looked for: the forwarder goes on when
+                // the link comes back with the same interface, as it always has.
+                lost: { forwarders in reconnect ? Self.loss(of: forwarders) : nil },
+                finished: { forwarders in
+                    guard let c else { return false }
+                    let before = retired.reduce(0) { $0 + ($1?.received ?? 0) }
+                    return forwarders.reduce(before) { $0 + $1.statistics().received } >= UInt64(c)
+                },
+                retire: { forwarders in
+                    // Both directions drain at once.
+                    for forwarder in forwarders { forwarder.requestStop() }
+                    for forwarder in forwarders { forwarder.wait() }
+                    for (index, forwarder) in forwarders.enumerated() {
+                        retired[index] = retired[index] + forwarder.statistics()
+                        failures[index] = forwarder.outputFailure
+                    }
+                })
         } catch let error as ForwardError {
             throw refuse(error.description(naming: \.flag))
         } catch let error as CaptureError {
             throw refuse(error.description(naming: \.flag))
         }
-        let ways = forwarders.map(Self.way).joined(separator: " and ")
-        printError("forwarding \(ways): \(queues) queues\(bidirectional ? " each" : "")")
-
-        let started = CWirecapLinux_monotonic_ns()
-        let deadline = DurationOption.deadline(duration, from: started)
-        while CWirecapLinux_wait_stop_signal(100) == 0 {
-            if let deadline, CWirecapLinux_monotonic_ns() >= deadline { break }
-            if let c, forwarders.reduce(0, { $0 + $1.statistics().received }) >= UInt64(c) { break }
-        }
-        // Both directions drain at once.
-        for forwarder in forwarders { forwarder.requestStop() }
-        for forwarder in forwarders { forwarder.wait() }
-        let seconds = Double(CWirecapLinux_monotonic_ns() - started) / 1e9
+        let seconds = Double(CWirecapLinux_monotonic_ns() - link.started) / 1e9
         var directions: [ForwardReport.Direction] = []
-        for forwarder in forwarders {
-            let stats = forwarder.statistics()
-            report(stats, of: forwarder)
-            let configuration = forwarder.configuration
+        for (index, configuration) in configurations.enumerated() {
+            // Every forwarder was retired at the end of the run.
+            let stats = retired[index]!
+            report(stats, way: ways[index], failure: failures[index])
             directions.append(
-                ForwardReport.Direction(
-                    input: configuration.capture.interface, output: configuration.output, fanoutGroup: forwarder.engine.fanoutGroup, statistics: stats))
+                ForwardReport.Direction(input: configuration.capture.interface, output: configuration.output, fanoutGroup: fanoutGroups[index], statistics: stats))
         }
+        if reconnect { printError(link.summary) }
         if let statsJson {
             do {
-                try ForwardReport(forward: directions[0], reverse: directions.dropFirst().first, seconds: seconds).write(to: statsJson)
+                try ForwardReport(
+                    forward: directions[0], reverse: directions.dropFirst().first, seconds: seconds, reconnects: link.reconnects, gapSeconds: link.gapSeconds
+                ).write(to: statsJson)
             } catch {
                 throw refuse("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
             }
         }
+        // Only --reconnect looks for a lost link, so only it can end this way.
+        if case .reopenFailed(let reason) = end {
+            throw refuse("forwarding stopped: the links came back but forwarding could not open again: \(reason)")
+        }
     }
 
-    static func way(_ forwarder: Forwarder) -> String { "\(forwarder.configuration.capture.interface) -> \(forwarder.configuration.output)" }
+    /// Opens and starts a forwarder per direction. Each is a Forwarder of its own: its own
+    /// fanout group on its input (the engine asks the kernel for an unused group id), rings and
+    /// threads. If the second cannot open, the first closes as it goes out of scope.
+    func open(_ configurations: [ForwarderConfiguration], signatures: [Signature]) throws -> [Forwarder] {
+        var forwarders: [Forwarder] = []
+        for configuration in configurations { forwarders.append(try Forwarder(configuration: configuration)) }
+        for forwarder in forwarders {
+            if signatures.isEmpty {
+                try forwarder.start { _ in ForwardAll() }
+            } else {
+                try forwarder.start { _ in SignatureDropper(signatures: signatures) }
+            }
+        }
+        return forwarders
+    }
+
+    /// A lost link (--reconnect): an input's sockets were told the interface went down or away,
+    /// or an output failed.
+    static func loss(of forwarders: [Forwarder]) -> String? {
+        for forwarder in forwarders {
+            let input = forwarder.configuration.capture.interface
+            if let (queue, error) = forwarder.engine.socketError {
+                return error == .networkDown
+                    ? "forwarding from \(input) lost its link (the interface went down)"
+                    : "forwarding from \(input) failed: the kernel reported \(error) on queue \(queue)"
+            }
+            if let failure = forwarder.outputFailure { return "forwarding from \(input) lost its output: \(failure)" }
+        }
+        return nil
+    }
 
     /// The forwarder of one direction, `from` -> `to`, with the command's options; its filter
     /// compiled for `from`.
@@ -209,9 +257,10 @@ public struct ForwardCommand: ParsableCommand {
         return configuration
     }
 
-    /// The summary of one direction, each line led by the direction when there are two.
-    func report(_ stats: ForwardStatistics, of forwarder: Forwarder) {
-        let lead = bidirectional ? "\(Self.way(forwarder)): " : ""
+    /// The summary of one direction (`way`: IN -> OUT), each line led by the direction when
+    /// there are two; `failure`: its output's, if any.
+    func report(_ stats: ForwardStatistics, way: String, failure: CaptureError?) {
+        let lead = bidirectional ? "\(way): " : ""
         printError(
             "\(lead)\(stats.forwarded) frames forwarded, \(stats.received) received, \(stats.verdictDrops) dropped by verdict, \(stats.tooBig) too big, \(stats.txErrors) TX errors, \(stats.captureDrops) capture drops, \(stats.txRingFullWaits) TX ring full waits")
         if queues > 1 {
@@ -222,7 +271,7 @@ public struct ForwardCommand: ParsableCommand {
         }
         if let tap { printError("\(lead)\(stats.tapCopies) copies sent to the tap \(tap), \(stats.tapDrops) copies the tap could not take") }
         if stats.chunksParked > 0 { printError("\(lead)\(stats.chunksParked) chunks decided by a buddy waited for their turn, to leave in order") }
-        if let failure = forwarder.outputFailure { printError("\(Self.program): \(lead)\(failure)") }
+        if let failure { printError("\(Self.program): \(lead)\(failure)") }
         if !stats.isConserved || stats.inFlight > 0 {
             printError("\(Self.program): \(lead)the counts do not add up (\(stats.inFlight) frames in flight after the drain): please report this")
         }

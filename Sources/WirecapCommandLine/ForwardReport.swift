@@ -58,8 +58,11 @@ struct ForwardReport: StatisticsJSON {
     let forward: Direction
     let reverse: Direction?
     let seconds: Double
+    /// --reconnect: forwarders opened again after a lost link, and the seconds without one.
+    var reconnects = 0
+    var gapSeconds = 0.0
 
-    enum Keys: String, CodingKey { case reverse, seconds }
+    enum Keys: String, CodingKey { case reverse, seconds, reconnects, gapSeconds }
 
     /// The forward direction's keys at the top level (where readers of a one-way run find them),
     /// then `reverse` and `seconds` beside them.
@@ -68,5 +71,7 @@ struct ForwardReport: StatisticsJSON {
         var container = encoder.container(keyedBy: Keys.self)
         try container.encodeIfPresent(reverse, forKey: .reverse)
         try container.encode(seconds, forKey: .seconds)
+        try container.encode(reconnects, forKey: .reconnects)
+        try container.encode(gapSeconds, forKey: .gapSeconds)
     }
 }

@@ -74,6 +74,14 @@ public final class Sandbox: @unchecked Sendable {
         try Command.run(["ip", "-n", peerNS.name, "link", "set", peer, "mtu", "\(mtu)", "up"])
     }
 
+    /// Makes the veth pair again, under the same names, after a test deleted it (an interface
+    /// that goes away and comes back, with new ifindexes); returns once both ends have a carrier.
+    public func addLink(queues: Int = 1) throws {
+        try Self.addVeth(senderInterface, in: sender, peer: receiverInterface, in: receiver, queues: queues, mtu: mtu)
+        try ForwardingSandbox.waitForCarrier(senderInterface, in: sender)
+        try ForwardingSandbox.waitForCarrier(receiverInterface, in: receiver)
+    }
+
     /// Builds a sandbox, runs `body` with it, and tears it down whatever happens.
     public static func with<T>(queues: Int = 1, mtu: Int = 1500, _ body: (Sandbox) throws -> T) throws -> T {
         let sandbox = try Sandbox(queues: queues, mtu: mtu)

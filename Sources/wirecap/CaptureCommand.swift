@@ -64,6 +64,12 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Write statistics as one JSON object to this file, or - for standard output.")
     var statsJson: String?
 
+    @Option(help: "With --stats-json: write the statistics so far every this many seconds, one JSON object a line, the last at the stop.")
+    var statsInterval: Double?
+
+    @Flag(help: "When the link goes down (or the interface goes away), wait for it to come back and capture on, to the same -w file; the summary counts reconnects and the time without capture.")
+    var reconnect = false
+
     @Flag(name: .short, help: "Do not put the interface into promiscuous mode.")
     var p = false
 
@@ -98,6 +104,13 @@ struct CaptureCommand: ParsableCommand {
         if r != nil && direction != .inout { return "-Q \(direction) needs an interface: a file records no direction; drop -Q or capture with -i" }
         if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
         if let problem = DurationOption.problem(duration, until: "capture") { return problem }
+        if let statsInterval {
+            if statsJson == nil { return "--stats-interval needs --stats-json: give the file the statistics go to (or - for standard output)" }
+            if !(statsInterval >= 0.1 && statsInterval <= DurationOption.longest) {
+                return "--stats-interval \(shown(statsInterval)) is out of range: give 0.1 to \(Int(DurationOption.longest)) seconds"
+            }
+        }
+        if reconnect && r != nil { return "--reconnect needs an interface: a file has no link to lose; drop --reconnect or capture with -i" }
         // Checked before the filter is compiled, which hands the snap length to libpcap as a C int.
         if !(1...CaptureConfiguration.defaultSnapLength).contains(s) {
             return "-s \(s) is out of range: use 1 to \(CaptureConfiguration.defaultSnapLength) bytes"
@@ -141,52 +154,72 @@ struct CaptureCommand: ParsableCommand {
         configuration.filter = filter
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
         _ = CWirecapLinux_block_stop_signals()
-        let engine: CaptureEngine
         let writer: SavefileWriter?
         do {
             try configuration.validate()
             writer = try w.map { path throws(SavefileError) in try SavefileWriter(path: path, snapLength: s) }
-            engine = try CaptureEngine(configuration: configuration)
         } catch let error as CaptureError {
             throw fail(error)
         } catch let error as SavefileError {
             throw fail(Self.cannotOpen(error))
         }
-        let sink = CaptureSink(writer: writer, limit: c, control: engine.control)
+        // The savefile and the -c count outlive engines: with --reconnect one run is several.
+        let sink = CaptureSink(writer: writer, limit: c)
         let work = SyntheticWork(nanosecondsPerPacket: workNs, mode: workMode)
-        try engine.start { _ in WorkingHandler(SinkHandler(sink: sink), work: work) }
-        printError("listening on \(i): \(queues) queues")
-
-        let started = CWirecapLinux_monotonic_ns()
-        let deadline = DurationOption.deadline(duration, from: started)
-        let showProgress = isatty(STDERR_FILENO) == 1
-        var lastProgress = started
+        var link = LinkRun(reconnect: reconnect, interfaces: [i], program: "wirecap", activity: "capture")
+        // The counts of engines already stopped, added up.
+        var retired: CaptureStatistics? = nil
         var socketError: (queue: Int, error: Errno)? = nil
-        while !engine.control.isStopping {
-            if CWirecapLinux_wait_stop_signal(100) != 0 { break }
-            let now = CWirecapLinux_monotonic_ns()
-            if let deadline, now >= deadline { break }
-            // The interface went down (or another error reached a queue's socket): stop with what
-            // was captured so far, and say so, as tcpdump does.
-            if let error = engine.socketError {
-                socketError = error
-                break
-            }
-            if showProgress && now - lastProgress >= 1_000_000_000 {
-                lastProgress = now
-                let stats = engine.statistics()
-                FileHandle.standardError.write(Data("\r\(stats.processed) processed, \(stats.captureDrops) dropped   ".utf8))
-            }
+        let showProgress = isatty(STDERR_FILENO) == 1
+        var lastProgress: UInt64 = 0
+        var nextReport = statsInterval.map { _ in CWirecapLinux_monotonic_ns() }
+        let end: LinkRun.End
+        do {
+            end = try link.run(
+                duration: duration,
+                open: { note in
+                    let engine = try CaptureEngine(configuration: configuration)
+                    let control = engine.control
+                    try engine.start { _ in WorkingHandler(SinkHandler(sink: sink, control: control), work: work) }
+                    printError("listening on \(i): \(queues) queues\(note)")
+                    return engine
+                },
+                // The interface went down (or another error reached a queue's socket).
+                lost: { engine in
+                    guard let error = engine.socketError else { return nil }
+                    socketError = error
+                    return error.error == .networkDown
+                        ? "capture on \(i) lost its link (the interface went down)"
+                        : "capture on \(i) failed: the kernel reported \(error.error) on queue \(error.queue)"
+                },
+                finished: { $0.control.isStopping },
+                retire: { engine in
+                    engine.stop()
+                    retired = retired + engine.statistics()
+                },
+                turn: { engine, now, run in
+                    if showProgress && now - lastProgress >= 1_000_000_000 {
+                        lastProgress = now
+                        let stats = total(retired, engine)
+                        FileHandle.standardError.write(Data("\r\(stats.processed) processed, \(stats.captureDrops) dropped   ".utf8))
+                    }
+                    if let interval = statsInterval, let due = nextReport, now >= due {
+                        nextReport = due + UInt64(interval * 1e9)
+                        // A failed write is told once, at the end, by the final report.
+                        try? report(total(retired, engine), captured: sink.packetsCaptured, link: run, now: now)
+                    }
+                })
+        } catch let error as CaptureError {
+            throw fail(error)
         }
         if showProgress { FileHandle.standardError.write(Data("\r".utf8)) }
-        engine.stop()
-        let seconds = Double(CWirecapLinux_monotonic_ns() - started) / 1e9
         do {
             try writer?.close()
         } catch {
             throw fail("cannot finish \(error)")
         }
-        let statistics = engine.statistics()
+        // Every engine was retired at the end of the run.
+        let statistics = retired!
         let captured = sink.packetsCaptured
         printError("\(captured) packets captured")
         printError("\(statistics.offered) packets received by filter")
@@ -195,6 +228,7 @@ struct CaptureCommand: ParsableCommand {
         if statistics.inFlight > 0 {
             printError("\(statistics.inFlight) packets accepted by the kernel but not processed at stop")
         }
+        if reconnect { printError(link.summary) }
         if queues > 1 || poolChunks > 0 {
             for q in statistics.queues {
                 var line = "queue \(q.queue): \(q.received) received, \(q.processed) processed, \(q.captureDrops) capture drops, \(q.freezes) freezes"
@@ -206,19 +240,40 @@ struct CaptureCommand: ParsableCommand {
                 printError(line)
             }
         }
-        if let statsJson {
-            do {
-                try StatisticsReport(interface: i, statistics: statistics, captured: captured, seconds: seconds).write(to: statsJson)
-            } catch {
-                throw fail("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
-            }
+        do {
+            try report(statistics, captured: captured, link: link, now: CWirecapLinux_monotonic_ns())
+        } catch {
+            throw fail("cannot write statistics to \(statsJson ?? "-"): \(error.localizedDescription) (choose a writable path)")
         }
-        if let (queue, error) = socketError {
+        switch end {
+        case .stopped:
+            break
+        case .linkLost:
+            let (queue, error) = socketError!
             if error == .networkDown {
                 throw fail("capture on \(i) stopped: the interface went down (bring it up with `ip link set \(i) up` and capture again)")
             }
             throw fail("capture on \(i) stopped: the kernel reported \(error) on queue \(queue)")
+        case .reopenFailed(let reason):
+            throw fail("capture on \(i) stopped: its link came back but capture could not open again: \(reason)")
         }
+    }
+
+    /// The counts so far: the engines retired and the one running, if any.
+    func total(_ retired: CaptureStatistics?, _ running: CaptureEngine?) -> CaptureStatistics {
+        // No engine runs only while waiting for the link, after one was retired.
+        guard let running else { return retired! }
+        return retired + running.statistics()
+    }
+
+    /// The --stats-json object, if asked for: with --stats-interval one line more each time (the
+    /// file was emptied at the start), else the file.
+    func report(_ statistics: CaptureStatistics, captured: UInt64, link: LinkRun, now: UInt64) throws {
+        guard let statsJson else { return }
+        try StatisticsReport(
+            interface: i!, statistics: statistics, captured: captured, seconds: Double(now - link.started) / 1e9,
+            reconnects: link.reconnects, gapSeconds: link.gapSeconds
+        ).write(to: statsJson, appending: statsInterval != nil)
     }
 
     /// An output file that cannot be opened: the fix is another `-w`.

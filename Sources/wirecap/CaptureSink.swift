@@ -13,21 +13,19 @@ final class CaptureSink: @unchecked Sendable {
     private let monitor = Monitor()
     private let writer: SavefileWriter?
     private let limit: UInt64?
-    private let control: CaptureControl
     // Guarded by `monitor`; no dynamic exclusivity check per packet.
     @exclusivity(unchecked) private var written: UInt64 = 0
 
-    init(writer: SavefileWriter?, limit: Int?, control: CaptureControl) {
+    init(writer: SavefileWriter?, limit: Int?) {
         self.writer = writer
         self.limit = limit.map(UInt64.init)
-        self.control = control
     }
 
     @inline(__always) func lock() { monitor.lock() }
     @inline(__always) func unlock() { monitor.unlock() }
 
-    /// Called with the lock held.
-    @inline(__always) func accept(_ packet: Packet) {
+    /// Called with the lock held. Stops `control`'s capture at the -c count.
+    @inline(__always) func accept(_ packet: Packet, control: CaptureControl) {
         if let limit {
             if written >= limit { return }
             writer?.write(packet)
@@ -47,18 +45,23 @@ final class CaptureSink: @unchecked Sendable {
 }
 
 /// The per-queue handler: holds the sink's lock from the first packet of a block to its end.
+/// `control` is its own engine's: with --reconnect the sink outlives engines.
 struct SinkHandler: PacketHandler {
     let sink: CaptureSink
+    let control: CaptureControl
     var holding = false
 
-    init(sink: CaptureSink) { self.sink = sink }
+    init(sink: CaptureSink, control: CaptureControl) {
+        self.sink = sink
+        self.control = control
+    }
 
     mutating func handle(_ packet: Packet) {
         if !holding {
             sink.lock()
             holding = true
         }
-        sink.accept(packet)
+        sink.accept(packet, control: control)
     }
 
     mutating func blockDone(queue: Int) {

@@ -61,9 +61,14 @@ struct StatisticsReport: StatisticsJSON {
     let queues: [Queue]
     let total: Total
     let seconds: Double
+    /// Whether the conservation law holds on every queue.
+    let conserved: Bool
+    /// --reconnect: capture groups opened again after a lost link, and the seconds without one.
+    let reconnects: Int
+    let gapSeconds: Double
 
     /// `captured` is what the application kept (written to -w, counted against -c).
-    init(interface: String, statistics: CaptureStatistics, captured: UInt64, seconds: Double) {
+    init(interface: String, statistics: CaptureStatistics, captured: UInt64, seconds: Double, reconnects: Int = 0, gapSeconds: Double = 0) {
         self.interface = interface
         queues = statistics.queues.map(Queue.init)
         total = Total(
@@ -71,5 +76,8 @@ struct StatisticsReport: StatisticsJSON {
             deliveryDrops: statistics.deliveryDrops, processed: statistics.processed, inFlight: statistics.inFlight,
             captured: captured, cpuSeconds: statistics.cpuSeconds)
         self.seconds = seconds
+        conserved = statistics.isConserved
+        self.reconnects = reconnects
+        self.gapSeconds = gapSeconds
     }
 }

@@ -69,6 +69,15 @@ struct CaptureErrorTests {
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "--work-ns=-5"]), containing: ["--work-ns -5 is out of range"])
     }
 
+    @Test("--stats-interval without --stats-json or out of range, --reconnect with a file")
+    func reconnectAndIntervalOptions() throws {
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--stats-interval", "5"]), containing: ["--stats-interval needs --stats-json"])
+        expectOneLineError(
+            try Tool.run(["capture", "-i", "lo", "--stats-json", "-", "--stats-interval", "inf"]), containing: ["--stats-interval inf is out of range", "0.1 to"])
+        expectOneLineError(
+            try Tool.run(["capture", "-r", "/dev/null", "--reconnect"]), containing: ["--reconnect needs an interface", "drop --reconnect"])
+    }
+
     @Test("offloading options out of range or without a pool")
     func offloadOptions() throws {
         expectOneLineError(

@@ -85,15 +85,19 @@ final class BackgroundCapture {
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     /// Waits for the `listening on` line that says the fanout group is complete.
-    func waitUntilListening(timeout: Double = 20) throws {
+    func waitUntilListening(timeout: Double = 20) throws { try waitFor(ready, timeout: timeout) }
+
+    /// Waits until the tool has said `text` on standard error; throws (and ends the tool) if it
+    /// exits or `timeout` seconds pass first.
+    func waitFor(_ text: String, timeout: Double = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if stderr.contains(ready) { return }
+            if stderr.contains(text) { return }
             if !process.isRunning { break }
             usleep(20_000)
         }
         process.terminate()
-        throw Command.Failure(command: process.arguments ?? [], status: process.isRunning ? -1 : process.terminationStatus, output: "never said '\(ready)': \(stderr)")
+        throw Command.Failure(command: process.arguments ?? [], status: process.isRunning ? -1 : process.terminationStatus, output: "never said '\(text)': \(stderr)")
     }
 
     /// SIGINT, as a person pressing Ctrl-C, then waits for a clean exit.
