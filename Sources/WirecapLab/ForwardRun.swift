@@ -231,8 +231,21 @@ final class RunningForwarder {
             guard status == 0, let statsPath, let data = FileManager.default.contents(atPath: statsPath) else {
                 throw LabError.forwarderFailed(engine: engine.title, reason: "exit \(status): \(ChildProcess.lastLine(text))")
             }
-            return Outcome(counts: try ForwarderCounts(statsJSON: data), note: nil)
+            return Outcome(counts: try ForwarderCounts(statsJSON: data), note: Self.wirecapNote(text))
         }
+    }
+
+    /// What wirecap fwd's summary says about offloading: chunks moved per queue, chunks that
+    /// waited for their turn to keep order; nil when none moved.
+    static func wirecapNote(_ text: String) -> String? {
+        var parts: [String] = []
+        for line in text.split(separator: "\n") {
+            if let range = line.range(of: "chunks offloaded out "), !line.hasSuffix("out 0 / in 0") {
+                parts.append("queue \(line.split(separator: ":").first?.split(separator: " ").last ?? "?") offloaded out \(line[range.upperBound...])")
+            }
+            if line.contains("waited for their turn") { parts.append(String(line.prefix { $0 != "," }.split(separator: " ").first ?? "") + " chunks parked for order") }
+        }
+        return parts.isEmpty ? nil : "wirecap fwd: " + parts.joined(separator: "; ")
     }
 
     /// netsniff-ng's own closing counts, e.g. "12 incoming, 10 passed, 2 out of space".
