@@ -101,6 +101,9 @@ public struct ForwardCommand: ParsableCommand {
     @Flag(help: "Do not pin threads to CPUs.")
     var noPin = false
 
+    @Flag(help: "Run the capture and forwarding threads real-time (SCHED_FIFO), so a wake-up for a full block does not wait for a busy core: lower tail latency (needs root or CAP_SYS_NICE).")
+    var priorityHigh = false
+
     @Flag(help: "When a link goes down (or an interface goes away), wait for every interface to come back and forward on; the summary counts reconnects and the time without forwarding.")
     var reconnect = false
 
@@ -134,8 +137,10 @@ public struct ForwardCommand: ParsableCommand {
             throw refuse("--drop-signature \(error.text) is not text or hex:HEXDIGITS (e.g. hex:deadbeef)")
         }
         let configurations = try (bidirectional ? [(input, output), (output, input)] : [(input, output)]).map(configuration)
-        // Signals are taken by this thread with sigtimedwait; every other thread inherits the mask.
+        // Signals are taken by this thread with sigtimedwait; every other thread inherits the mask
+        // (and, with --priority-high, the real-time policy).
         _ = CWirecapLinux_block_stop_signals()
+        if priorityHigh, let code = RealtimePriority.apply() { throw refuse(RealtimePriority.problem(code)) }
         let interfaces = [input, output] + (tap.map { [$0] } ?? [])
         var link = LinkRun(reconnect: reconnect, interfaces: interfaces, program: Self.program, activity: "forwarding")
         // Per direction: the counts of forwarders already stopped, added up, and the last one's

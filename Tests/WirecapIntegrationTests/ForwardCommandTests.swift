@@ -206,6 +206,42 @@ extension SandboxSuites {
             }
         }
 
+        @Test("--priority-high: every thread of wirecap-fwd runs SCHED_FIFO and forwards; without the privilege, one line", .timeLimit(.minutes(1)))
+        func priorityHigh() throws {
+            let total = 5_000
+            let frames = SequencedFrame(flows: 16, size: 64)
+            try ForwardingSandbox.with(queues: 2) { sandbox in
+                expectOneLineError(
+                    try Self.fwd(["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--priority-high"], in: sandbox.forwarder, unprivileged: true),
+                    containing: ["--priority-high", "SCHED_FIFO", "CAP_SYS_NICE"], program: "wirecap-fwd")
+                let (sinks, records) = try sandbox.startSinks([sandbox.sinkInterface], expecting: total, frames: frames)
+                let forwarder = try BackgroundCapture(
+                    ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "-s", "2048", "--block-size", "65536", "--priority-high"],
+                    in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding")
+                try forwarder.waitUntilListening()
+                // `ip netns exec` execs the tool, so the process is wirecap-fwd itself. Field 41 of
+                // a task's stat is its policy: 1, SCHED_FIFO.
+                let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(forwarder.process.processIdentifier)/task")
+                let policies = tasks.compactMap { task -> Int? in
+                    guard let stat = try? String(contentsOfFile: "/proc/\(forwarder.process.processIdentifier)/task/\(task)/stat", encoding: .utf8),
+                        let close = stat.lastIndex(of: ")")
+                    else { return nil }
+                    let fields = stat[stat.index(after: close)...].split(separator: " ")
+                    return fields.count > 38 ? Int(fields[38]) : nil
+                }
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                _ = sender.sendSequenced(frames, count: total, prebuilt: true)
+                for _ in 0..<100 where sinks[0].statistics().processed < UInt64(total) { usleep(20_000) }
+                let status = forwarder.interrupt()
+                sinks[0].stop()
+                let (missing, _, duplicated) = records[0].tally { _ in true }
+                print("wirecap-fwd --priority-high: \(tasks.count) threads, policies \(policies); sink \(records[0].matched)")
+                #expect(tasks.count >= 5, "main, 2 capture and 2 forwarding threads at least")
+                #expect(policies.count == tasks.count && policies.allSatisfy { $0 == 1 }, "\(policies)")
+                #expect(status == 0 && missing == 0 && duplicated == 0)
+            }
+        }
+
         @Test("--tap: a copy of every forwarded frame leaves on the tap too; the sink and the tap each see every frame once", .timeLimit(.minutes(1)))
         func tap() throws {
             let total = 20_000
