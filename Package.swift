@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
         .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapSandbox"]),
         .target(name: "WirecapIDS", dependencies: ["CWirecapLinux", "WirecapEngine"]),
-        .target(name: "WirecapForward", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
+        .target(name: "WirecapForward", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapSavefile"]),
         .target(
             name: "WirecapLab",
             dependencies: [
@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "WirecapCommandLine",
             dependencies: [
-                "CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", "WirecapPcap",
+                "CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapForward", "WirecapIDS", "WirecapPcap", "WirecapSavefile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

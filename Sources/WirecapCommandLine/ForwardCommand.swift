@@ -4,6 +4,7 @@ import Foundation
 import WirecapEngine
 import WirecapForward
 import WirecapIDS
+import WirecapSavefile
 
 /// `wirecap-fwd` and `wirecap fwd`: a thin layer over `Forwarder`, with capture's ring, pool and
 /// offload options under the same names.
@@ -45,8 +46,14 @@ public struct ForwardCommand: ParsableCommand {
     @Flag(help: "Forward both ways, IN -> OUT and OUT -> IN (a bump in the wire): two forwarders, each with --queues queues.")
     var bidirectional = false
 
-    @Option(help: "A monitor port: send a copy of every forwarded frame out of this interface too; a copy the tap cannot take at once is dropped and counted, never holding forwarding up.")
+    @Option(help: ArgumentHelp("A copy of every forwarded frame, as sent: out of interface IFACE too (a monitor port; a copy the tap cannot take at once is dropped and counted, never holding forwarding up), or into savefile PATH (a name with a '/' or ending in .pcap or .pcapng; pcapng by its name).", valueName: "IFACE|PATH"))
     var tap: String?
+
+    /// Whether `--tap` names a savefile rather than an interface.
+    var tapIsFile: Bool {
+        guard let tap else { return false }
+        return tap.contains("/") || tap.hasSuffix(".pcap") || tap.hasSuffix(".pcapng")
+    }
 
     @Flag(help: "Send through OUT's qdisc, so tc (shaping, priorities) applies; by default frames bypass it, which is faster.")
     var keepQdisc = false
@@ -124,6 +131,11 @@ public struct ForwardCommand: ParsableCommand {
         if let problem = DurationOption.problem(duration, until: "forward") { return problem }
         if poolChunks < 1 { return "--pool-chunks \(poolChunks) is out of range: forwarding needs the pool, give 1 or more" }
         if txFrames < 1 { return "--tx-frames \(txFrames) is out of range: give 1 or more" }
+        // Each forwarder opens the file anew: a second one (the other direction, or the one a
+        // reconnect opens) would start it over.
+        if tapIsFile && (bidirectional || reconnect) {
+            return "--tap \(tap!) is a file, which one forwarder writes: leave out \(bidirectional ? "--bidirectional" : "--reconnect"), or tap to an interface"
+        }
         return nil
     }
 
@@ -141,12 +153,13 @@ public struct ForwardCommand: ParsableCommand {
         // (and, with --priority-high, the real-time policy).
         _ = CWirecapLinux_block_stop_signals()
         if priorityHigh, let code = RealtimePriority.apply() { throw refuse(RealtimePriority.problem(code)) }
-        let interfaces = [input, output] + (tap.map { [$0] } ?? [])
+        let interfaces = [input, output] + (tap.map { tapIsFile ? [] : [$0] } ?? [])
         var link = LinkRun(reconnect: reconnect, interfaces: interfaces, program: Self.program, activity: "forwarding")
         // Per direction: the counts of forwarders already stopped, added up, and the last one's
         // output failure.
         var retired: [ForwardStatistics?] = configurations.map { _ in nil }
         var failures: [CaptureError?] = configurations.map { _ in nil }
+        var tapFileFailures = [SavefileError?](repeating: nil, count: configurations.count)
         let ways = configurations.map { "\($0.capture.interface) -> \($0.output)" }
         var fanoutGroups: [UInt16] = configurations.map { _ in 0 }
         let end: LinkRun.End
@@ -174,6 +187,7 @@ public struct ForwardCommand: ParsableCommand {
                     for (index, forwarder) in forwarders.enumerated() {
                         retired[index] = retired[index] + forwarder.statistics()
                         failures[index] = forwarder.outputFailure
+                        tapFileFailures[index] = forwarder.tapFileFailure
                     }
                 })
         } catch let error as ForwardError {
@@ -186,7 +200,7 @@ public struct ForwardCommand: ParsableCommand {
         for (index, configuration) in configurations.enumerated() {
             // Every forwarder was retired at the end of the run.
             let stats = retired[index]!
-            report(stats, way: ways[index], failure: failures[index])
+            report(stats, way: ways[index], failure: failures[index], tapFileFailure: tapFileFailures[index])
             directions.append(
                 ForwardReport.Direction(input: configuration.capture.interface, output: configuration.output, fanoutGroup: fanoutGroups[index], statistics: stats))
         }
@@ -258,13 +272,13 @@ public struct ForwardCommand: ParsableCommand {
         }
         var configuration = ForwarderConfiguration(capture: capture, output: to, transmitFrames: txFrames)
         configuration.bypassQdisc = !keepQdisc
-        configuration.tap = tap
+        if tapIsFile { configuration.tapFile = tap } else { configuration.tap = tap }
         return configuration
     }
 
     /// The summary of one direction (`way`: IN -> OUT), each line led by the direction when
     /// there are two; `failure`: its output's, if any.
-    func report(_ stats: ForwardStatistics, way: String, failure: CaptureError?) {
+    func report(_ stats: ForwardStatistics, way: String, failure: CaptureError?, tapFileFailure: SavefileError?) {
         let lead = bidirectional ? "\(way): " : ""
         printError(
             "\(lead)\(stats.forwarded) frames forwarded, \(stats.received) received, \(stats.verdictDrops) dropped by verdict, \(stats.tooBig) too big, \(stats.txErrors) TX errors, \(stats.captureDrops) capture drops, \(stats.txRingFullWaits) TX ring full waits")
@@ -274,7 +288,12 @@ public struct ForwardCommand: ParsableCommand {
                     "\(lead)queue \(q.queue): \(q.received) received, \(q.forwarded) forwarded, \(q.tooBig) too big, \(q.txErrors) TX errors, \(q.captureDrops) capture drops, \(q.txRingFullWaits) TX ring full waits, chunks offloaded out \(q.capture.offloadedOut) / in \(q.capture.offloadedIn)")
             }
         }
-        if let tap { printError("\(lead)\(stats.tapCopies) copies sent to the tap \(tap), \(stats.tapDrops) copies the tap could not take") }
+        if let tap, tapIsFile {
+            printError("\(lead)\(stats.tapCopies) copies written to the tap file \(tap)")
+            if let failure = tapFileFailure { printError("\(Self.program): \(lead)cannot finish the tap file \(failure)") }
+        } else if let tap {
+            printError("\(lead)\(stats.tapCopies) copies sent to the tap \(tap), \(stats.tapDrops) copies the tap could not take")
+        }
         if stats.chunksParked > 0 { printError("\(lead)\(stats.chunksParked) chunks decided by a buddy waited for their turn, to leave in order") }
         if let failure { printError("\(Self.program): \(lead)\(failure)") }
         if !stats.isConserved || stats.inFlight > 0 {

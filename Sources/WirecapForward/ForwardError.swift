@@ -1,4 +1,5 @@
 import WirecapEngine
+import WirecapSavefile
 
 /// Why a forwarder could not be opened, as values; `description` is one line that names the
 /// thing and the fix.
@@ -11,6 +12,8 @@ public enum ForwardError: Error, Equatable, CustomStringConvertible {
     case needsPool
     /// Opening the capture on IN or a TX ring on OUT failed.
     case capture(CaptureError)
+    /// The tap's savefile could not be opened or written.
+    case tapFile(SavefileError)
 
     public var description: String { description(naming: { "\($0)" }) }
 
@@ -25,6 +28,8 @@ public enum ForwardError: Error, Equatable, CustomStringConvertible {
             return "forwarding needs the chunk pool: give it a pool of one chunk per queue or more"
         case .capture(let error):
             return error.description(naming: name)
+        case .tapFile(let error):
+            return "cannot write the tap file \(error)"
         }
     }
 }

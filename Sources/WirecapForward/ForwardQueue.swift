@@ -26,6 +26,8 @@ final class ForwardQueue: @unchecked Sendable {
     @usableFromInline let others: [TxRing]
     /// The ring on the tap (a copy of what leaves on `main`), if any.
     @usableFromInline let tap: TxRing?
+    /// The tap's savefile, shared by every queue, if any.
+    @usableFromInline let tapFile: TapFile?
     @usableFromInline let stallNanoseconds: UInt64
 
     @usableFromInline var published = ForwardTally()
@@ -45,11 +47,12 @@ final class ForwardQueue: @unchecked Sendable {
     /// Chunks that were parked, ever: how often order had to be restored.
     @usableFromInline var chunksParked: UInt64 = 0
 
-    init(index: Int, main: TxRing, others: [TxRing], tap: TxRing?, poolChunks: Int, stallNanoseconds: UInt64) {
+    init(index: Int, main: TxRing, others: [TxRing], tap: TxRing?, tapFile: TapFile? = nil, poolChunks: Int, stallNanoseconds: UInt64) {
         self.index = index
         self.main = main
         self.others = others
         self.tap = tap
+        self.tapFile = tapFile
         self.stallNanoseconds = stallNanoseconds
         parked = Array(repeating: nil, count: max(1, poolChunks))
     }

@@ -1,6 +1,7 @@
 import Synchronization
 import WirecapEngine
 import WirecapLinux
+import WirecapSavefile
 
 /// What a forwarder opens: the capture on IN (queues, ring, the pool, optional offloading) and
 /// the TX rings on OUT.
@@ -14,6 +15,10 @@ public struct ForwarderConfiguration: Sendable {
     /// A monitor port: an interface that gets a copy of every frame sent on OUT. A copy that finds
     /// the tap's ring full is dropped and counted (`tapDrops`): a tap never holds forwarding up.
     public var tap: String? = nil
+    /// A savefile (pcap, or pcapng by its name) of every frame sent on OUT, as sent, with its
+    /// capture time. Written under one lock per chunk: a slow disk slows forwarding down (and,
+    /// through back-pressure, may end in counted capture drops), it never loses a copy silently.
+    public var tapFile: String? = nil
     /// Frames in each queue's TX ring.
     public var transmitFrames: Int
     /// How long OUT may take no frame before it counts as failed.
@@ -51,6 +56,7 @@ public final class Forwarder: Sendable {
     @usableFromInline let threads: ForwardThreads
     /// Guards every queue's turn, parked chunks and published counts (see `ForwardQueue`).
     @usableFromInline let ledger = Monitor()
+    let tapFile: TapFile?
 
     public init(configuration: ForwarderConfiguration) throws(ForwardError) {
         let capture = configuration.capture
@@ -65,6 +71,11 @@ public final class Forwarder: Sendable {
                 throw .outputMTUTooSmall(input: input.name, inputMTU: input.mtu, output: output.name, outputMTU: output.mtu)
             }
         }
+        do throws(SavefileError) {
+            tapFile = try configuration.tapFile.map { path throws(SavefileError) in try TapFile(path: path, snapLength: capture.snapLength) }
+        } catch {
+            throw .tapFile(error)
+        }
         do throws(CaptureError) {
             // The TX rings first: once the engine is open, IN's frames are counted.
             var queues: [ForwardQueue] = []
@@ -77,7 +88,7 @@ public final class Forwarder: Sendable {
                 }
                 queues.append(
                     ForwardQueue(
-                        index: index, main: rings[0], others: Array(rings.dropFirst()), tap: tap, poolChunks: pool.chunks,
+                        index: index, main: rings[0], others: Array(rings.dropFirst()), tap: tap, tapFile: tapFile, poolChunks: pool.chunks,
                         stallNanoseconds: configuration.stallNanoseconds))
             }
             self.queues = queues
@@ -119,6 +130,16 @@ public final class Forwarder: Sendable {
     public func wait() {
         engine.wait()
         threads.joinAll()
+        closeTapFile()
+    }
+
+    /// The tap file's failure to flush or close, if any (reported, as `outputFailure` is).
+    public var tapFileFailure: SavefileError? { tapFileError.withLock { $0 } }
+    private let tapFileError = Mutex<SavefileError?>(nil)
+
+    private func closeTapFile() {
+        guard let tapFile, tapFile.writer.isOpen else { return }
+        do throws(SavefileError) { try tapFile.close() } catch { tapFileError.withLock { $0 = $0 ?? error } }
     }
 
     public func stop() {

@@ -26,6 +26,9 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
     @usableFromInline var mainRing: Unmanaged<TxRing>
     @usableFromInline var otherRings: [Unmanaged<TxRing>]
     @usableFromInline var tapRing: Unmanaged<TxRing>?
+    /// The tap's savefile (shared by every queue), and whether this walk holds its lock now.
+    @usableFromInline var tapFile: Unmanaged<TapFile>?
+    @usableFromInline var holdsTapFile = false
     /// Counts since the last publish.
     @usableFromInline var tally = ForwardTally()
     /// How long a ring may take no frame back before the output counts as failed.
@@ -44,6 +47,7 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
         mainRing = .passUnretained(rings.main)
         otherRings = rings.others.map { .passUnretained($0) }
         tapRing = rings.tap.map { .passUnretained($0) }
+        tapFile = rings.tapFile.map { .passUnretained($0) }
         self.stallNanoseconds = stallNanoseconds
     }
 
@@ -66,7 +70,7 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
             FrameNote.write(output: output, frame: frame, into: header)
             if output != FrameNote.nowhere { noted += 1 }
         } else if output != FrameNote.nowhere {
-            send(UnsafeRawBufferPointer(frame.bytes), tag: frame.pushedTag, output: output)
+            send(UnsafeRawBufferPointer(frame.bytes), tag: frame.pushedTag, output: output, seconds: frame.seconds, nanoseconds: frame.nanoseconds)
         }
     }
 
@@ -102,7 +106,7 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
 
     /// One copy into the output's ring, after waiting for a slot if it is full.
     @inlinable @inline(__always)
-    mutating func send(_ bytes: UnsafeRawBufferPointer, tag: UInt32, output: Int) {
+    mutating func send(_ bytes: UnsafeRawBufferPointer, tag: UInt32, output: Int, seconds: UInt32, nanoseconds: UInt32) {
         let ring = output == 0 ? mainRing : otherRings[output - 1]
         if !ring._withUnsafeGuaranteedRef({ $0.hasRoom }) && !waitForRoom(ring.takeUnretainedValue()) {
             tally.txErrors += 1
@@ -111,6 +115,21 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
         ring._withUnsafeGuaranteedRef { $0.put(bytes, tag: tag) }
         tally.put += 1
         if output == 0, let tap = tapRing { copy(bytes, tag: tag, to: tap) }
+        if output == 0, let tapFile { record(bytes, tag: tag, seconds: seconds, nanoseconds: nanoseconds, in: tapFile) }
+    }
+
+    /// A copy into the tap's savefile; the file's lock is taken at the chunk's first frame and
+    /// kept until the chunk has been sent (`service`).
+    @inlinable
+    mutating func record(_ bytes: UnsafeRawBufferPointer, tag: UInt32, seconds: UInt32, nanoseconds: UInt32, in file: Unmanaged<TapFile>) {
+        file._withUnsafeGuaranteedRef { file in
+            if !holdsTapFile {
+                file.lock.lock()
+                holdsTapFile = true
+            }
+            file.write(bytes, tag: tag, seconds: seconds, nanoseconds: nanoseconds)
+        }
+        tally.tapCopies += 1
     }
 
     /// A copy for the tap: put if its ring has room after one kick and reclaim, dropped (and
@@ -160,7 +179,7 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
             let note = FrameNote(header)
             guard note.output != FrameNote.nowhere else { return }
             tried += 1
-            send(note.bytes(header), tag: note.tag, output: note.output)
+            send(note.bytes(header), tag: note.tag, output: note.output, seconds: note.seconds, nanoseconds: note.nanoseconds)
         }
         service()
         return tried
@@ -176,6 +195,10 @@ struct ForwardingWalk<H: VerdictHandler>: PacketHandler {
         var left = service(main)
         for ring in otherRings { left += service(ring.takeUnretainedValue()) }
         if let tap, tap.inFlight > 0 { serviceTap(tap) }
+        if holdsTapFile, let tapFile {
+            tapFile._withUnsafeGuaranteedRef { $0.lock.unlock() }
+            holdsTapFile = false
+        }
         return left
     }
 
@@ -269,6 +292,9 @@ struct FrameNote {
     @usableFromInline let rawOutput: UInt16
     @usableFromInline let length: UInt32
     @usableFromInline let tag: UInt32
+    /// The capture time, from the header itself (the note leaves it alone).
+    @usableFromInline let seconds: UInt32
+    @usableFromInline let nanoseconds: UInt32
 
     @inlinable @inline(__always)
     init(_ header: UnsafeMutableRawPointer) {
@@ -276,6 +302,8 @@ struct FrameNote {
         rawOutput = header.load(fromByteOffset: Self.offset + 2, as: UInt16.self)
         length = header.load(fromByteOffset: Self.offset + 4, as: UInt32.self)
         tag = header.load(fromByteOffset: Self.offset + 8, as: UInt32.self)
+        seconds = header.load(fromByteOffset: BlockWalk.offsetSeconds, as: UInt32.self)
+        nanoseconds = header.load(fromByteOffset: BlockWalk.offsetNanoseconds, as: UInt32.self)
     }
 
     @inlinable var output: Int { rawOutput == UInt16.max ? Self.nowhere : Int(rawOutput) }

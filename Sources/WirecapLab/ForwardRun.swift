@@ -189,10 +189,11 @@ final class RunningForwarder {
             return RunningForwarder(engine: .bridge, child: nil, statsPath: nil, bridge: (sandbox.forwarder, name))
         case .netsniff:
             guard let netsniff = tools.netsniff else { throw LabError.forwarderMissing(engine: setup.engine.title) }
-            // The same ring size as each of wirecap's rings; --silent: no per-packet printing.
+            // The same ring size as each of wirecap's rings; --silent: no per-packet printing;
+            // --prio-high: real-time (SCHED_FIFO), as wirecap fwd's --priority-high.
             let ringKiB = setup.blockSize * setup.blockCount / 1024
             let child = try ChildProcess(
-                [netsniff, "--in", input, "--out", output, "--silent", "-S", "\(ringKiB)KiB"], in: sandbox.forwarder, ready: "Running!",
+                [netsniff, "--in", input, "--out", output, "--silent", "-S", "\(ringKiB)KiB", "--prio-high"], in: sandbox.forwarder, ready: "Running!",
                 engine: setup.engine.title)
             return RunningForwarder(engine: .netsniff, child: child, statsPath: nil, bridge: nil)
         case .fwdPlain, .fwdPool, .fwdOffload:
@@ -201,6 +202,10 @@ final class RunningForwarder {
                 tools.wirecap, "fwd", "-i", input, "-o", output, "--queues", "\(setup.queues)", "--pool-chunks", "\(setup.poolChunks)",
                 "--block-size", "\(setup.blockSize)", "--blocks", "\(setup.blockCount)", "--block-timeout", "\(ForwardLab.blockTimeoutMilliseconds)",
                 "-s", "\(LabDefaults.snapLength)", "--stats-json", statsPath,
+                // Real-time threads, as netsniff-ng's --prio-high above: on 2 cores shared with the
+                // sender and the sink, a wake-up otherwise waits for a core (p99 flat out: 4 to 6 ms
+                // without, under 0.6 ms with, docs/experiments.md).
+                "--priority-high",
             ]
             if setup.engine == .fwdOffload { arguments += ["--offload-threshold", "\(setup.threshold)"] }
             let child = try ChildProcess(arguments, in: sandbox.forwarder, ready: "forwarding \(input) -> \(output)", engine: setup.engine.title)

@@ -42,6 +42,9 @@ extension SandboxSuites {
                 expectOneLineError(
                     try Self.fwd(["-i", input, "-o", output, "--duration", "inf"], in: ns), containing: ["--duration inf", "out of range", "leave --duration out"],
                     program: "wirecap-fwd")
+                expectOneLineError(
+                    try Self.fwd(["-i", input, "-o", output, "--tap", "/tmp/wirecap-tap.pcap", "--bidirectional"], in: ns),
+                    containing: ["--tap /tmp/wirecap-tap.pcap", "--bidirectional"], program: "wirecap-fwd")
                 // The same command under wirecap: its own name in front.
                 expectOneLineError(try Tool.run(["fwd", "-i", input, "-o", input], in: ns), containing: ["itself"])
             }

@@ -67,6 +67,31 @@ extension SandboxSuites {
             }
         }
 
+        @Test("a tap file: every frame sent, as sent (tag pushed in), in order per flow; tcpdump reads it", .timeLimit(.minutes(1)))
+        func tapFile() throws {
+            let total = 20_000
+            let frames = SequencedFrame(flows: 16, size: 64)
+            let path = temporaryPath("fwd", "tap.pcap")
+            defer { unlink(path) }
+            try ForwardingSandbox.with(queues: 2) { sandbox in
+                let capture = CaptureConfiguration(
+                    interface: sandbox.inputInterface, queues: 2, ring: ForwardingTests.smallBlocks(256), snapLength: 2048,
+                    pool: PoolConfiguration(chunks: 256))
+                var configuration = ForwarderConfiguration(capture: capture, output: sandbox.outputInterface)
+                configuration.tapFile = path
+                let forwarder = try sandbox.forwarder.run { try Forwarder(configuration: configuration) }
+                try forwarder.start { _ in PushTag() }
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                _ = sender.sendSequenced(frames, count: total, prebuilt: true)
+                forwarder.stop(afterReceiving: total)
+                let s = forwarder.statistics()
+                #expect(s.forwarded == UInt64(total) && s.tapCopies == UInt64(total) && forwarder.tapFileFailure == nil)
+            }
+            let seen = Self.frames(fromHexDump: try Command.run([try Command.locate("tcpdump"), "-r", path, "-nn", "-xx"]))
+            let expected = Dictionary(uniqueKeysWithValues: (0..<UInt64(total)).map { ($0, PushTag.expected(frames.bytes(sequence: $0))) })
+            Self.expectSame(seen, expected, frames: frames)
+        }
+
         /// Runs a forwarder with `makeHandler` over 2 queues, sends `frames` in order from the
         /// sender, and returns what tcpdump, capturing at the sink, wrote: each frame's bytes, as
         /// `tcpdump -xx` prints them, in arrival order.
