@@ -25,6 +25,9 @@ let package = Package(
         .library(name: "WirecapSandbox", targets: ["WirecapSandbox"]),
         .library(name: "WirecapIDS", targets: ["WirecapIDS"]),
         .library(name: "WirecapForward", targets: ["WirecapForward"]),
+        // A product only so that the fuzz package (Fuzz/, a package of its own) can check the
+        // tools' option parsing; not an API for users.
+        .library(name: "WirecapCommandLine", targets: ["WirecapCommandLine"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
         .executable(name: "wirecap-ids", targets: ["wirecap-ids"]),
         .executable(name: "wirecap-fwd", targets: ["wirecap-fwd"]),

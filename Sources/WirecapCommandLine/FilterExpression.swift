@@ -24,12 +24,18 @@ public struct FilterExpression: Sendable {
     /// reaches a ring: the expression compiled as libpcap compiles for a live handle on the device
     /// (VLAN through the kernel's metadata), with the direction test in front. nil: nothing to
     /// test, every frame is kept (cut to the snap length). Check the snap length first (the
-    /// configuration's `validate()`): libpcap takes it as a C int.
-    public func kernelProgram(device: String, snapLength: Int, direction: PcapDirection = .inout) throws(Refusal) -> [BPFInstruction]? {
+    /// configuration's `validate()`): libpcap takes it as a C int. A nil `device` compiles as for
+    /// a file, opening nothing: the same refusals, VLAN tested at byte 12 (what the fuzz target
+    /// of the options checks).
+    public func kernelProgram(device: String?, snapLength: Int, direction: PcapDirection = .inout) throws(Refusal) -> [BPFInstruction]? {
         var filter: [BPFInstruction]? = nil
         if let text {
             do {
-                filter = try BPFCompiler.compile(text, snapLength: snapLength, device: device)
+                if let device {
+                    filter = try BPFCompiler.compile(text, snapLength: snapLength, device: device)
+                } else {
+                    filter = try BPFCompiler.compile(text, snapLength: snapLength)
+                }
             } catch {
                 throw Refusal(expression: text, reason: error)
             }

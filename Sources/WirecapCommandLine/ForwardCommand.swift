@@ -139,7 +139,11 @@ public struct ForwardCommand: ParsableCommand {
         return nil
     }
 
-    public func run() throws {
+    /// Everything `run` checks before it opens anything: the options, the signatures, and each
+    /// direction's configuration with its filter. `openingNothing` compiles the filter as for a
+    /// file instead of on the input device (which opens a socket): what the fuzz target of the
+    /// options calls.
+    func checked(openingNothing: Bool = false) throws -> (signatures: [Signature], configurations: [ForwarderConfiguration]) {
         if let problem = optionProblem() { throw refuse(problem) }
         let (input, output) = (i!, o!)
         let signatures: [Signature]
@@ -148,7 +152,15 @@ public struct ForwardCommand: ParsableCommand {
         } catch let error as Signature.Invalid {
             throw refuse("--drop-signature \(error.text) is not text or hex:HEXDIGITS (e.g. hex:deadbeef)")
         }
-        let configurations = try (bidirectional ? [(input, output), (output, input)] : [(input, output)]).map(configuration)
+        let configurations = try (bidirectional ? [(input, output), (output, input)] : [(input, output)]).map { from, to in
+            try configuration(from, to, openingNothing: openingNothing)
+        }
+        return (signatures, configurations)
+    }
+
+    public func run() throws {
+        let (signatures, configurations) = try checked()
+        let (input, output) = (i!, o!)
         // Signals are taken by this thread with sigtimedwait; every other thread inherits the mask
         // (and, with --priority-high, the real-time policy).
         _ = CWirecapLinux_block_stop_signals()
@@ -252,8 +264,8 @@ public struct ForwardCommand: ParsableCommand {
     }
 
     /// The forwarder of one direction, `from` -> `to`, with the command's options; its filter
-    /// compiled for `from`.
-    func configuration(_ from: String, _ to: String) throws -> ForwarderConfiguration {
+    /// compiled for `from` (as for a file with `openingNothing`, see `checked`).
+    func configuration(_ from: String, _ to: String, openingNothing: Bool = false) throws -> ForwarderConfiguration {
         var capture = CaptureConfiguration(
             interface: from, queues: queues, fanout: fanout,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
@@ -266,7 +278,7 @@ public struct ForwardCommand: ParsableCommand {
             // Both ways, a frame sent out of an interface (by the other direction with the qdisc
             // kept, or by the host) is seen by that interface's capture too: only what arrives is
             // forwarded, or frames would go round in a loop.
-            capture.filter = try FilterExpression(expression).kernelProgram(device: from, snapLength: s, direction: bidirectional ? .in : .inout)
+            capture.filter = try FilterExpression(expression).kernelProgram(device: openingNothing ? nil : from, snapLength: s, direction: bidirectional ? .in : .inout)
         } catch {
             throw refuse("\(error)")
         }
