@@ -46,6 +46,37 @@ public enum BlockWalk {
         return consumed
     }
 
+    /// The ranged walk that can also stop early: after each packet it hands over, `stop()` is
+    /// asked, and a true answer ends the walk there. Returns how many packets it consumed: up to
+    /// and including the one after which it stopped, or, as the ranged walk, the whole range.
+    /// For readers that must take a break request after the packet in hand (pcap_breakloop)
+    /// rather than at the end of a block; `stop` is typically one relaxed atomic load.
+    @inlinable
+    public static func walk<H: PacketHandler>(
+        block: UnsafeMutableRawPointer, queue: Int, snapLength: Int, first: Int, limit: Int, handler: inout H,
+        stoppingWhen stop: () -> Bool
+    ) -> Int {
+        let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
+        guard first < count, limit > 0 else { return 0 }
+        let end = Int(block.load(fromByteOffset: offsetBlockLength, as: UInt32.self))
+        var offset = Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
+        let consumed = min(limit, count - first)
+        for index in 0..<(first + consumed) {
+            guard let next = nextOffset(block: block, offset: offset, end: end) else { break }
+            if index >= first {
+                let packet = block + offset
+                deliver(packet: packet, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
+                // As the whole-block walk: ask for the header about 8 packets ahead.
+                let step = next &- offset
+                CWirecapLinux_prefetch(packet + 8 &* step)
+                CWirecapLinux_prefetch(packet + (8 &* step &+ 64))
+                if stop() { return index - first + 1 }
+            }
+            offset = next
+        }
+        return consumed
+    }
+
     /// The smallest `tp_mac` a packet may have: the kernel puts the frame after the header and a
     /// link-layer address (`TPACKET3_HDRLEN`), so VLAN reinsertion, which writes 4 bytes before
     /// the frame, never reaches the 48-byte header.

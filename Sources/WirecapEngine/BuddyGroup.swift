@@ -27,9 +27,10 @@ package final class BuddyGroup: @unchecked Sendable {
     @exclusivity(unchecked) private var fifos: [CaptureQueue]
     @exclusivity(unchecked) private var counts: [Counts]
     @exclusivity(unchecked) private var finishedCaptures = 0
-    /// An eventfd signalled when a member's capture queue goes from empty to non-empty, for
-    /// readers that poll (the pcap facade's selectable descriptor); -1: none.
-    @exclusivity(unchecked) private var notifier: EventFD? = nil
+    /// Per queue (global index), the eventfds signalled when its capture queue goes from empty
+    /// to non-empty and when the group's captures end: readers that sleep in poll (the pcap
+    /// facade's readers, each with its own, which is also its selectable descriptor).
+    @exclusivity(unchecked) private var notifiers: [[EventFD]]
 
     /// Per queue. Packet counts are by owner; chunk counts say which thread did what.
     package struct Counts: Sendable, Equatable {
@@ -73,6 +74,7 @@ package final class BuddyGroup: @unchecked Sendable {
         let total = members.reduce(0) { $0 + capacities[$1] }
         fifos = (0..<queueCount).map { members.contains($0) ? CaptureQueue(capacity: total) : CaptureQueue(capacity: 1) }
         counts = Array(repeating: Counts(), count: queueCount)
+        notifiers = Array(repeating: [], count: queueCount)
     }
 
     deinit {
@@ -105,7 +107,7 @@ package final class BuddyGroup: @unchecked Sendable {
             // Once per empty-to-non-empty transition, not per chunk: a reader that polls resets
             // the eventfd before it looks at the queues, and signals it again itself if it
             // leaves chunks behind.
-            notifier?.signal()
+            for event in notifiers[target] { event.signal() }
         }
         return target
     }
@@ -151,10 +153,20 @@ package final class BuddyGroup: @unchecked Sendable {
         return takeLocked(for: member)
     }
 
-    /// Signals `event` whenever a member's capture queue stops being empty (nil: stop doing so).
-    /// The group holds the reference, so the descriptor stays open while it may be signalled.
-    /// The caller owns the descriptor and keeps it open while it is installed.
-    package func setNotifier(_ event: EventFD?) { monitor.withLock { notifier = event } }
+    /// Signals `event` whenever `member`'s capture queue stops being empty, and once the group's
+    /// captures have all finished, until `removeNotifier`. The group holds a reference, so the
+    /// descriptor stays open while it may be signalled.
+    package func addNotifier(_ event: EventFD, for member: Int) {
+        monitor.withLock {
+            notifiers[member].append(event)
+            // A reader that arrives late must not sleep through chunks already waiting, or an end.
+            if backlogs[member] > 0 || finishedCaptures == members.count { event.signal() }
+        }
+    }
+
+    package func removeNotifier(_ event: EventFD, for member: Int) {
+        monitor.withLock { notifiers[member].removeAll { $0 === event } }
+    }
 
     /// `member`'s handler is done with `chunk` (recycled or kept).
     @usableFromInline package func processed(_ chunk: FilledChunk, by member: Int) {
@@ -172,6 +184,9 @@ package final class BuddyGroup: @unchecked Sendable {
         monitor.lock()
         finishedCaptures += 1
         monitor.broadcast()
+        if finishedCaptures == members.count {
+            for member in members { for event in notifiers[member] { event.signal() } }
+        }
         monitor.unlock()
     }
 

@@ -251,9 +251,20 @@ public final class CaptureEngine: Sendable {
     /// Whether every capture thread has stopped after draining its ring.
     public var captureEnded: Bool { threads.started && (exchange?.capturesFinished ?? true) }
 
-    /// Signals `event` whenever a queue's waiting chunks go from none to some, for readers that
-    /// poll (the facade's selectable descriptor); nil stops it.
-    public func notifyChunks(_ event: EventFD?) { exchange?.setNotifier(event) }
+    /// Signals `event` whenever `queue`'s waiting chunks go from none to some (its own or ones a
+    /// buddy offloaded to it), and once its buddy group's captures have ended, until
+    /// `stopNotifying`: for readers that sleep in poll (the facade's readers, whose descriptor
+    /// it is). Several events may watch one queue.
+    public func notifyChunks(_ event: EventFD, for queue: Int) { exchange?.addNotifier(event, for: queue) }
+
+    public func stopNotifying(_ event: EventFD, for queue: Int) { exchange?.removeNotifier(event, for: queue) }
+
+    /// Whether a chunk is waiting for `queue`'s consumer (pool mode).
+    public func hasWaitingChunks(for queue: Int) -> Bool { (exchange?.backlog(of: queue) ?? 0) > 0 }
+
+    /// Whether every capture thread of `queue`'s buddy group has stopped after draining its
+    /// ring: nothing more will come to `queue`'s consumer once its waiting chunks are taken.
+    public func captureEnded(for queue: Int) -> Bool { threads.started && (exchange?.groupOfQueue[queue].capturesFinished ?? true) }
 
     @usableFromInline
     func claimStart() throws(CaptureError) {

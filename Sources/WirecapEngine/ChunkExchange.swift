@@ -107,8 +107,11 @@ package final class ChunkExchange: Sendable {
     /// Whether every capture thread has finished (nothing more will be filled).
     var capturesFinished: Bool { groups.allSatisfy(\.capturesFinished) }
 
-    /// Signals `event` whenever a capture queue goes from empty to non-empty (nil: stop).
-    func setNotifier(_ event: EventFD?) { for group in groups { group.setNotifier(event) } }
+    /// Signals `event` whenever `queue`'s capture queue goes from empty to non-empty, and when
+    /// its group's captures have ended, until `removeNotifier`.
+    func addNotifier(_ event: EventFD, for queue: Int) { groupOfQueue[queue].addNotifier(event, for: queue) }
+
+    func removeNotifier(_ event: EventFD, for queue: Int) { groupOfQueue[queue].removeNotifier(event, for: queue) }
 
     /// The sequence number below which `queue`'s chunks were filled before now, counting the
     /// blocks still in its ring (`ringBlocks`), each of which becomes exactly one chunk.

@@ -32,8 +32,15 @@ public protocol PacketHandler: SendableMetatype {
     /// Called after the last packet of each block, before the block goes back to the kernel:
     /// the place for per-batch work such as taking a lock once per block instead of per packet.
     mutating func blockDone(queue: Int)
+    /// Called by the pcap facade's readers before the first packet they hand over from each
+    /// chunk (and again when a later call resumes a chunk part-read): the queue that captured
+    /// it and its sequence number among that queue's chunks. With buddy offloading a reader
+    /// also gets chunks of other queues, so code that must keep each flow in order restores it
+    /// per owner by sequence. The engine's own work threads do not call it.
+    mutating func chunkBegins(owner: Int, sequence: UInt64)
 }
 
 extension PacketHandler {
     @inlinable public mutating func blockDone(queue: Int) {}
+    @inlinable public mutating func chunkBegins(owner: Int, sequence: UInt64) {}
 }

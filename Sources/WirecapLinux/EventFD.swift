@@ -32,4 +32,11 @@ public final class EventFD: Sendable {
     public func reset() {
         _ = CWirecapLinux_eventfd_reset(descriptor)
     }
+
+    /// Sleeps in poll(2) until the descriptor is readable or `milliseconds` pass (-1: no limit);
+    /// returns whether it is readable. A signal that interrupts the sleep returns false early.
+    public func wait(milliseconds: Int32) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, milliseconds) > 0
+    }
 }

@@ -80,64 +80,65 @@ extension PcapHandle {
     }
 }
 
-/// The live side of `PcapHandle`: the engine's N fanout queues with the ring-buffer pool (and,
-/// if asked, buddy offloading), read the libpcap way, by calling `dispatch` or `loop` on one
-/// thread.
+/// The live side of `PcapHandle`, shared by its readers: the engine's N fanout queues with the
+/// ring-buffer pool (and, if asked, buddy offloading), the filter and direction every queue
+/// runs in the kernel, `inject`'s socket, and the counters.
 ///
-/// The capture threads copy each retired block into a chunk; `dispatch` pulls filled chunks from
-/// the queues in turn and walks them with the handler, so the application's thread is the work
-/// thread. Filters and the direction run in the kernel on every queue.
+/// The capture threads copy each retired block into a chunk; readers (`LiveReader`: the
+/// handle's own, which reads every queue, and one per queue, `PcapHandle.queues`) pull filled
+/// chunks and walk them on the application's threads, which are the work threads.
 final class LiveCapture: @unchecked Sendable {
-    // @unchecked: everything mutable but `breaking` belongs to the reading thread (the handle's
-    // one-thread-at-a-time rule); `breaking` is atomic.
+    // @unchecked: the filter state is behind its mutex, everything else is immutable or the
+    // engine's own (thread-safe).
     let device: String
     let options: PcapHandle.LiveOptions
-    let engine: CaptureEngine
+    /// The engine, until `close()` lets it go (its sockets, rings and pools with it): read only
+    /// by calls the handles' gates let in, which close first.
+    var engine: CaptureEngine { engineStorage.unsafelyUnwrapped }
+    private var engineStorage: CaptureEngine?
     /// `inject`'s socket, bound to the device without bypassing the qdisc, as pcap_inject: other
     /// captures on the device see what it sends as outgoing. Opened with the handle, in the
     /// namespace of the thread that opened it.
-    private let injector: PacketSocket
+    private var injector: PacketSocket?
     /// The network namespace the device lives in (the opening thread's): compiling a filter for
     /// the device and reading its counters must happen there, whichever thread asks.
     private let namespace: NetworkNamespace
     private let ifindex: Int32
     private let interfaceDropsAtOpen: UInt64
-    /// A chunk read part-way by an earlier `dispatch` (a count cut it), and the next packet.
-    private var cursor: ChunkLease? = nil
-    /// Where the held chunk resumes; 0 when none is held (a chunk walked to its end is recycled).
-    private var cursorNext = 0
-    private var rotation = 0
-    private let breaking = Atomic<Bool>(false)
-    /// How many socket errors (`CaptureEngine.socketErrorCount`) `dispatch` has reported.
-    private var socketErrorsReported: UInt64 = 0
-    var nonblocking = false
-    private var direction = PcapDirection.inout
-    /// The user's kernel program, without the direction test.
-    private var kernelFilter: [BPFInstruction]? = nil
-    /// After a filter swap: the new filter, for user space, and per queue the sequence number
-    /// below which a chunk may hold packets the old filter let in.
-    private var recheck: (filter: UserSpaceFilter, below: [UInt64])? = nil
-    /// Behind the selectable descriptor, made when it is first asked for.
-    private var notifier: EventFD? = nil
-    private var closed = false
+
+    /// What every queue filters with, and what readers re-check after a swap.
+    private struct FilterState {
+        var direction = PcapDirection.inout
+        /// The user's kernel program, without the direction test.
+        var kernelFilter: [BPFInstruction]? = nil
+        /// After a filter swap: the new filter, for user space, and per queue the sequence
+        /// number below which a chunk may hold packets the old filter let in.
+        var recheck: (filter: UserSpaceFilter, below: [UInt64])? = nil
+    }
+    /// Read once per chunk by every reader, written by `setFilter`/`setDirection` (which one
+    /// thread at a time runs: the lock also orders two swaps from two readers).
+    private let filterState: Mutex<FilterState>
 
     init(device: String, options: PcapHandle.LiveOptions) throws(PcapError) {
         try options.validate(device: device)
         let snap = options.snapLength
         var configuration = options.captureConfiguration(device: device)
         let ifindex = (try? NetworkInterface(named: device))?.index ?? 0
+        var state = FilterState()
         // The engine says what is wrong with a device first; a filter is compiled for one that
         // exists.
         if ifindex != 0, let filter = options.filter {
-            kernelFilter = try BPFCompiler.compile(filter, snapLength: snap, device: device)
-            configuration.filter = kernelFilter
+            state.kernelFilter = try BPFCompiler.compile(filter, snapLength: snap, device: device)
+            configuration.filter = state.kernelFilter
         }
+        filterState = Mutex(state)
         let engine: CaptureEngine
         do {
             namespace = try NetworkNamespace.current()
             engine = try CaptureEngine(configuration: configuration)
-            injector = try PacketSocket(interface: device)
+            let injector = try PacketSocket(interface: device)
             try injector.bind(interfaceIndex: ifindex)
+            self.injector = injector
             interfaceDropsAtOpen = try Self.interfaceDrops(ifindex: ifindex, device: device)
             try engine.startCapture()
         } catch let error as CaptureError {
@@ -147,128 +148,22 @@ final class LiveCapture: @unchecked Sendable {
         } catch {
             throw error as? PcapError ?? PcapError("\(error)")
         }
-        self.engine = engine
+        engineStorage = engine
         self.device = device
         self.options = options
         self.ifindex = ifindex
     }
 
-    deinit { close() }
+    var queueCount: Int { engine.queues.count }
 
-    private func checkOpen() throws(PcapError) {
-        if closed { throw PcapError.closed }
-    }
-
-    // MARK: reading
-
-    /// Processes up to `count` packets (all that are there when `count` <= 0), waiting up to the
-    /// timeout for the first unless non-blocking; 0 on time-out, as pcap_dispatch.
-    func dispatch<H: PacketHandler>(count: Int, handler: inout H) throws(PcapError) -> LoopResult {
-        try checkOpen()
-        // An error the kernel posted on a queue's socket since the last call is reported once,
-        // with libpcap's words for the interface going down; the packets already captured are
-        // still there for the next call.
-        let socketErrors = engine.socketErrorCount
-        if socketErrors > socketErrorsReported {
-            socketErrorsReported = socketErrors
-            if let (queue, error) = engine.socketError {
-                throw PcapError(error == .networkDown ? "The interface went down" : "queue \(queue) of \(device): \(error)")
-            }
+    /// The user-space filter a chunk of `owner` with `sequence` must be re-checked with: set
+    /// when the chunk may hold packets an earlier filter let in. One lock per chunk.
+    @inline(__always)
+    func recheckFilter(owner: Int, sequence: UInt64) -> UserSpaceFilter? {
+        filterState.withLock { state in
+            guard let recheck = state.recheck, sequence < recheck.below[owner] else { return nil }
+            return recheck.filter
         }
-        // Reset before looking, so a chunk pushed from now on signals again (see `BuddyGroup`).
-        notifier?.reset()
-        defer { if let notifier, somethingLeft() { notifier.signal() } }
-        let limit = count <= 0 ? Int.max : count
-        var processed = 0
-        let wait = !nonblocking
-        let deadline = CWirecapLinux_monotonic_ns() + UInt64(options.timeoutMilliseconds) * 1_000_000
-        var current = cursor.take()
-        var next = cursorNext
-        defer {
-            cursor = current.take()
-            cursorNext = next
-        }
-        while processed < limit {
-            if breaking.exchange(false, ordering: .acquiringAndReleasing) {
-                return LoopResult(processed: processed, interrupted: true)
-            }
-            let lease: ChunkLease
-            if let held = current.take() {
-                lease = held
-            } else if let fresh = takeChunk(waiting: wait && processed == 0 && CWirecapLinux_monotonic_ns() < deadline) {
-                lease = fresh
-                next = 0
-            } else {
-                if !wait || processed > 0 || CWirecapLinux_monotonic_ns() >= deadline { break }
-                continue
-            }
-            let owner = lease.owner
-            let packets = lease.packetCount
-            let block = lease.block
-            let walked: Int
-            if let recheck, lease.sequence < recheck.below[owner] {
-                (walked, processed) = withUnsafeMutablePointer(to: &handler) { target in
-                    var rechecking = RecheckingHandler(target: target, filter: recheck.filter)
-                    let walked = FacadeWalk.walk(
-                        chunk: block, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
-                        handler: &rechecking)
-                    return (walked, processed + rechecking.passed)
-                }
-            } else {
-                walked = FacadeWalk.walk(
-                    chunk: block, packets: packets, owner: owner, snapLength: options.snapLength, first: next, limit: limit - processed,
-                    handler: &handler)
-                processed += walked
-            }
-            if next + walked >= packets {
-                lease.recycle()
-                next = 0
-            } else {
-                current = consume lease
-                next += walked
-            }
-        }
-        return LoopResult(processed: processed, interrupted: false)
-    }
-
-    /// A filled chunk from the next queue that has one; with `waiting`, waits up to 1 ms.
-    private func takeChunk(waiting: Bool) -> ChunkLease? {
-        let queues = engine.queues.count
-        for step in 0..<queues {
-            let q = (rotation + step) % queues
-            if let lease = engine.nextChunk(for: q, waiting: .none) {
-                rotation = (q + 1) % queues
-                return lease
-            }
-        }
-        if waiting, let lease = engine.nextChunk(for: rotation, waiting: .upTo(.milliseconds(1))) {
-            return lease
-        }
-        return nil
-    }
-
-    /// Whether a chunk is half read or waiting in a queue.
-    private func somethingLeft() -> Bool {
-        cursorNext > 0 || engine.hasWaitingChunks
-    }
-
-    /// Processes packets until `count` have been (forever when `count` <= 0) or `breakLoop()`.
-    func loop<H: PacketHandler>(count: Int, handler: inout H) throws(PcapError) -> LoopResult {
-        var processed = 0
-        while count <= 0 || processed < count {
-            let result = try dispatch(count: count <= 0 ? -1 : count - processed, handler: &handler)
-            processed += result.processed
-            if result.interrupted { return LoopResult(processed: processed, interrupted: true) }
-        }
-        return LoopResult(processed: processed, interrupted: false)
-    }
-
-    /// Makes a running `loop` or `dispatch` return, from any thread or a signal handler: one
-    /// atomic store and nothing else. Waking the reader would take the group's lock, which a
-    /// signal handler must never do (the interrupted thread may hold it); the reader waits for
-    /// chunks at most 1 ms at a time and checks the flag between waits.
-    func breakLoop() {
-        breaking.store(true, ordering: .releasing)
     }
 
     // MARK: filter and direction
@@ -277,49 +172,61 @@ final class LiveCapture: @unchecked Sendable {
     /// drop-all everywhere, then the new program everywhere (`CaptureEngine.replaceFilter`); the
     /// packets the old filter let in, still in the rings, the pool or a half-read chunk, are then
     /// re-checked in user space with the new filter as they are read. The kernel program is
-    /// compiled for the device (VLAN through the kernel's BPF extensions); the user-space one
-    /// for frames with their tags inline, as the engine hands them over.
-    func setFilter(_ expression: String, optimize: Bool) throws(PcapError) {
-        try checkOpen()
-        let user = try BPFCompiler.compile(expression, snapLength: options.snapLength, optimize: optimize)
+    /// compiled for the device (VLAN through the kernel's BPF extensions, which needs the
+    /// privilege to open the device: without it this fails with a message that says so, rather
+    /// than installing a program that tests VLAN tags where the kernel has removed them); the
+    /// user-space one for frames with their tags inline, as the engine hands them over.
+    func setFilter(_ expression: String, optimize: Bool, netmask: UInt32) throws(PcapError) {
+        let user = try BPFCompiler.compile(expression, snapLength: options.snapLength, optimize: optimize, netmask: netmask)
         let kernel = try inDeviceNamespace { () throws(PcapError) in
-            try BPFCompiler.compile(expression, snapLength: options.snapLength, device: device, optimize: optimize)
+            try BPFCompiler.compileLive(expression, snapLength: options.snapLength, device: device, optimize: optimize, netmask: netmask)
         }
-        try install(kernel: kernel, recheckingWith: UserSpaceFilter(user))
+        try filterState.withLock { (state) throws(PcapError) in
+            try install(kernel: kernel, recheckingWith: UserSpaceFilter(user), in: &state)
+        }
     }
 
     /// Direction changes apply to what the kernel accepts from now on; the packets already in the
     /// rings are not re-tested by direction (libpcap tests it per packet in user space; here the
     /// kernel never copies the other direction).
     func setDirection(_ direction: PcapDirection) throws(PcapError) {
-        try checkOpen()
-        self.direction = direction
-        try install(kernel: kernelFilter, recheckingWith: recheck?.filter)
+        try filterState.withLock { (state) throws(PcapError) in
+            state.direction = direction
+            try install(kernel: state.kernelFilter, recheckingWith: state.recheck?.filter, in: &state)
+        }
     }
 
-    private func install(kernel: [BPFInstruction]?, recheckingWith filter: UserSpaceFilter?) throws(PcapError) {
-        let program = direction.kernelProgram(filter: kernel, snapLength: options.snapLength)
+    private func install(kernel: [BPFInstruction]?, recheckingWith filter: UserSpaceFilter?, in state: inout FilterState) throws(PcapError) {
+        let program = state.direction.kernelProgram(filter: kernel, snapLength: options.snapLength)
         let below: [UInt64]
         do {
             below = try engine.replaceFilter(program)
         } catch {
             throw PcapError(engine: error)
         }
-        kernelFilter = kernel
+        state.kernelFilter = kernel
         if let filter {
             // Indexed by owner queue: the engine's queue indices are 0..<queues.
-            recheck = (filter, below)
+            state.recheck = (filter, below)
         }
     }
 
     // MARK: the rest of pcap_t
 
-    func stats() throws(PcapError) -> PcapStatistics {
-        try checkOpen()
+    /// libpcap's counters for the whole capture (`queue` nil) or one queue. The interface's
+    /// own drops belong to the device, so every reader reports them whole.
+    func stats(queue: Int?) throws(PcapError) -> PcapStatistics {
         let s = engine.statistics()
         let interface = try inDeviceNamespace { () throws(PcapError) in try Self.interfaceDrops(ifindex: ifindex, device: device) }
+        let (offered, dropped): (UInt64, UInt64)
+        if let queue {
+            let q = s.queues[queue]
+            (offered, dropped) = (q.received + q.captureDrops, q.captureDrops + q.deliveryDrops)
+        } else {
+            (offered, dropped) = (s.offered, s.captureDrops + s.deliveryDrops)
+        }
         return PcapStatistics(
-            received: UInt32(truncatingIfNeeded: s.offered), dropped: UInt32(truncatingIfNeeded: s.captureDrops + s.deliveryDrops),
+            received: UInt32(truncatingIfNeeded: offered), dropped: UInt32(truncatingIfNeeded: dropped),
             interfaceDropped: UInt32(truncatingIfNeeded: interface &- interfaceDropsAtOpen))
     }
 
@@ -334,9 +241,8 @@ final class LiveCapture: @unchecked Sendable {
 
     /// Sends one frame, waiting out a full device queue; a frame the kernel refuses is an error.
     func inject(_ frame: [UInt8]) throws(PcapError) -> Int {
-        try checkOpen()
         while true {
-            let sent = frame.withUnsafeBytes { bytes in Result { () throws(SystemError) in try injector.send(bytes) } }
+            let sent = frame.withUnsafeBytes { bytes in Result { () throws(SystemError) in try injector.unsafelyUnwrapped.send(bytes) } }
             switch sent {
             case .success(let count):
                 return count
@@ -349,18 +255,6 @@ final class LiveCapture: @unchecked Sendable {
                 throw PcapError("the kernel refused a \(frame.count)-byte frame on \(device): \(reason)")
             }
         }
-    }
-
-    func selectableFileDescriptor() throws(PcapError) -> Int32 {
-        try checkOpen()
-        if let notifier { return notifier.descriptor }
-        let event: EventFD
-        do { event = try EventFD() } catch { throw PcapError(engine: .system(error)) }
-        notifier = event
-        engine.notifyChunks(event)
-        // Chunks that arrived before anyone asked must wake a poll too.
-        if somethingLeft() { event.signal() }
-        return event.descriptor
     }
 
     /// Runs `body` in the device's network namespace, on this thread, and comes back. Skips the
@@ -378,22 +272,21 @@ final class LiveCapture: @unchecked Sendable {
 
     // MARK: closing
 
-    /// Stops the capture threads (after draining) and releases the rings. Idempotent.
+    /// Stops the capture threads (after draining) and releases the rings, once every reader has
+    /// given its chunks back. Chunks nobody read are discarded, as pcap_close discards what is
+    /// left in the ring.
     func close() {
-        guard !closed else { return }
-        closed = true
         engine.requestStop()
-        // The capture threads may wait for chunks while draining: give every chunk back.
-        cursor.take()?.recycle()
-        cursorNext = 0
-        // Chunks nobody read are discarded, as pcap_close discards what is left in the ring.
+        // The capture threads may wait for free chunks while draining: give every chunk back.
         while engine.hasWaitingChunks || !engine.captureEnded {
             for q in engine.queues.indices {
                 while let lease = engine.nextChunk(for: q, waiting: .upTo(.milliseconds(1))) { lease.recycle() }
             }
         }
         engine.wait()
-        engine.notifyChunks(nil)
-        notifier = nil
+        // The sockets (and with them the promiscuous memberships), the rings and the pools go
+        // now, not when the last reference to a handle does.
+        engineStorage = nil
+        injector = nil
     }
 }

@@ -72,16 +72,7 @@ extension PcapHandle {
     /// (pcap_dump_open). "-" writes to standard output, as in libpcap. An unwritable path throws
     /// libpcap's message.
     public func dumpOpen(path: String) throws(PcapError) -> PcapDumper {
-        let linkType: Int32
-        let snapLength: Int
-        switch try open() {
-        case .savefile(let pointer):
-            linkType = pcap_datalink(pointer)
-            snapLength = Int(pcap_snapshot(pointer))
-        case .live(let live):
-            linkType = BPFCompiler.ethernet
-            snapLength = live.options.snapLength
-        }
+        let (linkType, snapLength) = (try datalink, try snapshot)
         do {
             return PcapDumper(writer: try SavefileWriter(path: path, format: .pcap, linkType: linkType, snapLength: snapLength, precision: precision))
         } catch {

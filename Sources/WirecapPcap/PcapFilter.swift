@@ -11,10 +11,18 @@ extension PcapHandle {
     /// `LiveCapture.setFilter`. From the moment this returns, no packet the new filter rejects
     /// is handed over.
     ///
-    /// The netmask defaults to PCAP_NETMASK_UNKNOWN: `ip broadcast` is refused rather than
-    /// guessed.
-    public func setFilter(_ expression: String, optimize: Bool = true, netmask: UInt32 = 0xffff_ffff) throws(PcapError) {
-        switch try open() {
+    /// `netmask` is the IPv4 netmask of the network, in host byte order as pcap_compile takes it
+    /// (0xffffff00 for a /24), which `ip broadcast` needs; it defaults to PCAP_NETMASK_UNKNOWN,
+    /// with which `ip broadcast` is refused rather than guessed.
+    ///
+    /// Live, compiling for the kernel opens the device (libpcap's VLAN and direction tests
+    /// depend on it): without CAP_NET_RAW at that moment this throws a message that says so.
+    public func setFilter(_ expression: String, optimize: Bool = true, netmask: UInt32 = BPFCompiler.netmaskUnknown) throws(PcapError) {
+        try using(reading: true) { (source) throws(PcapError) in try setFilter(expression, optimize: optimize, netmask: netmask, on: source) }
+    }
+
+    private func setFilter(_ expression: String, optimize: Bool, netmask: UInt32, on source: Source) throws(PcapError) {
+        switch source {
         case .savefile(let pointer):
             var program = bpf_program()
             guard pcap_compile(pointer, &program, expression, optimize ? 1 : 0, netmask) == 0 else {
@@ -23,15 +31,16 @@ extension PcapHandle {
             // libpcap copies the program into the handle, so ours is freed whatever happens.
             defer { pcap_freecode(&program) }
             guard pcap_setfilter(pointer, &program) == 0 else { throw lastError(pointer) }
-        case .live(let live):
-            try live.setFilter(expression, optimize: optimize)
+        case .live(let reader):
+            try reader.capture.setFilter(expression, optimize: optimize, netmask: netmask)
         }
     }
 }
 
 /// A classic BPF program that user space runs (libpcap's bpf_filter) on packets the kernel
 /// accepted under an earlier filter, during a live filter swap.
-final class UserSpaceFilter {
+final class UserSpaceFilter: @unchecked Sendable {
+    // @unchecked: the instructions are written once, in init, and only read after.
     let instructions: UnsafeMutableBufferPointer<bpf_insn>
 
     init(_ program: [BPFInstruction]) {
