@@ -1,0 +1,178 @@
+import CWirecapLinux
+import Foundation
+import Synchronization
+import Testing
+import WirecapEngine
+import WirecapPcap
+import WirecapSandbox
+
+extension SandboxSuites {
+    /// Issue 13: a live handle with N queues gives N readers, each read by a thread of its own,
+    /// with buddy offloading among them.
+    @Suite("pcap facade: a reader per queue")
+    struct QueueReaderTests {
+        /// What one reader saw: per chunk, its owner, its sequence, and the frames' numbers.
+        struct Chunk: Sendable {
+            var owner: Int
+            var sequence: UInt64
+            var frames: [UInt64] = []
+        }
+
+        final class Counter: Sendable { let value = Atomic<Int>(0) }
+
+        /// Records every chunk and frame a reader hands over; stops every reader once all frames
+        /// have come.
+        struct Recorder: PacketHandler {
+            let reader: Int
+            let total: Int
+            let seen: Counter
+            let stopAll: @Sendable () -> Void
+            /// Microseconds to sleep per chunk: a slow reader.
+            let slowness: UInt32
+            var chunks: [Chunk] = []
+            var queues: Set<Int> = []
+
+            mutating func chunkBegins(owner: Int, sequence: UInt64) {
+                chunks.append(Chunk(owner: owner, sequence: sequence))
+                if slowness > 0 { usleep(slowness) }
+            }
+
+            mutating func handle(_ packet: Packet) {
+                queues.insert(packet.queue)
+                guard let number = SequencedFrame.sequence(of: packet.bytes) else { return }
+                chunks[chunks.count - 1].frames.append(number)
+                if seen.value.add(1, ordering: .relaxed).newValue >= total { stopAll() }
+            }
+        }
+
+        /// Sends `total` numbered frames and reads them with one thread per `handle.queues[i]`,
+        /// reader i sleeping `slowness[i]` us per chunk; returns each reader's record.
+        static func readAll(
+            queues: Int, total: Int, frames: SequencedFrame, options: PcapHandle.LiveOptions, slowness: [UInt32]
+        ) throws -> (recorders: [Recorder], handle: PcapHandle, perQueue: [PcapStatistics], whole: PcapStatistics, engine: CaptureStatistics) {
+            try Sandbox.with(queues: queues) { sandbox in
+                let handle = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
+                #expect(handle.queues.count == queues)
+                #expect(handle.queues.map(\.queue) == Array(0..<queues).map { Optional($0) })
+                let seen = Counter()
+                let readers = handle.queues
+                let stopAll: @Sendable () -> Void = { for reader in readers { reader.breakLoop() } }
+                let results = Mutex<[Int: Recorder]>([:])
+                let threads = (0..<queues).map { i in
+                    Thread {
+                        var recorder = Recorder(reader: i, total: total, seen: seen, stopAll: stopAll, slowness: slowness[i])
+                        do { _ = try readers[i].loop(handler: &recorder) } catch { Issue.record("reader \(i): \(error)") }
+                        results.withLock { $0[i] = recorder }
+                    }
+                }
+                threads.forEach { $0.start() }
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                let report = sender.sendSequenced(frames, count: total, rate: 200_000)
+                #expect(report.sent == total)
+                // Bounded: if frames went missing, stop the readers after a while and let the
+                // checks say what is missing.
+                let deadline = CWirecapLinux_monotonic_ns() + 20_000_000_000
+                while results.withLock({ $0.count }) < queues && CWirecapLinux_monotonic_ns() < deadline { usleep(10_000) }
+                if results.withLock({ $0.count }) < queues { stopAll() }
+                while results.withLock({ $0.count }) < queues { usleep(10_000) }
+                let perQueue = try handle.queues.map { try $0.stats() }
+                let whole = try handle.stats()
+                #expect(try handle.queues[0].totalStats() == whole)
+                let engine = try handle.engineStatistics()
+                handle.close()
+                return (results.withLock { map in (0..<queues).map { map[$0]! } }, handle, perQueue, whole, engine)
+            }
+        }
+
+        @Test("four readers on four threads: every frame once, each reader its own queue's, per-queue stats add up", .timeLimit(.minutes(1)))
+        func fourReaders() throws {
+            let total = 20_000
+            var options = PcapHandle.LiveOptions()
+            options.queues = 4
+            options.snapLength = 2048
+            options.timeoutMilliseconds = 100
+            let frames = SequencedFrame(flows: 64, size: 64)
+            let (recorders, handle, perQueue, whole, engine) = try Self.readAll(
+                queues: 4, total: total, frames: frames, options: options, slowness: [0, 0, 0, 0])
+            let counts = recorders.map { $0.chunks.reduce(0) { $0 + $1.frames.count } }
+            print("4 readers: frames per reader \(counts), pcap stats per queue \(perQueue.map(\.received)), whole \(whole.received)")
+            let all = recorders.flatMap { $0.chunks.flatMap(\.frames) }
+            #expect(all.count == total)
+            #expect(Set(all).count == total, "every frame once")
+            for (i, recorder) in recorders.enumerated() {
+                #expect(recorder.queues.isSubset(of: [i]), "without offloading, reader \(i) reads only queue \(i): \(recorder.queues)")
+                #expect(recorder.chunks.allSatisfy { $0.owner == i })
+                #expect(UInt32(counts[i]) == perQueue[i].received, "queue \(i)'s ps_recv counts what its reader handed over")
+            }
+            #expect(perQueue.reduce(0) { $0 + $1.received } == whole.received)
+            #expect(whole.received == UInt32(total) && whole.dropped == 0)
+            #expect(engine.isConserved && engine.processed == UInt64(total))
+            #expect(throws: PcapError.closed) { try handle.queues[2].next() }
+        }
+
+        @Test("a slow reader's chunks go to the idle one (buddy offloading), and restoring order per owner by sequence restores every flow's order", .timeLimit(.minutes(1)))
+        func offloadingAmongReaders() throws {
+            let total = 30_000
+            var options = PcapHandle.LiveOptions()
+            options.queues = 2
+            options.snapLength = 2048
+            options.timeoutMilliseconds = 100
+            options.blockSize = 4096
+            options.bufferSize = 4096 * 64
+            options.poolChunks = 256
+            options.offloadThreshold = 0.1
+            // Most frames in one flow, so one queue gets most of the traffic, and its reader is
+            // also the slow one.
+            let frames = SequencedFrame(flows: 16, size: 64, elephantPercent: 90)
+            let elephantQueue = try Self.queueOfElephant(frames)
+            var slowness: [UInt32] = [0, 0]
+            slowness[elephantQueue] = 2_000
+            let (recorders, _, _, _, engine) = try Self.readAll(queues: 2, total: total, frames: frames, options: options, slowness: slowness)
+            let idle = 1 - elephantQueue
+            let offloadedChunks = recorders[idle].chunks.filter { $0.owner == elephantQueue }.count
+            print(
+                "offloading: reader \(elephantQueue) (slow) took \(recorders[elephantQueue].chunks.count) chunks, reader \(idle) took \(recorders[idle].chunks.count), \(offloadedChunks) of them queue \(elephantQueue)'s; engine: offloaded out \(engine.queues.map(\.offloadedOut)), capture drops \(engine.captureDrops)"
+            )
+            #expect(offloadedChunks > 0, "the idle reader took chunks of the slow one's queue")
+            #expect(engine.queues[elephantQueue].offloadedOut == UInt64(offloadedChunks))
+            #expect(engine.captureDrops == 0)
+            // Every (owner, sequence) once, and every frame once.
+            let chunks = recorders.flatMap(\.chunks)
+            #expect(Set(chunks.map { "\($0.owner)/\($0.sequence)" }).count == chunks.count)
+            let all = chunks.flatMap(\.frames)
+            #expect(all.count == total && Set(all).count == total)
+            // As read, the slow reader's later chunks overtake its earlier ones in the other
+            // reader; put back in order per owner by sequence, every flow is in order again.
+            let restored = chunks.sorted { ($0.owner, $0.sequence) < ($1.owner, $1.sequence) }
+            var last: [Int: UInt64] = [:]
+            var outOfOrder = 0
+            for chunk in restored {
+                for number in chunk.frames {
+                    let flow = frames.flow(of: number)
+                    if let previous = last[flow], previous > number { outOfOrder += 1 }
+                    last[flow] = number
+                }
+            }
+            #expect(outOfOrder == 0, "frames out of order within a flow after restoring by (owner, sequence)")
+        }
+
+        /// The queue the kernel's hash puts the elephant flow on, found by sending its frames.
+        static func queueOfElephant(_ frames: SequencedFrame) throws -> Int {
+            // Sequence numbers whose flow is the elephant (flow 0 takes elephantPercent of them).
+            let elephant = frames.flow(of: 0)
+            return try Sandbox.with(queues: 2) { sandbox in
+                var options = PcapHandle.LiveOptions()
+                options.queues = 2
+                options.timeoutMilliseconds = 100
+                let handle = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
+                defer { handle.close() }
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                let numbers = (0..<UInt64(1000)).filter { frames.flow(of: $0) == elephant }.prefix(20)
+                for number in numbers { frames.bytes(sequence: number).withUnsafeBytes { _ = sender.send($0) } }
+                var queue: Int? = nil
+                _ = try handle.dispatch { packet in if queue == nil { queue = packet.queue } }
+                return try #require(queue)
+            }
+        }
+    }
+}
