@@ -1,3 +1,4 @@
+import Synchronization
 @preconcurrency import Benchmark
 @_spi(Harness) import WirecapEngine
 import WirecapPcap
@@ -47,20 +48,28 @@ extension SyntheticBlockRun {
     convenience init(frameLength: Int) { self.init(frameLength: frameLength, blockSize: 1 << 20, packets: packetsPerIteration) }
 }
 
+/// A reader's break flag, as `LiveReader` keeps it: never set here, read after every packet.
+let readerBreaking = Atomic<Bool>(false)
+
 extension WalkFixture {
-    /// The live pcap facade's per-chunk path (`FacadeWalk`, what `PcapHandle.dispatch` runs on
-    /// each chunk it pulls), over the same blocks as the engine's walk.
+    /// The live pcap facade's per-chunk path (`FacadeWalk`, what a reader's `dispatch` runs on
+    /// each chunk it pulls, the handle's reader of every queue and each queue's reader alike:
+    /// `chunkBegins`, then the walk that reads the break flag after each packet), over the same
+    /// blocks as the engine's walk.
     @inline(__always)
     func walkLikeDispatch<H: PacketHandler>(handler: inout H) -> Int {
         var walked = 0
-        for _ in 0..<fullBlocks {
+        for block in 0..<fullBlocks {
+            handler.chunkBegins(owner: 0, sequence: UInt64(block))
             walked &+= FacadeWalk.walk(
-                chunk: fullPointer, packets: packetsPerBlock, owner: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler)
+                chunk: fullPointer, packets: packetsPerBlock, owner: 0, snapLength: 65_535, first: 0, limit: Int.max, handler: &handler,
+                breaking: readerBreaking)
         }
         if let remainderPointer {
+            handler.chunkBegins(owner: 0, sequence: UInt64(fullBlocks))
             walked &+= FacadeWalk.walk(
                 chunk: remainderPointer, packets: remainderPackets, owner: 0, snapLength: 65_535, first: 0, limit: Int.max,
-                handler: &handler)
+                handler: &handler, breaking: readerBreaking)
         }
         return walked
     }
