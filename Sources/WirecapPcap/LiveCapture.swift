@@ -58,6 +58,21 @@ extension PcapHandle {
             }
         }
 
+        /// The memory a live handle with these options holds, per queue and in all: the kernel
+        /// ring (`bufferSize` rounded to whole blocks) and the pool (`poolChunks` chunks of one
+        /// block each), which is touched at open and locked in memory where the limit allows
+        /// (always as root). With the defaults the block is 512 KiB (it must hold one packet of
+        /// the 262,144-byte snap length), so each queue holds a 4 MiB ring and a 32 MiB pool: a
+        /// 2-queue handle holds 72 MiB, 64 MiB of it locked. A smaller `snapLength` (e.g. 65,535:
+        /// 128 KiB blocks, 8 MiB of pool) or `poolChunks` shrinks the pool; a smaller
+        /// `blockSize` too, as long as one snap-length packet fits.
+        public var memory: (ringBytesPerQueue: Int, poolBytesPerQueue: Int, total: Int) {
+            let ring = captureConfiguration(device: "unnamed").ring
+            let ringBytes = ring.blockSize * ring.blockCount
+            let poolBytes = ring.blockSize * poolChunks
+            return (ringBytes, poolBytes, (ringBytes + poolBytes) * queues)
+        }
+
         /// The engine configuration `openLive(device:options:)` opens with these options, before
         /// the filter is compiled for the device. Nonsense values pass through unchanged, for
         /// `validate` to name; nothing here traps on them.

@@ -156,6 +156,33 @@ extension SandboxSuites {
             #expect(outOfOrder == 0, "frames out of order within a flow after restoring by (owner, sequence)")
         }
 
+        /// A field of /proc/self/status in KiB ("VmLck", "VmRSS").
+        static func status(_ field: String) throws -> Int {
+            let text = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+            let line = try #require(text.split(separator: "\n").first { $0.hasPrefix(field + ":") })
+            return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        }
+
+        @Test("the memory a default 2-queue handle holds is what LiveOptions.memory says (72 MiB, the 64 MiB pool locked)", .timeLimit(.minutes(1)))
+        func memory() throws {
+            var options = PcapHandle.LiveOptions()
+            options.queues = 2
+            let memory = options.memory
+            #expect(memory.ringBytesPerQueue == 4 << 20 && memory.poolBytesPerQueue == 32 << 20 && memory.total == 72 << 20)
+            try Sandbox.with(queues: 2) { sandbox in
+                let (locked, resident) = (try Self.status("VmLck"), try Self.status("VmRSS"))
+                let handle = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
+                let (lockedOpen, residentOpen) = (try Self.status("VmLck"), try Self.status("VmRSS"))
+                handle.close()
+                let lockedClosed = try Self.status("VmLck")
+                print("2-queue handle, defaults: locked +\((lockedOpen - locked) / 1024) MiB, resident +\((residentOpen - resident) / 1024) MiB, locked after close +\((lockedClosed - locked) / 1024) MiB")
+                // Other suites may lock or free pools meanwhile; this one's pools dominate.
+                #expect(lockedOpen - locked >= 2 * memory.poolBytesPerQueue / 1024 - 1024)
+                #expect(residentOpen - resident >= 2 * memory.poolBytesPerQueue / 1024 - 1024)
+                #expect(lockedClosed - locked < 1024, "close() gives the pools back, not the last reference")
+            }
+        }
+
         /// The queue the kernel's hash puts the elephant flow on, found by sending its frames.
         static func queueOfElephant(_ frames: SequencedFrame) throws -> Int {
             // Sequence numbers whose flow is the elephant (flow 0 takes elephantPercent of them).
