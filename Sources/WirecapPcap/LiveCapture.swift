@@ -171,6 +171,19 @@ final class LiveCapture: @unchecked Sendable {
 
     var queueCount: Int { engine.queues.count }
 
+    /// Readers not yet released: the handle's and its queues'. The last one to go closes the
+    /// capture, so a reader still inside a read (a close called from its own handler defers its
+    /// release to the end of that read) never finds the engine gone.
+    private let readersOpen = Atomic<Int>(0)
+
+    /// A reader was made on this capture.
+    func readerOpened() { readersOpen.add(1, ordering: .relaxed) }
+
+    /// A reader has been released; the last one closes the capture.
+    func readerReleased() {
+        if readersOpen.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { close() }
+    }
+
     /// The user-space filter a chunk of `owner` with `sequence` must be re-checked with: set
     /// when the chunk may hold packets an earlier filter let in. One lock per chunk.
     @inline(__always)
@@ -288,9 +301,9 @@ final class LiveCapture: @unchecked Sendable {
     // MARK: closing
 
     /// Stops the capture threads (after draining) and releases the rings, once every reader has
-    /// given its chunks back. Chunks nobody read are discarded, as pcap_close discards what is
+    /// given its chunks back (`readerReleased`). Chunks nobody read are discarded, as pcap_close discards what is
     /// left in the ring.
-    func close() {
+    private func close() {
         engine.requestStop()
         // The capture threads may wait for free chunks while draining: give every chunk back.
         while engine.hasWaitingChunks || !engine.captureEnded {

@@ -45,6 +45,7 @@ final class LiveReader: @unchecked Sendable {
         queues = queue.map { [$0] } ?? Array(0..<capture.queueCount)
         do { wakeup = try EventFD() } catch { throw PcapError(engine: .system(error)) }
         for q in queues { capture.engine.notifyChunks(wakeup, for: q) }
+        capture.readerOpened()
     }
 
     // MARK: reading
@@ -212,11 +213,12 @@ final class LiveReader: @unchecked Sendable {
 
     // MARK: closing
 
-    /// Gives a part-read chunk back and stops listening to the queues. The reader's own call has
-    /// left (the handle's gate waits for it).
+    /// Gives a part-read chunk back and stops listening to the queues; the last reader of the
+    /// capture closes it. The reader's own call has left (the handle's gate waits for it).
     func release() {
         cursor.take()?.recycle()
         cursorNext = 0
         for q in queues { capture.engine.stopNotifying(wakeup, for: q) }
+        capture.readerReleased()
     }
 }

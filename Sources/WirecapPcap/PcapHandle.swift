@@ -34,9 +34,6 @@ public final class PcapHandle: @unchecked Sendable {
 
     let source: Source
     let gate = HandleGate()
-    /// The capture a live handle owns (nil for a file, and for a queue's reader, whose capture
-    /// the handle that made it owns).
-    private let ownedCapture: LiveCapture?
     /// The precision timestamps are delivered in by `next()` and written in by `dumpOpen`, as
     /// asked for at open. Borrowed `Packet`s always carry nanoseconds.
     public let precision: TimestampPrecision
@@ -45,10 +42,9 @@ public final class PcapHandle: @unchecked Sendable {
     /// `totalStats()` the whole capture.
     public let queues: [PcapHandle]
 
-    init(source: Source, precision: TimestampPrecision, capture: LiveCapture? = nil, queues: [PcapHandle] = []) {
+    init(source: Source, precision: TimestampPrecision, queues: [PcapHandle] = []) {
         self.source = source
         self.precision = precision
-        self.ownedCapture = capture
         self.queues = queues
     }
 
@@ -87,7 +83,7 @@ public final class PcapHandle: @unchecked Sendable {
         let queues = try (0..<capture.queueCount).map { (queue) throws(PcapError) in
             PcapHandle(source: .live(try LiveReader(capture: capture, queue: queue)), precision: options.precision)
         }
-        return PcapHandle(source: .live(try LiveReader(capture: capture, queue: nil)), precision: options.precision, capture: capture, queues: queues)
+        return PcapHandle(source: .live(try LiveReader(capture: capture, queue: nil)), precision: options.precision, queues: queues)
     }
 
     /// Runs `body` on the source inside the gate: `reading` for an exclusive read. Throws
@@ -408,8 +404,9 @@ public final class PcapHandle: @unchecked Sendable {
         switch source {
         case .savefile(let pointer): pcap_close(pointer)
         case .live(let reader):
+            // The capture closes with its last reader: this one, or a queue's reader whose
+            // close waits for the end of its read.
             reader.release()
-            ownedCapture?.close()
         }
         gate.releaseFinished()
     }

@@ -48,7 +48,7 @@ extension SandboxSuites {
         /// Sends `total` numbered frames and reads them with one thread per `handle.queues[i]`,
         /// reader i sleeping `slowness[i]` us per chunk; returns each reader's record.
         static func readAll(
-            queues: Int, total: Int, frames: SequencedFrame, options: PcapHandle.LiveOptions, slowness: [UInt32]
+            queues: Int, total: Int, frames: SequencedFrame, options: PcapHandle.LiveOptions, slowness: [UInt32], rate: Double = 200_000
         ) throws -> (recorders: [Recorder], handle: PcapHandle, perQueue: [PcapStatistics], whole: PcapStatistics, engine: CaptureStatistics) {
             try Sandbox.with(queues: queues) { sandbox in
                 let handle = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
@@ -67,7 +67,7 @@ extension SandboxSuites {
                 }
                 threads.forEach { $0.start() }
                 let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
-                let report = sender.sendSequenced(frames, count: total, rate: 200_000)
+                let report = sender.sendSequenced(frames, count: total, rate: rate)
                 #expect(report.sent == total)
                 // Bounded: if frames went missing, stop the readers after a while and let the
                 // checks say what is missing.
@@ -119,7 +119,7 @@ extension SandboxSuites {
             options.timeoutMilliseconds = 100
             options.blockSize = 4096
             options.bufferSize = 4096 * 64
-            options.poolChunks = 256
+            options.poolChunks = 1024
             options.offloadThreshold = 0.1
             // Most frames in one flow, so one queue gets most of the traffic, and its reader is
             // also the slow one.
@@ -127,7 +127,7 @@ extension SandboxSuites {
             let elephantQueue = try Self.queueOfElephant(frames)
             var slowness: [UInt32] = [0, 0]
             slowness[elephantQueue] = 2_000
-            let (recorders, _, _, _, engine) = try Self.readAll(queues: 2, total: total, frames: frames, options: options, slowness: slowness)
+            let (recorders, _, _, _, engine) = try Self.readAll(queues: 2, total: total, frames: frames, options: options, slowness: slowness, rate: 50_000)
             let idle = 1 - elephantQueue
             let offloadedChunks = recorders[idle].chunks.filter { $0.owner == elephantQueue }.count
             print(
