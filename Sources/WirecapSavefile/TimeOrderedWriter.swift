@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import WirecapEngine
 
 /// Writes the packets of several queues to one savefile in timestamp order, merging the queues
@@ -26,22 +27,19 @@ import WirecapEngine
 /// With a `limit`, the writer stops at that many packets written, the earliest in time of those
 /// it was given; the rest are dropped and `limitReached` says so.
 public final class TimeOrderedWriter: @unchecked Sendable {
-    // @unchecked: the lanes' shared state, the writer and the counters are touched only with
-    // `monitor` held; an appender's unpublished bytes are its own thread's until it commits.
+    // @unchecked: `writer` is used only inside `merge`'s lock; an appender's bytes not yet
+    // committed are its own thread's.
     public let writer: SavefileWriter
     public let queues: Int
-    /// How long a queue must be quiet before packets later than its last are written without it.
+    /// How long a queue must be quiet before it holds back only what is younger than this.
     public let window: UInt64
     /// Bytes per lane: the packets a queue may have held, 16 bytes of header each.
     public let laneBytes: Int
     public let limit: UInt64?
-
-    // A Monitor for its pthread mutex on the heap; every use is within one call.
-    let monitor = Monitor()
-    let lanes: UnsafeMutablePointer<Lane>
-    @exclusivity(unchecked) private var writtenCount: UInt64 = 0
-    @exclusivity(unchecked) private var lateCount: UInt64 = 0
-    @exclusivity(unchecked) private var newestWritten: UInt64 = 0
+    /// The lanes' shared side and the writer, under one lock taken once per commit.
+    private let merge: Mutex<Merge>
+    /// The lanes' storage, for `deinit`: while the writer lives, only through `merge`.
+    private let lanes: UnsafeMutablePointer<Lane>
 
     /// A record: timestamp (ns), captured length, wire length, then the bytes, padded to 16 so
     /// that the bytes left at the end of a lane are always 0 or room for a header.
@@ -54,23 +52,26 @@ public final class TimeOrderedWriter: @unchecked Sendable {
 
     /// - Parameters:
     ///   - queues: lanes, one per queue, numbered from 0.
-    ///   - window: nanoseconds of quiet after which a queue no longer holds the others back; more
-    ///     than the longest a queue may take between two commits (the block timeout, and the
-    ///     work on a block).
-    ///   - laneBytes: held bytes per lane; raised to hold two of the longest records. A commit
-    ///     leaves at least half a lane free, so a batch of up to that size appends without the lock.
+    ///   - window: nanoseconds of quiet after which a queue holds back only what is younger; more
+    ///     than the longest a queue may take to deliver a packet (the block timeout, the work on
+    ///     a block).
+    ///   - laneBytes: held bytes per lane; raised to four of the longest records. A commit leaves
+    ///     at least half a lane free, so a batch of up to that size appends without the lock.
+    ///   - limit: packets to write at most (-c).
     ///   - now: `now()`: quiet is counted from here for a queue yet to commit.
     public init(writer: SavefileWriter, queues: Int, window: UInt64, laneBytes: Int, limit: UInt64? = nil, now: UInt64) {
         precondition(queues >= 1, "a writer needs a queue")
         self.writer = writer
         self.queues = queues
         self.window = window
-        self.laneBytes = (max(laneBytes, 4 * Self.recordBytes(captured: writer.snapLength + 4)) + 15) & ~15
+        let laneBytes = (max(laneBytes, 4 * Self.recordBytes(captured: writer.snapLength + 4)) + 15) & ~15
+        self.laneBytes = laneBytes
         self.limit = limit
         lanes = .allocate(capacity: queues)
         for q in 0..<queues {
-            lanes.advanced(by: q).initialize(to: Lane(storage: .allocate(byteCount: self.laneBytes, alignment: 64), lastCommit: now))
+            lanes.advanced(by: q).initialize(to: Lane(storage: .allocate(byteCount: laneBytes, alignment: 64), lastCommit: now))
         }
+        merge = Mutex(Merge(writer: writer, lanes: lanes, queues: queues, laneBytes: laneBytes, window: window, limit: limit))
     }
 
     deinit {
@@ -154,22 +155,21 @@ public final class TimeOrderedWriter: @unchecked Sendable {
     /// --reconnect: the next engine's thread for the same queue).
     public func appender(queue: Int) -> Appender {
         precondition(queue >= 0 && queue < queues, "queue \(queue) of \(queues)")
-        return monitor.withLock { Appender(queue: queue, owner: self, lane: lanes[queue]) }
+        let lane = merge.withLock { $0.lanes[queue] }
+        return Appender(queue: queue, owner: self, lane: lane)
     }
 
     /// Publishes what `appender` appended since its last commit and writes what is now in order.
     /// Takes the lock once. Returns whether the limit is reached.
     @discardableResult
     public func commit(_ appender: inout Appender, now: UInt64) -> Bool {
-        monitor.withLock {
-            publish(&appender)
-            lanes[appender.queue].lastCommit = now
-            writeInOrder(through: watermark(now: now))
+        merge.withLock { merge in
+            merge.publish(&appender)
+            merge.lanes[appender.queue].lastCommit = now
+            merge.writeInOrder(through: merge.watermark(now: now))
             // Room for the next batch without the lock.
-            let lane = appender.queue
-            while laneBytes - (lanes[lane].published - lanes[lane].head) < laneBytes / 2 { writeOldest() }
-            appender.end = lanes[lane].head + laneBytes
-            return reached
+            merge.makeRoom(&appender, needed: laneBytes / 2)
+            return merge.reached
         }
     }
 
@@ -177,23 +177,22 @@ public final class TimeOrderedWriter: @unchecked Sendable {
     /// and then (`wirecap capture` does every 100 ms), since a quiet queue commits nothing.
     @discardableResult
     public func expire(now: UInt64) -> Bool {
-        monitor.withLock {
-            writeInOrder(through: watermark(now: now))
-            return reached
+        merge.withLock { merge in
+            merge.writeInOrder(through: merge.watermark(now: now))
+            return merge.reached
         }
     }
 
     /// Writes everything held, in order. Call once every appender has made its last commit.
     public func finish() {
-        monitor.withLock { writeInOrder(through: .max) }
+        merge.withLock { $0.writeInOrder(through: .max) }
     }
 
     /// Packets written so far (at most `limit`).
-    public var written: UInt64 { monitor.withLock { writtenCount } }
+    public var written: UInt64 { merge.withLock { $0.written } }
     /// Packets written after a later one: their queue fell more than the window behind.
-    public var late: UInt64 { monitor.withLock { lateCount } }
-    public var limitReached: Bool { monitor.withLock { reached } }
-    private var reached: Bool { limit.map { writtenCount >= $0 } ?? false }
+    public var late: UInt64 { merge.withLock { $0.late } }
+    public var limitReached: Bool { merge.withLock { $0.reached } }
 
     /// The packets' clock, CLOCK_REALTIME in nanoseconds: what `now` means everywhere here.
     public static func now() -> UInt64 {
@@ -207,15 +206,30 @@ public final class TimeOrderedWriter: @unchecked Sendable {
     @usableFromInline @inline(never)
     func makeRoom(_ appender: inout Appender, needed: Int) {
         precondition(needed <= laneBytes, "a record of \(needed) bytes in a lane of \(laneBytes)")
-        monitor.withLock {
-            publish(&appender)
-            let lane = appender.queue
-            while laneBytes - (lanes[lane].published - lanes[lane].head) < needed { writeOldest() }
-            appender.end = lanes[lane].head + laneBytes
+        merge.withLock { merge in
+            merge.publish(&appender)
+            merge.makeRoom(&appender, needed: needed)
         }
     }
+}
 
-    private func publish(_ appender: inout Appender) {
+/// What the lock guards: the lanes' shared side (what was committed, what was written), the
+/// writer and the counts.
+private struct Merge: @unchecked Sendable {
+    // @unchecked: lives inside a Mutex; the pointer and the writer are used only there.
+    let writer: SavefileWriter
+    let lanes: UnsafeMutablePointer<TimeOrderedWriter.Lane>
+    let queues: Int
+    let laneBytes: Int
+    let window: UInt64
+    let limit: UInt64?
+    var written: UInt64 = 0
+    var late: UInt64 = 0
+    var newestWritten: UInt64 = 0
+
+    var reached: Bool { limit.map { written >= $0 } ?? false }
+
+    func publish(_ appender: inout TimeOrderedWriter.Appender) {
         let q = appender.queue
         if appender.tail != lanes[q].published {
             lanes[q].published = appender.tail
@@ -225,10 +239,18 @@ public final class TimeOrderedWriter: @unchecked Sendable {
         }
     }
 
+    /// Writes the oldest held packets, in order, until the appender's lane has `needed` bytes
+    /// free, and tells the appender how far it may go.
+    mutating func makeRoom(_ appender: inout TimeOrderedWriter.Appender, needed: Int) {
+        let q = appender.queue
+        while laneBytes - (lanes[q].published - lanes[q].head) < needed { writeOldest() }
+        appender.end = lanes[q].head + laneBytes
+    }
+
     /// The latest time up to which no queue can still deliver a packet: the least, over the
     /// queues, of the latest each committed, or for a queue quiet for the window, of the window's
     /// start if later.
-    private func watermark(now: UInt64) -> UInt64 {
+    func watermark(now: UInt64) -> UInt64 {
         let windowStart = now > window ? now - window : 0
         var mark = UInt64.max
         for q in 0..<queues {
@@ -241,10 +263,10 @@ public final class TimeOrderedWriter: @unchecked Sendable {
     }
 
     /// The timestamp of the lane's oldest held record, stepping over a wrap marker; nil if none.
-    private func headTimestamp(_ q: Int) -> UInt64? {
+    func headTimestamp(_ q: Int) -> UInt64? {
         while lanes[q].head < lanes[q].published {
             let record = lanes[q].storage + lanes[q].headPosition
-            if record.load(fromByteOffset: 8, as: UInt32.self) == Self.wrapMarker {
+            if record.load(fromByteOffset: 8, as: UInt32.self) == TimeOrderedWriter.wrapMarker {
                 lanes[q].head += laneBytes - lanes[q].headPosition
                 lanes[q].headPosition = 0
                 continue
@@ -256,7 +278,7 @@ public final class TimeOrderedWriter: @unchecked Sendable {
 
     /// A k-way merge: the lane with the oldest head writes while its head is no later than the
     /// next lane's and `mark`. A scan of the lanes per run of one lane, not per packet.
-    private func writeInOrder(through mark: UInt64) {
+    mutating func writeInOrder(through mark: UInt64) {
         while true {
             var first = -1
             var oldest = UInt64.max
@@ -278,7 +300,7 @@ public final class TimeOrderedWriter: @unchecked Sendable {
     }
 
     /// Writes the oldest held record of all lanes, the order kept: to make room.
-    private func writeOldest() {
+    mutating func writeOldest() {
         var first = -1
         var oldest = UInt64.max
         for q in 0..<queues {
@@ -292,20 +314,20 @@ public final class TimeOrderedWriter: @unchecked Sendable {
 
     /// Writes the lane's head record (a wrap marker already stepped over) and moves past it; past
     /// the limit, only moves past it.
-    private func writeHead(_ q: Int) {
+    mutating func writeHead(_ q: Int) {
         let record = lanes[q].storage + lanes[q].headPosition
         let time = record.load(as: UInt64.self)
         let captured = Int(record.load(fromByteOffset: 8, as: UInt32.self))
         if !reached {
-            if time < newestWritten { lateCount += 1 }
+            if time < newestWritten { late += 1 }
             newestWritten = max(newestWritten, time)
             writer.write(
-                bytes: UnsafeRawBufferPointer(start: record + Self.headerBytes, count: captured),
+                bytes: UnsafeRawBufferPointer(start: record + TimeOrderedWriter.headerBytes, count: captured),
                 wireLength: Int(record.load(fromByteOffset: 12, as: UInt32.self)),
                 seconds: Int(time / 1_000_000_000), nanoseconds: Int(time % 1_000_000_000))
-            writtenCount += 1
+            written += 1
         }
-        let length = Self.recordBytes(captured: captured)
+        let length = TimeOrderedWriter.recordBytes(captured: captured)
         lanes[q].head += length
         lanes[q].headPosition += length
         if lanes[q].headPosition == laneBytes { lanes[q].headPosition = 0 }
