@@ -7,8 +7,8 @@ import Glibc
 ///
 /// The project's lock rule: `Synchronization.Mutex` for a lock held within one scope; `Monitor`
 /// where a thread must wait for a condition, or a lock is taken in one call and released in a
-/// later one (`wirecap capture` holds its writer's lock from a block's first packet to
-/// `blockDone`). The pthread objects live on the heap, never in a stored property, since Swift
+/// later one (`wirecap-fwd --tap PATH` holds its file's lock from a chunk's first frame until
+/// the chunk has been sent). The pthread objects live on the heap, never in a stored property, since Swift
 /// does not promise a stored property a stable address to hand to C.
 @usableFromInline
 package final class Monitor: @unchecked Sendable {

@@ -8,8 +8,8 @@ import WirecapSavefile
 /// in place), with its capture time.
 ///
 /// One file for every queue. A forwarding thread takes the lock at the first frame of a chunk it
-/// writes and keeps it until the chunk has been sent (`release`), as `wirecap capture -w` does
-/// per block: a lock per chunk, not per frame, and a chunk's frames stay together in the file.
+/// writes and keeps it until the chunk has been sent (`release`): a lock per chunk, not per
+/// frame, and a chunk's frames stay together in the file.
 /// Frames of one queue are written in the order they are put into that queue's ring.
 @usableFromInline
 final class TapFile: @unchecked Sendable {

@@ -14,9 +14,9 @@ import WirecapEngine
 /// remembered, later records are dropped, and `flush` or `close` throws it with the path.
 ///
 /// One writer is not safe to use from two threads at once: callers serialise (`wirecap capture`
-/// holds a lock per block), which is what lets the file skip stdio's own per-call locking and
-/// the fields skip Swift's dynamic exclusivity checks. The per-record path allocates nothing,
-/// takes no lock and calls through no existential.
+/// writes through `TimeOrderedWriter`, one lock per block), which is what lets the file skip
+/// stdio's own per-call locking and the fields skip Swift's dynamic exclusivity checks. The
+/// per-record path allocates nothing, takes no lock and calls through no existential.
 public final class SavefileWriter {
     public let path: String
     public let format: SavefileFormat

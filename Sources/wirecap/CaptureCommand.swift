@@ -164,7 +164,13 @@ struct CaptureCommand: ParsableCommand {
             throw fail(Self.cannotOpen(error))
         }
         // The savefile and the -c count outlive engines: with --reconnect one run is several.
-        let sink = CaptureSink(writer: writer, limit: c)
+        let sink = CaptureSink(
+            ordered: writer.map {
+                TimeOrderedWriter(
+                    writer: $0, queues: queues, window: reorderWindow, laneBytes: max(Self.laneBytes, 4 * blockSize),
+                    limit: c.map(UInt64.init), now: TimeOrderedWriter.now())
+            },
+            limit: c)
         let work = SyntheticWork(nanosecondsPerPacket: workNs, mode: workMode)
         var link = LinkRun(reconnect: reconnect, interfaces: [i], program: "wirecap", activity: "capture")
         // The counts of engines already stopped, added up.
@@ -180,7 +186,11 @@ struct CaptureCommand: ParsableCommand {
                 open: { note in
                     let engine = try CaptureEngine(configuration: configuration)
                     let control = engine.control
-                    try engine.start { _ in WorkingHandler(SinkHandler(sink: sink, control: control), work: work) }
+                    if let ordered = sink.ordered {
+                        try engine.start { WorkingHandler(WritingSinkHandler(ordered: ordered, queue: $0, control: control), work: work) }
+                    } else {
+                        try engine.start { _ in WorkingHandler(CountingSinkHandler(sink: sink, control: control), work: work) }
+                    }
                     printError("listening on \(i): \(queues) queues\(note)")
                     return engine
                 },
@@ -192,12 +202,13 @@ struct CaptureCommand: ParsableCommand {
                         ? "capture on \(i) lost its link (the interface went down)"
                         : "capture on \(i) failed: the kernel reported \(error.error) on queue \(error.queue)"
                 },
-                finished: { $0.control.isStopping },
+                finished: { $0.control.isStopping || sink.limitReached },
                 retire: { engine in
                     engine.stop()
                     retired = retired + engine.statistics()
                 },
                 turn: { engine, now, run in
+                    sink.expire()
                     if showProgress && now - lastProgress >= 1_000_000_000 {
                         lastProgress = now
                         let stats = total(retired, engine)
@@ -214,7 +225,7 @@ struct CaptureCommand: ParsableCommand {
         }
         if showProgress { FileHandle.standardError.write(Data("\r".utf8)) }
         do {
-            try writer?.close()
+            try sink.finish()
         } catch {
             throw fail("cannot finish \(error)")
         }
@@ -222,6 +233,9 @@ struct CaptureCommand: ParsableCommand {
         let statistics = retired!
         let captured = sink.packetsCaptured
         printError("\(captured) packets captured")
+        if sink.late > 0 {
+            printError("\(sink.late) packets written out of time order (a queue fell more than \(reorderWindow / 1_000_000) ms behind, or held too much)")
+        }
         printError("\(statistics.offered) packets received by filter")
         printError("\(statistics.captureDrops) packets dropped by kernel")
         if statistics.deliveryDrops > 0 { printError("\(statistics.deliveryDrops) packets dropped on delivery") }
@@ -258,6 +272,14 @@ struct CaptureCommand: ParsableCommand {
             throw fail("capture on \(i) stopped: its link came back but capture could not open again: \(reason)")
         }
     }
+
+    /// With -w from several queues, how long a quiet queue holds the others' packets back: more
+    /// than it may take to deliver a packet, the block timeout (8 ms when the kernel picks) and
+    /// the work on a block.
+    var reorderWindow: UInt64 { UInt64(max(500, 2 * blockTimeout + 100)) * 1_000_000 }
+
+    /// With -w, the least a queue may hold for the time order (a lane holds four blocks or more).
+    static let laneBytes = 8 << 20
 
     /// The counts so far: the engines retired and the one running, if any.
     func total(_ retired: CaptureStatistics?, _ running: CaptureEngine?) -> CaptureStatistics {
