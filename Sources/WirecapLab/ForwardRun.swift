@@ -223,7 +223,7 @@ final class RunningForwarder {
     /// Stops the forwarder (SIGINT: wirecap fwd drains first) and reads what it reported.
     func stop() throws -> Outcome {
         if let bridge {
-            try? Command.run(["ip", "-n", bridge.namespace.name, "link", "delete", bridge.name])
+            _ = try? Command.run(["ip", "-n", bridge.namespace.name, "link", "delete", bridge.name])
             return Outcome()
         }
         guard let child else { return Outcome() }

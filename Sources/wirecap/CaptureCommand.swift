@@ -164,13 +164,11 @@ struct CaptureCommand: ParsableCommand {
             throw fail(Self.cannotOpen(error))
         }
         // The savefile and the -c count outlive engines: with --reconnect one run is several.
-        let sink = CaptureSink(
-            ordered: writer.map {
-                TimeOrderedWriter(
-                    writer: $0, queues: queues, window: reorderWindow, laneBytes: max(Self.laneBytes, 4 * blockSize),
-                    limit: c.map(UInt64.init), now: TimeOrderedWriter.now())
-            },
-            limit: c)
+        let sink = CaptureSink(writer: writer, queues: queues, limit: c) {
+            TimeOrderedWriter(
+                writer: $0, queues: queues, window: reorderWindow, laneBytes: max(Self.laneBytes, 4 * blockSize),
+                limit: c.map(UInt64.init), now: TimeOrderedWriter.now())
+        }
         let work = SyntheticWork(nanosecondsPerPacket: workNs, mode: workMode)
         var link = LinkRun(reconnect: reconnect, interfaces: [i], program: "wirecap", activity: "capture")
         // The counts of engines already stopped, added up.
@@ -188,6 +186,8 @@ struct CaptureCommand: ParsableCommand {
                     let control = engine.control
                     if let ordered = sink.ordered {
                         try engine.start { WorkingHandler(WritingSinkHandler(ordered: ordered, queue: $0, control: control), work: work) }
+                    } else if sink.direct != nil {
+                        try engine.start { _ in WorkingHandler(DirectSinkHandler(sink: sink, control: control), work: work) }
                     } else {
                         try engine.start { _ in WorkingHandler(CountingSinkHandler(sink: sink, control: control), work: work) }
                     }

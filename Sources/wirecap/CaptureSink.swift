@@ -11,15 +11,32 @@ import WirecapSavefile
 /// writer's lock once per block and writes what is in time order; without it, the count is one
 /// atomic add per block. Holding a lock across the block, as this sink once did, made N queues
 /// do their work one at a time.
-final class CaptureSink: Sendable {
+///
+/// With one queue there is nothing to merge: the queue's thread writes each packet straight to
+/// the file (`direct`), as before the merge existed, without copying it into a lane first.
+final class CaptureSink: @unchecked Sendable {
+    // @unchecked: `direct` is written only by the one queue's thread (one engine at a time, with
+    // --reconnect) and closed by `finish` after every engine has stopped.
     let ordered: TimeOrderedWriter?
+    let direct: SavefileWriter?
     let limit: UInt64?
-    /// Without -w: packets seen, past the limit too.
+    /// Without -w, or with one queue: packets seen (written, with -w), past the limit too
+    /// without -w.
     private let counted = Atomic<UInt64>(0)
 
-    init(ordered: TimeOrderedWriter?, limit: Int?) {
-        self.ordered = ordered
+    /// - Parameters:
+    ///   - writer: the -w file, if any.
+    ///   - queues: more than one: written through a `TimeOrderedWriter` that `order` makes.
+    init(writer: SavefileWriter?, queues: Int, limit: Int?, order: (SavefileWriter) -> TimeOrderedWriter) {
+        ordered = queues > 1 ? writer.map(order) : nil
+        direct = queues > 1 ? nil : writer
         self.limit = limit.map(UInt64.init)
+    }
+
+    /// With one queue and -w: how many more packets -c lets the file take.
+    var remaining: UInt64 {
+        guard let limit else { return .max }
+        return limit - min(limit, counted.load(ordering: .relaxed))
     }
 
     /// Without -w: adds a block's packets. Stops `control`'s capture when they reach the -c count.
@@ -51,6 +68,7 @@ final class CaptureSink: Sendable {
 
     /// Writes everything still held and closes the file, once every engine is stopped.
     func finish() throws(SavefileError) {
+        if let direct { try direct.close() }
         guard let ordered else { return }
         ordered.finish()
         try ordered.writer.close()
@@ -76,6 +94,37 @@ struct WritingSinkHandler: PacketHandler {
 
     mutating func blockDone(queue: Int) {
         if ordered.commit(&appender, now: TimeOrderedWriter.now()) && !control.isStopping { control.requestStop() }
+    }
+}
+
+/// -w with one queue: each packet straight to the file on the queue's thread, up to -c.
+struct DirectSinkHandler: PacketHandler {
+    let writer: SavefileWriter
+    let sink: CaptureSink
+    let control: CaptureControl
+    var remaining: UInt64
+    var pending = 0
+
+    init(sink: CaptureSink, control: CaptureControl) {
+        writer = sink.direct!
+        self.sink = sink
+        self.control = control
+        remaining = sink.remaining
+    }
+
+    @inline(__always)
+    mutating func handle(_ packet: Packet) {
+        guard remaining > 0 else { return }
+        writer.write(packet)
+        remaining -= 1
+        pending &+= 1
+    }
+
+    mutating func blockDone(queue: Int) {
+        if pending > 0 {
+            sink.count(pending, control: control)
+            pending = 0
+        }
     }
 }
 
