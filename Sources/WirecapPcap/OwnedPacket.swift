@@ -12,8 +12,11 @@ public struct OwnedPacket: Sendable, Equatable {
     /// ts.tv_usec, which holds nanoseconds on a nanosecond-precision handle.
     public var fraction: Int
     public var precision: TimestampPrecision
+    /// The queue that captured it (0 for a file).
+    public var queue: Int = 0
 
-    public init(bytes: [UInt8], caplen: Int? = nil, len: Int, seconds: Int, fraction: Int, precision: TimestampPrecision) {
+    public init(bytes: [UInt8], caplen: Int? = nil, len: Int, seconds: Int, fraction: Int, precision: TimestampPrecision, queue: Int = 0) {
+        self.queue = queue
         self.bytes = bytes
         self.caplen = caplen ?? bytes.count
         self.len = len

@@ -424,7 +424,7 @@ extension OwnedPacket {
     init(copying packet: Packet, precision: TimestampPrecision) {
         self.init(
             bytes: Array(packet.bytes), len: packet.wireLength, seconds: Int(packet.seconds),
-            fraction: Int(packet.nanoseconds / precision.nanosecondsPerUnit), precision: precision)
+            fraction: Int(packet.nanoseconds / precision.nanosecondsPerUnit), precision: precision, queue: packet.queue)
     }
 }
 

@@ -5,6 +5,7 @@ import Testing
 import WirecapEngine
 import WirecapPcap
 import WirecapSandbox
+import WirecapSavefile
 
 extension SandboxSuites {
     /// Issue 13: a live handle with N queues gives N readers, each read by a thread of its own,
@@ -154,6 +155,49 @@ extension SandboxSuites {
                 }
             }
             #expect(outOfOrder == 0, "frames out of order within a flow after restoring by (owner, sequence)")
+        }
+
+        /// Issue 13, found by a new user: a file dumped from a 2-queue handle went back in time
+        /// (128 of 4441 records), since the handle hands over chunks of each queue in turn.
+        @Test("dumpOpen on a 2-queue handle writes every packet in time order", .timeLimit(.minutes(1)))
+        func dumpInTimeOrder() throws {
+            let total = 20_000
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-dump-order-\(getpid()).pcap").path
+            defer { unlink(output) }
+            try Sandbox.with(queues: 2) { sandbox in
+                var options = PcapHandle.LiveOptions()
+                options.queues = 2
+                options.snapLength = 2048
+                options.timeoutMilliseconds = 100
+                options.precision = .nano
+                let handle = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
+                defer { handle.close() }
+                let dumper = try handle.dumpOpen(path: output)
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                let frames = SequencedFrame(flows: 64, size: 64)
+                let sending = Thread { _ = sender.sendSequenced(frames, count: total, rate: 20_000) }
+                sending.start()
+                var dumped = 0
+                var empty = 0
+                while dumped < total && empty < 10 {
+                    let result = try handle.dispatch { packet in try? dumper.dump(packet) }
+                    dumped += result.processed
+                    empty = result.processed == 0 ? empty + 1 : 0
+                }
+                try dumper.close()
+                #expect(dumped == total)
+            }
+            let reader = try SavefileReader(path: output)
+            var (count, behind, newest) = (0, 0, 0)
+            while let record = try reader.nextBorrowed() {
+                let time = record.seconds * 1_000_000_000 + record.nanoseconds
+                if time < newest { behind += 1 }
+                newest = max(newest, time)
+                count += 1
+            }
+            print("2-queue handle, dumpOpen: \(count) of \(total) records, \(behind) older than one before them")
+            #expect(count == total)
+            #expect(behind == 0, "records never go back in time")
         }
 
         /// A field of /proc/self/status in KiB ("VmLck", "VmRSS").
