@@ -20,6 +20,8 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/if_link.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 
 const void *CWirecapLinux_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
     return memmem(haystack, haystack_length, needle, needle_length);
@@ -203,6 +205,20 @@ double CWirecapLinux_thread_cpu_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int CWirecapLinux_drop_effective_capability(int cap) {
+    if (cap < 0 || cap >= 64) {
+        errno = EINVAL;
+        return -1;
+    }
+    // pid 0: the calling thread, whose sets capset changes (not the whole process).
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    data[cap / 32].effective &= ~(1u << (cap % 32));
+    return (int)syscall(SYS_capset, &header, data);
 }
 
 uint64_t CWirecapLinux_memlock_limit(void) {

@@ -93,6 +93,11 @@ int CWirecapLinux_block_stop_signals(void);
 // Waits up to timeout_ms for SIGINT or SIGTERM; returns the signal number, 0 on timeout.
 int CWirecapLinux_wait_stop_signal(int timeout_ms);
 double CWirecapLinux_thread_cpu_seconds(void);
+// Clears capability `cap` (a CAP_* number from <linux/capability.h>) from the calling thread's
+// effective set, leaving the permitted and inheritable sets and every other thread alone
+// (capabilities are per thread on Linux): a thread that behaves as a process that gave up a
+// privilege, for tests. Returns 0, or -1 with errno (capget/capset).
+int CWirecapLinux_drop_effective_capability(int cap);
 // RLIMIT_MEMLOCK's soft limit in bytes; UINT64_MAX when unlimited.
 uint64_t CWirecapLinux_memlock_limit(void);
 double CWirecapLinux_process_cpu_seconds(void);
