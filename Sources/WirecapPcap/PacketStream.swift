@@ -76,7 +76,13 @@ private final class StreamControl: Sendable {
     /// The consumer has gone.
     let stopped = Atomic<Bool>(false)
 
-    init(buffer: Int) { slots = DispatchSemaphore(value: max(1, buffer)) }
+    init(buffer: Int) {
+        // Made at 0 and raised to `buffer`, not made at `buffer`: libdispatch traps when a
+        // semaphore is freed below the value it was made with, which is where a consumer that
+        // leaves with packets still buffered leaves it.
+        slots = DispatchSemaphore(value: 0)
+        for _ in 0..<max(1, buffer) { slots.signal() }
+    }
 
     /// Waits for room; false once the consumer has gone or the handle was closed (checked every
     /// 10 ms while waiting, so `close()` is never stuck behind a consumer that stopped reading).

@@ -53,11 +53,6 @@ private struct ThreadUsage: Sendable {
     }
 }
 
-/// `packets()` sequences kept for the rest of the process. On main (d35ae3c), a sequence left
-/// with packets still buffered traps when its semaphore is freed (see `leaveWithBufferedPackets`):
-/// keeping it keeps that apart from what `breakThenClose` checks, the close after the break.
-private let keptSequences = Mutex<[any Sendable]>([])
-
 /// CAP_NET_RAW's number (linux/capability.h).
 private let capNetRaw: Int32 = 13
 
@@ -152,7 +147,6 @@ extension SandboxSuites {
                     if taken == 5 + round { break }
                 }
                 receiver.close()
-                keptSequences.withLock { $0.append(sequence) }
                 #expect(taken == 5 + round)
                 await Self.expectClosed(receiver)
             }
@@ -178,7 +172,6 @@ extension SandboxSuites {
                     if sequences.count == 3 + round { break }
                 }
                 file.close()
-                keptSequences.withLock { $0.append(sequence) }
                 #expect(sequences == Array(0..<UInt64(3 + round)))
                 await Self.expectClosed(file)
             }
@@ -457,17 +450,14 @@ extension SandboxSuites {
         }
 
         /// Not a finding of issue 13: a bug in d35ae3c's `packets()`, found by `breakThenClose`.
-        /// `StreamControl` (PacketStream.swift:79) makes its `slots` semaphore with the buffer
-        /// size as its initial value; the producer takes a slot per packet it yields and the
-        /// consumer gives one back per packet it takes. A consumer that leaves the loop while
-        /// packets are still buffered leaves the value below the initial one, and libdispatch
-        /// traps when such a semaphore is freed ("Semaphore object deallocated while in use",
-        /// SIGILL in `_dispatch_semaphore_dispose`), as soon as the producer thread ends: any
-        /// `break` out of `for try await` with traffic flowing, or over a file, crashes the
-        /// process. Run in a child process (an exit test) so the crash is recorded, not fatal.
-        @Test(
-            "leaving a for-await over packets() with packets still buffered does not crash the process", .timeLimit(.minutes(1)),
-            .bug(id: 13, "PacketStream.swift:79: DispatchSemaphore(value: buffer) freed below its initial value traps in libdispatch"))
+        /// `StreamControl` made its `slots` semaphore with the buffer size as its initial value;
+        /// the producer takes a slot per packet it yields and the consumer gives one back per
+        /// packet it takes. A consumer that left the loop while packets were still buffered left
+        /// the value below the initial one, and libdispatch traps when such a semaphore is freed
+        /// ("Semaphore object deallocated while in use", SIGILL in `_dispatch_semaphore_dispose`).
+        /// Now made at 0 and raised. Run in a child process (an exit test), so a crash is
+        /// recorded rather than fatal.
+        @Test("leaving a for-await over packets() with packets still buffered does not crash the process", .timeLimit(.minutes(1)))
         func leaveWithBufferedPackets() async throws {
             let frames = SequencedFrame(flows: 4, size: 64)
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-leave-\(getpid()).pcap").path
@@ -478,18 +468,16 @@ extension SandboxSuites {
                 frame.withUnsafeBytes { writer.write(bytes: $0, wireLength: frame.count, seconds: 1_700_000_000, nanoseconds: Int(sequence) * 1000) }
             }
             try writer.close()
-            await withKnownIssue("d35ae3c: the child process dies of SIGILL in _dispatch_semaphore_dispose") {
-                await #expect(processExitsWith: .success) { [path = path as String] in
-                    let file = try PcapHandle.openOffline(path: path)
-                    for try await _ in file.packets() {
-                        // Time for the producer to buffer the other 99, then leave.
-                        try await Task.sleep(for: .milliseconds(100))
-                        break
-                    }
-                    file.close()
-                    // The producer thread ends and frees the semaphore.
-                    try await Task.sleep(for: .milliseconds(300))
+            await #expect(processExitsWith: .success) { [path = path as String] in
+                let file = try PcapHandle.openOffline(path: path)
+                for try await _ in file.packets() {
+                    // Time for the producer to buffer the other 99, then leave.
+                    try await Task.sleep(for: .milliseconds(100))
+                    break
                 }
+                file.close()
+                // The producer thread ends and frees the semaphore.
+                try await Task.sleep(for: .milliseconds(300))
             }
         }
     }
