@@ -6,7 +6,7 @@
 # Usage: scripts/sanitizers.sh [FILTER]   (default: the suites below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-filter="${1:-WirecapEngineTests|WirecapPcapTests|EngineLifecycle|LiveHandle|QueueReaderTests|FacadeSemanticsTests|Ring-buffer pool|Buddy offloading|Forwarder}"
+filter="${1:-WirecapEngineTests|WirecapPcapTests|EngineLifecycle|LiveHandle|QueueReaderTests|FacadeSemanticsTests|PoolIntegrationTests|OffloadIntegrationTests|Forwarder}"
 status=0
 for sanitizer in thread address; do
     scratch=".build-${sanitizer:0:1}san"
