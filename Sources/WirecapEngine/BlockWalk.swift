@@ -31,19 +31,7 @@ public enum BlockWalk {
     public static func walk<H: PacketHandler>(
         block: UnsafeMutableRawPointer, queue: Int, snapLength: Int, first: Int, limit: Int, handler: inout H
     ) -> Int {
-        let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
-        guard first < count, limit > 0 else { return 0 }
-        let end = Int(block.load(fromByteOffset: offsetBlockLength, as: UInt32.self))
-        var offset = Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
-        let consumed = min(limit, count - first)
-        for index in 0..<(first + consumed) {
-            guard let next = nextOffset(block: block, offset: offset, end: end) else { break }
-            if index >= first {
-                deliver(packet: block + offset, queue: queue, snapLength: snapLength, reinsertVLAN: true, handler: &handler)
-            }
-            offset = next
-        }
-        return consumed
+        walk(block: block, queue: queue, snapLength: snapLength, first: first, limit: limit, handler: &handler) { false }
     }
 
     /// The ranged walk that can also stop early: after each packet it hands over, `stop()` is

@@ -78,6 +78,9 @@ final class LiveReader: @unchecked Sendable {
             let end = CWirecapLinux_monotonic_ns() &+ Self.nanoseconds(bound)
             deadline = min(deadline ?? UInt64.max, end)
         }
+        // Reset before looking, so a chunk pushed from now on signals again; the defer below
+        // signals again for what this call leaves behind.
+        wakeup.reset()
         var current = cursor.take()
         var next = cursorNext
         var interrupted = false

@@ -19,6 +19,14 @@ extension SandboxSuites {
             var frames: [UInt64] = []
         }
 
+        static func options(queues: Int) -> PcapHandle.LiveOptions {
+            var options = PcapHandle.LiveOptions()
+            options.queues = queues
+            options.snapLength = 2048
+            options.timeoutMilliseconds = 100
+            return options
+        }
+
         final class Counter: Sendable { let value = Atomic<Int>(0) }
 
         /// Records every chunk and frame a reader hands over; stops every reader once all frames
@@ -88,10 +96,7 @@ extension SandboxSuites {
         @Test("four readers on four threads: every frame once, each reader its own queue's, per-queue stats add up", .timeLimit(.minutes(1)))
         func fourReaders() throws {
             let total = 20_000
-            var options = PcapHandle.LiveOptions()
-            options.queues = 4
-            options.snapLength = 2048
-            options.timeoutMilliseconds = 100
+            let options = Self.options(queues: 4)
             let frames = SequencedFrame(flows: 64, size: 64)
             let (recorders, handle, perQueue, whole, engine) = try Self.readAll(
                 queues: 4, total: total, frames: frames, options: options, slowness: [0, 0, 0, 0])
@@ -114,10 +119,7 @@ extension SandboxSuites {
         @Test("a slow reader's chunks go to the idle one (buddy offloading), and restoring order per owner by sequence restores every flow's order", .timeLimit(.minutes(1)))
         func offloadingAmongReaders() throws {
             let total = 30_000
-            var options = PcapHandle.LiveOptions()
-            options.queues = 2
-            options.snapLength = 2048
-            options.timeoutMilliseconds = 100
+            var options = Self.options(queues: 2)
             options.blockSize = 4096
             options.bufferSize = 4096 * 64
             options.poolChunks = 1024
@@ -165,10 +167,7 @@ extension SandboxSuites {
             let output = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-dump-order-\(getpid()).pcap").path
             defer { unlink(output) }
             try Sandbox.with(queues: 2) { sandbox in
-                var options = PcapHandle.LiveOptions()
-                options.queues = 2
-                options.snapLength = 2048
-                options.timeoutMilliseconds = 100
+                var options = Self.options(queues: 2)
                 options.precision = .nano
                 let handle = try sandbox.receiver.run { try PcapHandle.openLive(device: sandbox.receiverInterface, options: options) }
                 defer { handle.close() }
