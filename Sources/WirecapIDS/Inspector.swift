@@ -74,6 +74,17 @@ public struct Inspector: PacketHandler, Sendable {
     /// Distinct flows seen.
     public var flowCount: Int { flows.count }
 
+    /// Adds what `other` saw (another queue's inspector, with the same signatures): packets and
+    /// matches are summed, flows united, so a flow seen by both counts once. An IDS with a
+    /// reader per queue keeps an inspector per reader, sharded by queue as the fanout hash
+    /// shards the flows, and merges them at the end: nothing is shared while packets flow.
+    public mutating func merge(_ other: Inspector) {
+        precondition(other.signatures.map(\.bytes) == signatures.map(\.bytes), "merge inspectors with the same signatures")
+        packets += other.packets
+        for index in matches.indices { matches[index] += other.matches[index] }
+        flows.formUnion(other.flows)
+    }
+
     public func report() -> String {
         var lines = ["packets \(packets)", "flows \(flows.count)"]
         for (index, signature) in signatures.enumerated() { lines.append("signature \(signature.name): \(matches[index]) packets") }

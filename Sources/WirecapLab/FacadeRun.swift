@@ -5,20 +5,23 @@ import WirecapPcap
 import WirecapSandbox
 
 /// wirecap through its libpcap-compatible facade: one live `PcapHandle` with the setup's queues,
-/// ring geometry and pool, read by one pinned thread calling `dispatch` with the lab's handler,
-/// as an IDS written for libpcap would read it.
+/// ring geometry and pool, and one reader per queue (`handle.queues[i]`), each read by a thread of
+/// its own, pinned where the engine pins queue i's threads, calling `dispatch` with its own copy of
+/// the lab's handler: as a multi-threaded IDS written for libpcap reads it (Suricata's workers,
+/// one pcap_t per queue).
 final class FacadeRun: EngineRun, @unchecked Sendable {
-    // @unchecked: the handle is read by the reading thread and, once it has been joined, by
-    // `statistics`; `stop` touches it only through `breakLoop`, which is safe from any thread.
+    // @unchecked: each reader is read by its thread and, once every thread has been joined, by
+    // `statistics`; `stop` touches them only through `breakLoop`, which is safe from any thread.
     private let handle: PcapHandle
-    private let thread: PinnedThread
-    private let reader = Reader()
+    private var threads: [PinnedThread] = []
+    private let readers: Readers
 
-    /// What the reading thread and the rest share.
-    final class Reader: Sendable {
+    /// What the reading threads and the rest share.
+    final class Readers: Sendable {
         let stopping = Atomic<Bool>(false)
-        /// The reading thread's CPU seconds, stored when it ends.
-        let cpuSeconds = Mutex<Double>(0)
+        /// Each reading thread's CPU seconds, stored when it ends.
+        let cpuSeconds: Mutex<[Double]>
+        init(count: Int) { cpuSeconds = Mutex(Array(repeating: 0, count: count)) }
     }
 
     init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger) throws {
@@ -32,40 +35,52 @@ final class FacadeRun: EngineRun, @unchecked Sendable {
         options.timeoutMilliseconds = 8
         let interface = sandbox.receiverInterface
         handle = try sandbox.receiver.run { try PcapHandle.openLive(device: interface, options: options) }
-        let box = UncheckedBox((handle, point.handler(ledger: ledger, queue: 0)))
-        let reader = self.reader
-        thread = try PinnedThread.spawn(cpu: CPUPlacement(queues: 1).cpus[0]) {
-            var (handle, handler) = box.value
-            while !reader.stopping.load(ordering: .acquiring) {
-                do {
-                    try handle.dispatch(handler: &handler)
-                } catch {
-                    break
-                }
+        let readers = Readers(count: handle.queues.count)
+        self.readers = readers
+        // Where the engine runs queue i's capture and work threads (the facade's capture threads
+        // are placed the same way).
+        let placement = CPUPlacement(queues: handle.queues.count)
+        do {
+            for (queue, reader) in handle.queues.enumerated() {
+                let box = UncheckedBox((reader, point.handler(ledger: ledger, queue: queue)))
+                threads.append(
+                    try PinnedThread.spawn(cpu: placement.cpus[queue]) {
+                        var (reader, handler) = box.value
+                        while !readers.stopping.load(ordering: .acquiring) {
+                            do {
+                                try reader.dispatch(handler: &handler)
+                            } catch {
+                                break
+                            }
+                        }
+                        let seconds = CWirecapLinux_thread_cpu_seconds()
+                        readers.cpuSeconds.withLock { $0[queue] = seconds }
+                    })
             }
-            reader.cpuSeconds.withLock { $0 = CWirecapLinux_thread_cpu_seconds() }
+        } catch {
+            stop()
+            throw error
         }
     }
 
     func statistics() -> [QueueFigures] {
         guard let statistics = try? handle.engineStatistics() else { return [] }
-        let readerSeconds = reader.cpuSeconds.withLock { $0 }
+        let readerSeconds = readers.cpuSeconds.withLock { $0 }
         return statistics.queues.map {
-            // The reading thread works for every queue: its CPU is shared out by packets.
-            let share = statistics.processed > 0 ? Double($0.processed) / Double(statistics.processed) : 0
-            return QueueFigures(
+            // Queue i's reader is its work thread (it also works for any chunk offloaded to it).
+            QueueFigures(
                 queue: $0.queue, received: $0.received, captureDrops: $0.captureDrops, deliveryDrops: $0.deliveryDrops,
                 processed: $0.processed, inFlight: $0.inFlight, offloadedOut: $0.offloadedOut, offloadedIn: $0.offloadedIn,
-                rolledOver: $0.rolledOver, cpuSeconds: $0.cpuSeconds + readerSeconds * share)
+                rolledOver: $0.rolledOver, cpuSeconds: $0.cpuSeconds + ($0.queue < readerSeconds.count ? readerSeconds[$0.queue] : 0))
         }
     }
 
     var processed: UInt64 { (try? handle.engineStatistics().processed) ?? 0 }
 
     func stop() {
-        reader.stopping.store(true, ordering: .releasing)
-        handle.breakLoop()
-        thread.join()
+        readers.stopping.store(true, ordering: .releasing)
+        for reader in handle.queues { reader.breakLoop() }
+        for thread in threads { thread.join() }
     }
 
     var cpuSeconds: Double { statistics().reduce(0) { $0 + $1.cpuSeconds } }

@@ -12,8 +12,9 @@ package enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
     case basic
     /// wirecap's advanced mode: basic plus buddy-group offloading at threshold T.
     case advanced
-    /// The libpcap-compatible facade over basic mode: one `PcapHandle` (N queues, the pool) read
-    /// by one thread with `dispatch`, as IDS code written for libpcap would read it.
+    /// The libpcap-compatible facade over basic mode: one `PcapHandle` (N queues, the pool) with a
+    /// reader per queue (`handle.queues[i]`), each read by a thread of its own with `dispatch`, as
+    /// a multi-threaded IDS written for libpcap reads it.
     case facade
     // The forwarders of the fwd scenario (sender -> forwarder -> sink), all on the same traffic.
     /// The kernel's bridge between IN and OUT: no user space, the ceiling.

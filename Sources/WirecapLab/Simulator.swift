@@ -38,11 +38,10 @@ package struct Simulator {
         }
     }
 
-    /// Whether the model describes the setup: it gives every queue a worker of its own, which the
-    /// facade has only with one queue (its one reading thread serves them all); it has no
-    /// transmit side, so no forwarder.
+    /// Whether the model describes the setup: it gives every queue a worker of its own (the
+    /// facade too: a reader per queue); it has no transmit side, so no forwarder.
     static func models(_ setup: EngineSetup) -> Bool {
-        !setup.engine.isForwarding && (setup.engine != .facade || setup.queues == 1)
+        !setup.engine.isForwarding
     }
 
     /// A machine the size of the WireCAP paper's: 16 queues, 64-byte frames at 10GbE line rate
@@ -101,8 +100,7 @@ package struct Simulator {
 
     package func run() -> RunResult {
         let setup = point.setup
-        // The facade is modelled as basic mode: exact for one queue, where its one reading thread
-        // is basic's one work thread (see `models`).
+        // The facade is modelled as basic mode: its reader of queue i is basic's work thread i.
         let pooled = setup.engine.usesPool
         let queueCount = setup.engine == .libpcap ? 1 : setup.queues
         // Packets per block: the TPACKET3 header and headroom (86 bytes before the frame), aligned to 16.

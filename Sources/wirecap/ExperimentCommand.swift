@@ -6,15 +6,18 @@ import WirecapEngine
 import WirecapLab
 import WirecapSandbox
 
-/// The main job: drop-rate experiments comparing libpcap, plain fanout, kernel rollover and
-/// wirecap's basic and advanced modes on the same traffic, in a private sandbox.
+/// The main job: drop-rate experiments comparing libpcap, plain fanout, kernel rollover,
+/// wirecap's basic and advanced modes and wirecap through its pcap facade (a reader per queue) on
+/// the same traffic, in a private sandbox.
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Measure drops per queue for each capture engine on the same traffic, in a private veth sandbox.",
         discussion: """
             With no arguments runs the default suite (burst, imbalance, load, trace, ids; 3 repetitions) in a few minutes and \
-            writes results.json, results.csv, report.md and PNG plots (gnuplot) into --out. Needs root: it creates \
+            writes results.json, results.csv, report.md and PNG plots (gnuplot) into --out. Engines: libpcap, plain \
+            fanout, kernel rollover, wirecap basic and advanced, and wirecap through its pcap facade (a PcapHandle with \
+            a reader per queue, each on a thread of its own, pinned as basic's work threads). Needs root: it creates \
             network namespaces; nothing leaves them. --simulate adds the same scenarios on a discrete-event model, and a \
             16-queue 10GbE machine. --scenarios fwd compares forwarders (wirecap fwd plain, with the pool, with offloading; \
             netsniff-ng when installed; the kernel bridge) through three namespaces: delivered rate, loss, CPU per frame, \

@@ -71,14 +71,23 @@ final class BackgroundCapture {
     /// What the tool prints once it is ready.
     let ready: String
 
-    init(_ arguments: [String], in namespace: NetworkNamespace, command: [String] = [Tool.executable, "capture"], ready: String = "listening on") throws {
+    /// `stdoutPath`: where the tool's standard output goes (nil: nowhere).
+    init(
+        _ arguments: [String], in namespace: NetworkNamespace, command: [String] = [Tool.executable, "capture"], ready: String = "listening on",
+        stdoutPath: String? = nil
+    ) throws {
         self.ready = ready
         stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-capture-\(getpid())-\(UUID().uuidString).err").path
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Command.locate("ip"))
         process.arguments = ["netns", "exec", namespace.name] + command + arguments
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
-        process.standardOutput = FileHandle.nullDevice
+        if let stdoutPath {
+            _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+            process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
         try process.runWithNoSignalBlocked()
     }
 
