@@ -31,10 +31,19 @@ TARGETS=("$@")
 TRACES=${WIRECAP_TRACES:-$ROOT/../shared/traces}
 [[ -d $TRACES ]] || TRACES=/work/shared/traces
 
-SCRATCH=$FUZZ/.build-fuzz
+# SANITIZE=fuzzer builds without AddressSanitizer (in a build folder of its own): for a target
+# whose cost is mostly ASan's allocator (FuzzArguments: ArgumentParser reflects over the command
+# on every parse). Swift's own checks (bounds, overflow, exclusivity) still trap.
+SANITIZE=${SANITIZE:-fuzzer,address}
+case $SANITIZE in
+    fuzzer,address) SCRATCH=$FUZZ/.build-fuzz ;;
+    fuzzer) SCRATCH=$FUZZ/.build-fuzz-noasan ;;
+    *) die "SANITIZE must be fuzzer,address (the default) or fuzzer" ;;
+esac
+CORPORA=$FUZZ/.build-fuzz
 cd "$FUZZ"
 # -enable-testing: FuzzArguments reaches ForwardCommand's options with @testable import.
-swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
+swift build -c release -Xswiftc -sanitize="$SANITIZE" -Xswiftc -parse-as-library \
     -Xswiftc -enable-testing --scratch-path "$SCRATCH" 2>&1 | grep -Ev "^\[|__asan_extra_spill_area" || true
 BIN=$SCRATCH/release
 
@@ -44,9 +53,9 @@ export SWIFT_BACKTRACE=enable=no
 found=0
 for target in "${TARGETS[@]}"; do
     [[ -x $BIN/$target ]] || die "no such target: $target (build failed?)"
-    corpus=$SCRATCH/corpus/$target
-    artifacts=$SCRATCH/artifacts/$target
-    log=$SCRATCH/logs/$target.log
+    corpus=$CORPORA/corpus/$target
+    artifacts=$CORPORA/artifacts/$target
+    log=$CORPORA/logs/$target.log
     mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
     seeds=()
     extra=()
