@@ -24,7 +24,7 @@ public final class CaptureEngine: Sendable {
     @usableFromInline let exchange: ChunkExchange?
     /// The kernel program every member runs now (nil: `ret #snapLength`), so that a swap the
     /// kernel refuses can put it back.
-    let installedFilter: Mutex<[BPFInstruction]?>
+    let installedFilter: Locked<[BPFInstruction]?>
 
     public init(configuration: CaptureConfiguration, logger: Logger = Logger(label: "wirecap.engine")) throws(CaptureError) {
         try configuration.validate()
@@ -47,7 +47,7 @@ public final class CaptureEngine: Sendable {
         }
         fanoutGroup = try Self.joinFanout(rings, configuration: configuration)
         self.configuration = configuration
-        self.installedFilter = Mutex(configuration.filter)
+        self.installedFilter = Locked(configuration.filter)
         self.logger = logger
         self.control = try CaptureControl()
         // A chunk holds one retired block, so the chunk size is the block size.
@@ -317,7 +317,7 @@ final class ThreadList: Sendable {
         var started = false
         var threads: [PinnedThread] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init() {}
 

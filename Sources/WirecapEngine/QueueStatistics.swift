@@ -130,7 +130,7 @@ final class QueueCounters: Sendable {
     let lastSocketError = Atomic<Int32>(0)
     /// Set when the capture thread has left its loop: from then on the ring can be counted.
     @usableFromInline let captureFinished = Atomic<Bool>(false)
-    private let kernel = Mutex(KernelTotals())
+    private let kernel = Locked(KernelTotals())
     private let dropsCounter: Counter
     private let packetsCounter: Counter
 

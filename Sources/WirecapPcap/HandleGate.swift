@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import WirecapEngine
 
 /// Who is inside a `PcapHandle`, so that a handle can be shared between threads without a data
 /// race and closed without pulling its resources from under a call.
@@ -31,7 +32,7 @@ final class HandleGate: Sendable {
         var releasing = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Set before the release starts; `breakLoop` tests it.
     private let released = Atomic<Bool>(false)
     /// `breakLoop` calls in flight: the release waits for them to finish.

@@ -132,7 +132,7 @@ final class LiveCapture: @unchecked Sendable {
     }
     /// Read once per chunk by every reader, written by `setFilter`/`setDirection` (which one
     /// thread at a time runs: the lock also orders two swaps from two readers).
-    private let filterState: Mutex<FilterState>
+    private let filterState: Locked<FilterState>
 
     init(device: String, options: PcapHandle.LiveOptions) throws(PcapError) {
         try options.validate(device: device)
@@ -146,7 +146,7 @@ final class LiveCapture: @unchecked Sendable {
             state.kernelFilter = try BPFCompiler.compile(filter, snapLength: snap, device: device)
             configuration.filter = state.kernelFilter
         }
-        filterState = Mutex(state)
+        filterState = Locked(state)
         let engine: CaptureEngine
         do {
             namespace = try NetworkNamespace.current()

@@ -31,7 +31,7 @@ public final class PcapDumper: @unchecked Sendable {
         // @unchecked: `appenders` is touched only with `lock` held.
         let ordered: TimeOrderedWriter
         private var appenders: [TimeOrderedWriter.Appender]
-        private let lock = Mutex(())
+        private let lock = Monitor()
 
         init(_ ordered: TimeOrderedWriter) {
             self.ordered = ordered
@@ -39,7 +39,7 @@ public final class PcapDumper: @unchecked Sendable {
         }
 
         func dump(bytes: UnsafeRawBufferPointer, wireLength: Int, timestamp: UInt64, queue: Int) {
-            lock.withLock { _ in
+            lock.withLock {
                 // A queue outside the handle's (a packet from elsewhere) goes with queue 0.
                 let lane = appenders.indices.contains(queue) ? queue : 0
                 appenders[lane].append(bytes: bytes, wireLength: wireLength, timestamp: timestamp)
