@@ -12,11 +12,20 @@ import PackageDescription
 let package = Package(
     name: "wirecap-benchmarks",
     platforms: [.macOS(.v15)],
+    products: [
+        // The C reference consumer (issue 14), run by scripts/cpu-vs-c-reference.sh.
+        .executable(name: "c-reference-consumer", targets: ["CReferenceConsumer"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
         .package(name: "wirecap", path: "../"),
     ],
     targets: [
+        // A bare TPACKET_V3 loop in C: what the plain ring path's CPU per packet is compared with.
+        .executableTarget(
+            name: "CReferenceConsumer",
+            path: "Sources/CReferenceConsumer"
+        ),
         .executableTarget(
             name: "BlockWalkBenchmarks",
             dependencies: [
