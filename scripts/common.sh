@@ -20,6 +20,20 @@ require_root_and() {
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WIRECAP=$ROOT/.build/release/wirecap
 
+# task_cpu_ns PID -> nanoseconds on CPU of all threads of PID, from /proc/PID/task/*/schedstat
+# (first field: sum_exec_runtime). Unlike utime/stime it is not rounded to clock ticks.
+task_cpu_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
+}
+
+# median of the numbers on stdin ("NA" entries ignored)
+median() {
+    grep -v '^NA$' | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) { print "NA"; exit }
+              if (NR % 2) print v[(NR + 1) / 2]
+              else printf "%.10g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # build_wirecap: the release build, once.
 build_wirecap() {
     if [[ ! -x $WIRECAP ]]; then

@@ -79,20 +79,6 @@ proc_cpu() {
     awk -v hz="$HZ" '{ printf "%.2f", ($12 + $13) / hz }' <<<"$rest"
 }
 
-# task_cpu_ns PID -> nanoseconds on CPU of all threads of PID, from /proc/PID/task/*/schedstat
-# (first field: sum_exec_runtime). Unlike utime/stime it is not rounded to clock ticks.
-task_cpu_ns() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
-}
-
-# median of the numbers on stdin ("NA" entries ignored)
-median() {
-    grep -v '^NA$' | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR == 0) { print "NA"; exit }
-              if (NR % 2) print v[(NR + 1) / 2]
-              else printf "%.10g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 # run_one ENGINE REPEAT -> prints a "run" line and appends to $WORK/results
 run_one() {
     local engine=$1 rep=$2 err=$WORK/$engine.$rep.err tim=$WORK/$engine.$rep.time

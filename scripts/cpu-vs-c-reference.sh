@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Issue 14, first step: instructions and CPU per packet of `wirecap capture` (1 queue, plain ring;
+# and with the pool) against the C reference consumer in Benchmarks/ (a bare TPACKET_V3 loop).
+#
+# Usage: scripts/cpu-vs-c-reference.sh [PACKETS] [VALGRIND_PPS] [POOL_CHUNKS]
+#        (defaults 1000000 100000 64; POOL_CHUNKS 0 leaves out the pool runs)
+#
+# In a private veth sandbox (make_sandbox in common.sh), for each consumer:
+#   cpu       a normal run: started with no count, ready ("listening on"), PACKETS 64-byte frames
+#             over 256 flows from `wirecap send` at full speed, 1 s wait, SIGINT; CPU ns per
+#             packet from /proc/PID/task/*/schedstat between readiness and SIGINT, as
+#             cpu-vs-tcpdump.sh measures it (so without start-up, with the idle tail).
+#   idle      under `valgrind --tool=callgrind`: started, ready, 2 s with no traffic, SIGINT. Its
+#             Ir is the start-up, 2 s of idling and shutdown.
+#   callgrind under callgrind: started with a count of PACKETS, ready, the same frames sent at
+#             VALGRIND_PPS (slow enough for a consumer under valgrind; drops are reported), and
+#             it stops by itself at the count. Ir per packet = (Ir of this run - Ir of the idle
+#             run) / packets seen: start-up and shutdown cancel; idle polling during the longer
+#             run does not (the idle run's Ir is printed so its size can be judged).
+# Ir is the process's total (every thread, user space only: valgrind does not see the kernel).
+# valgrind runs `strip -g` copies of the binaries: it cannot read the DWARF 5 that Swift emits.
+# At the end, callgrind_annotate's top functions (self Ir, demangled) of each wirecap run.
+set -euo pipefail
+
+PACKETS=${1:-1000000}
+VG_PPS=${2:-100000}
+POOL_CHUNKS=${3:-64}
+FLOWS=256
+SIZE=64
+TAIL_WAIT=1
+IDLE_WAIT=2
+TOP=10
+
+SCRIPT=cpu-vs-c-reference
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_count PACKETS "$PACKETS"
+require_count VALGRIND_PPS "$VG_PPS"
+[[ $POOL_CHUNKS =~ ^[0-9]+$ ]] || die "POOL_CHUNKS must be a number"
+require_root_and valgrind strip
+command -v callgrind_annotate >/dev/null || die "callgrind_annotate not found (apt-get install -y valgrind)"
+build_wirecap
+CREF=$ROOT/Benchmarks/.build/release/c-reference-consumer
+if [[ ! -x $CREF ]]; then
+    echo "$SCRIPT: building $CREF" >&2
+    (cd "$ROOT/Benchmarks" && swift build -c release --product c-reference-consumer >&2)
+    [[ -x $CREF ]] || die "build did not produce $CREF"
+fi
+
+NS_TX=wirecap-cref-$$-tx
+NS_RX=wirecap-cref-$$-rx
+WORK=$(mktemp -d /tmp/wirecap-cref.XXXXXX)
+CAP_PID=""
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [[ -n $CAP_PID ]] && { kill -KILL "$CAP_PID" 2>/dev/null || true; wait "$CAP_PID" 2>/dev/null || true; }
+    ip netns del "$NS_TX" 2>/dev/null || true
+    ip netns del "$NS_RX" 2>/dev/null || true
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+make_sandbox "$NS_TX" "$NS_RX"
+strip -g -o "$WORK/wirecap" "$WIRECAP"
+strip -g -o "$WORK/c-reference-consumer" "$CREF"
+
+# consumer_cmd NAME BIN COUNT: the command line of consumer NAME from BIN, stopping after COUNT
+# packets (0: only on SIGINT).
+consumer_cmd() {
+    local name=$1 bin=$2 count=$3
+    case $name in
+        cref) CMD=("$bin/c-reference-consumer" vrx "$count") ;;
+        plain | pool)
+            CMD=("$bin/wirecap" capture -i vrx --queues 1)
+            [[ $name == pool ]] && CMD+=(--pool-chunks "$POOL_CHUNKS")
+            if ((count > 0)); then CMD+=(-c "$count"); fi
+            ;;
+    esac
+}
+
+# start PREFIX CMD...: starts CMD in the RX namespace (stderr to PREFIX.err), sets CAP_PID and
+# returns once it printed "listening on". `ip netns exec` and valgrind exec, so $! is the process.
+start() {
+    local prefix=$1 i
+    shift
+    ip netns exec "$NS_RX" "$@" </dev/null >"$prefix.out" 2>"$prefix.err" &
+    CAP_PID=$!
+    for ((i = 0; i < 1200; i++)); do
+        grep -qs 'listening on' "$prefix.err" && return 0
+        kill -0 "$CAP_PID" 2>/dev/null || die "$prefix exited early: $(cat "$prefix.err")"
+        sleep 0.05
+    done
+    die "$prefix: not ready after 60 s: $(cat "$prefix.err")"
+}
+
+# finish PREFIX [SIGNAL]: signals (unless no SIGNAL) and waits for CAP_PID; its exit status must be 0.
+finish() {
+    local rc=0
+    [[ -n ${2:-} ]] && kill "-$2" "$CAP_PID"
+    wait "$CAP_PID" || rc=$?
+    CAP_PID=""
+    [[ $rc -eq 0 ]] || die "$1 exited with status $rc: $(cat "$1.err")"
+}
+
+send() { # send PPS (0: full speed)
+    local -a rate=()
+    if (($1 > 0)); then rate=(--pps "$1"); fi
+    ip netns exec "$NS_TX" "$WIRECAP" send -i vtx --packets "$PACKETS" --flows "$FLOWS" \
+        --size "$SIZE" "${rate[@]}" >"$WORK/send.out" 2>&1 || die "send failed: $(cat "$WORK/send.out")"
+}
+
+captured() { awk '/^[0-9]+ packets? captured/ { print $1 }' "$1.err" | tail -1; }
+dropped() { awk '/^[0-9]+ packets? dropped by kernel/ { print $1 }' "$1.err" | tail -1; }
+total_ir() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
+
+# callgrind PREFIX: valgrind's command line, writing its profile to PREFIX.cg
+callgrind() { VG=(valgrind --tool=callgrind --log-file="$1.vg" --callgrind-out-file="$1.cg"); }
+
+CONSUMERS=(cref plain)
+if ((POOL_CHUNKS > 0)); then CONSUMERS+=(pool); fi
+echo "# packets=$PACKETS size=$SIZE flows=$FLOWS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS ring=32x1MiB,8ms cpus=$(nproc)"
+for name in "${CONSUMERS[@]}"; do
+    # 1. CPU ns per packet, native.
+    p=$WORK/$name.cpu
+    consumer_cmd "$name" "$(dirname "$WIRECAP")" 0
+    [[ $name == cref ]] && CMD[0]=$CREF
+    start "$p" "${CMD[@]}"
+    ns_ready=$(task_cpu_ns "$CAP_PID")
+    send 0
+    sleep "$TAIL_WAIT"
+    ns_sig=$(task_cpu_ns "$CAP_PID")
+    finish "$p" INT
+    n=$(captured "$p")
+    ns_pkt=$(awk -v a="$ns_ready" -v b="$ns_sig" -v n="$n" 'BEGIN { printf "%.1f", (n > 0) ? (b - a) / n : 0 }')
+    echo "cpu       $name captured=$n dropped=$(dropped "$p") ns_per_pkt_after_ready=$ns_pkt send: $(grep -m1 '^sent' "$WORK/send.out" || true)"
+
+    # 2. Idle under callgrind: start-up, IDLE_WAIT s, shutdown.
+    p=$WORK/$name.idle
+    consumer_cmd "$name" "$WORK" 0
+    callgrind "$p"
+    start "$p" "${VG[@]}" "${CMD[@]}"
+    sleep "$IDLE_WAIT"
+    finish "$p" INT
+    ir_idle=$(total_ir "$p.cg")
+
+    # 3. PACKETS under callgrind; the consumer stops at the count.
+    p=$WORK/$name.full
+    consumer_cmd "$name" "$WORK" "$PACKETS"
+    callgrind "$p"
+    start "$p" "${VG[@]}" "${CMD[@]}"
+    t0=$(date +%s.%N)
+    send "$VG_PPS"
+    for ((i = 0; i < 1200; i++)); do kill -0 "$CAP_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$CAP_PID" 2>/dev/null; then
+        echo "$name: not done 120 s after the send; SIGINT" >&2
+        finish "$p" INT
+    else
+        finish "$p"
+    fi
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    ir_full=$(total_ir "$p.cg")
+    n=$(captured "$p")
+    echo "callgrind $name captured=$n dropped=$(dropped "$p") Ir_run=$ir_full Ir_idle=$ir_idle" \
+        "Ir_per_pkt_gross=$(awk -v a="$ir_full" -v n="$n" 'BEGIN { printf "%.1f", a / n }')" \
+        "Ir_per_pkt_net_of_idle=$(awk -v a="$ir_full" -v b="$ir_idle" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }')" \
+        "run_s=$secs send: $(grep -m1 '^sent' "$WORK/send.out" || true)"
+done
+
+# functions PROFILE: "self-Ir<TAB>function [object]" for every function in a callgrind profile.
+functions() {
+    callgrind_annotate --threshold=100 --auto=no "$1" 2>/dev/null | awk '
+        /^-+$/ { dash++; next }
+        dash >= 3 && !/PROGRAM TOTALS/ && match($0, /^ *[0-9,]+ +\( *[0-9.]+%\) +/) {
+            ir = $1; gsub(",", "", ir); print ir "\t" substr($0, RLENGTH + 1) }'
+}
+
+# Where the instructions of the packets go: per function, self Ir of the run minus that of the
+# idle run (so start-up, which dominates the totals, cancels), per packet.
+for name in "${CONSUMERS[@]}"; do
+    n=$(captured "$WORK/$name.full")
+    echo
+    echo "top $TOP functions, $name: (self Ir of the $PACKETS-packet run - self Ir of the idle run) / $n packets seen"
+    functions "$WORK/$name.idle.cg" >"$WORK/$name.idle.fn"
+    functions "$WORK/$name.full.cg" >"$WORK/$name.full.fn"
+    awk -F '\t' -v n="$n" 'NR == FNR { idle[$2] = $1; next }
+        { d = $1 - idle[$2]; if (d > 0) printf "%8.2f Ir/pkt  %s\n", d / n, $2 }' \
+        "$WORK/$name.idle.fn" "$WORK/$name.full.fn" \
+        | sort -gr | head -n "$TOP" | sed "s|$WORK/||" | swift demangle --simplified | cut -c1-220
+done
