@@ -1,5 +1,6 @@
-# Shared by the comparison scripts (cpu-vs-tcpdump.sh, replay-vs-tcpreplay.sh): errors, checks,
-# the release build, and the private veth sandbox. Source it after setting SCRIPT (the name
+# Shared by the comparison scripts (cpu-vs-tcpdump.sh, cpu-vs-c-reference.sh,
+# replay-vs-tcpreplay.sh): errors, checks, the release build, the private veth sandbox and its
+# removal on exit. Source it after setting SCRIPT (the name
 # errors start with); it sets ROOT and WIRECAP.
 
 die() { echo "$SCRIPT: $*" >&2; exit 1; }
@@ -68,4 +69,21 @@ make_veth() {
         ip -n "$1" link show vtx | grep -q 'state UP' && return 0
         sleep 0.05
     done
+}
+
+# trap_sandbox_cleanup: on exit (an error, ^C or SIGTERM too) run the script's `stop_children`
+# if it defines one, delete $NS_TX and $NS_RX and $WORK, and keep the exit status.
+sandbox_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if declare -F stop_children >/dev/null; then stop_children; fi
+    ip netns del "$NS_TX" 2>/dev/null || true
+    ip netns del "$NS_RX" 2>/dev/null || true
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap_sandbox_cleanup() {
+    trap sandbox_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
 }

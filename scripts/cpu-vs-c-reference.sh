@@ -51,18 +51,11 @@ NS_RX=wirecap-cref-$$-rx
 WORK=$(mktemp -d /tmp/wirecap-cref.XXXXXX)
 CAP_PID=""
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
+stop_children() {
     [[ -n $CAP_PID ]] && { kill -KILL "$CAP_PID" 2>/dev/null || true; wait "$CAP_PID" 2>/dev/null || true; }
-    ip netns del "$NS_TX" 2>/dev/null || true
-    ip netns del "$NS_RX" 2>/dev/null || true
-    rm -rf "$WORK"
-    exit "$rc"
+    return 0
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_sandbox_cleanup
 
 make_sandbox "$NS_TX" "$NS_RX"
 strip -g -o "$WORK/wirecap" "$WIRECAP"

@@ -52,21 +52,14 @@ WORK=$(mktemp -d /tmp/wirecap-cpu.XXXXXX)
 CAP_PID=""     # the capture process (child of time)
 TIME_PID=""    # /usr/bin/time wrapping it (our direct child)
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
+stop_children() {
     for p in $CAP_PID $TIME_PID; do
         kill -TERM "$p" 2>/dev/null || true
     done
     [[ -n $TIME_PID ]] && wait "$TIME_PID" 2>/dev/null || true
-    ip netns del "$NS_TX" 2>/dev/null || true
-    ip netns del "$NS_RX" 2>/dev/null || true
-    rm -rf "$WORK"
-    exit "$rc"
+    return 0
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_sandbox_cleanup
 
 # --- namespaces and veth --------------------------------------------------
 make_sandbox "$NS_TX" "$NS_RX"

@@ -37,17 +37,7 @@ NS_RX=wirecap-replay-$$-rx
 WORK=$(mktemp -d /tmp/wirecap-replay.XXXXXX)
 TRACE=$WORK/trace.pcap
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    ip netns del "$NS_TX" 2>/dev/null || true
-    ip netns del "$NS_RX" 2>/dev/null || true
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_sandbox_cleanup
 
 # --- the trace -------------------------------------------------------------
 python3 - "$TRACE" "$PACKETS" "$SIZE" <<'PY'
