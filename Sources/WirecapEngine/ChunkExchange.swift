@@ -123,7 +123,8 @@ package final class ChunkExchange: Sendable {
         (pools[queue], groupOfQueue[queue].snapshot(of: queue))
     }
 
-    static func nanoseconds(_ duration: Duration) -> UInt64 {
+    /// A duration in nanoseconds for a wait: 0 for a negative one, saturating for a huge one.
+    package static func nanoseconds(_ duration: Duration) -> UInt64 {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0 else { return 0 }
         // Saturate: a huge time-out means "a very long time", never a trap.

@@ -204,7 +204,7 @@ final class RunningForwarder {
                 "-s", "\(LabDefaults.snapLength)", "--stats-json", statsPath,
                 // Real-time threads, as netsniff-ng's --prio-high above: on 2 cores shared with the
                 // sender and the sink, a wake-up otherwise waits for a core (p99 flat out: 4 to 6 ms
-                // without, 0.4 to 1.8 ms with, docs/experiments.md).
+                // without, 0.4 to 1.8 ms with for the pool and plain, docs/experiments.md).
                 "--priority-high",
             ]
             if setup.engine == .fwdOffload { arguments += ["--offload-threshold", "\(setup.threshold)"] }

@@ -75,7 +75,7 @@ final class LiveReader: @unchecked Sendable {
             deadline = tooLong || past ? UInt64.max : end
         }
         if let bound, !nonblocking {
-            let end = CWirecapLinux_monotonic_ns() &+ Self.nanoseconds(bound)
+            let end = CWirecapLinux_monotonic_ns() &+ ChunkExchange.nanoseconds(bound)
             deadline = min(deadline ?? UInt64.max, end)
         }
         // Reset before looking, so a chunk pushed from now on signals again; the defer below
@@ -101,7 +101,7 @@ final class LiveReader: @unchecked Sendable {
                     lease = fresh
                     next = 0
                 } else {
-                    if processed > 0 || nonblocking || ended() { break }
+                    if processed > 0 || nonblocking || captureHasEnded { break }
                     if breaking.exchange(false, ordering: .acquiringAndReleasing) {
                         interrupted = true
                         break
@@ -153,14 +153,6 @@ final class LiveReader: @unchecked Sendable {
         return LoopResult(processed: processed, interrupted: interrupted)
     }
 
-    /// A non-negative duration in nanoseconds, saturating at about 292 years.
-    static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0, attoseconds >= 0 || seconds > 0 else { return 0 }
-        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? UInt64.max / 2 : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000)
-    }
-
     /// A filled chunk from the next of this reader's queues that has one.
     private func takeChunk() -> ChunkLease? {
         let count = queues.count
@@ -176,9 +168,7 @@ final class LiveReader: @unchecked Sendable {
 
     /// Whether nothing more can come: every capture thread feeding these queues has stopped and
     /// none of them has a chunk waiting.
-    var captureHasEnded: Bool { ended() }
-
-    private func ended() -> Bool {
+    var captureHasEnded: Bool {
         queues.allSatisfy { capture.engine.captureEnded(for: $0) && !capture.engine.hasWaitingChunks(for: $0) }
     }
 
@@ -202,7 +192,7 @@ final class LiveReader: @unchecked Sendable {
             let result = try dispatch(count: count <= 0 ? -1 : count - processed, handler: &handler)
             processed += result.processed
             if result.interrupted { return LoopResult(processed: processed, interrupted: true) }
-            if result.processed == 0 && ended() { break }
+            if result.processed == 0 && captureHasEnded { break }
         }
         return LoopResult(processed: processed, interrupted: false)
     }

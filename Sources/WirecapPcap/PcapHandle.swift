@@ -381,20 +381,12 @@ public final class PcapHandle: @unchecked Sendable {
             break
         case .deferredToReader:
             // The reader breaks out after the packet in hand and releases on its way out.
-            breakLoopForClose()
+            breakLoop()
         case .releaseNow:
             release()
         case .waitForOthers:
-            breakLoopForClose()
+            breakLoop()
             if gate.waitForRelease() { release() }
-        }
-    }
-
-    /// A break that only `close()` sends: the gate is closed but not yet released.
-    private func breakLoopForClose() {
-        switch source {
-        case .savefile(let pointer): pcap_breakloop(pointer)
-        case .live(let reader): reader.breakLoop()
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CWirecapLinux
 import Foundation
 import Synchronization
 import WirecapEngine
@@ -73,7 +74,7 @@ struct IDS: ParsableCommand {
                 options.timeoutMilliseconds = 100
                 // SIGINT and SIGTERM are taken by the main thread (sigtimedwait); the reading
                 // threads inherit the blocked mask.
-                Self.blockStopSignals()
+                _ = CWirecapLinux_block_stop_signals()
                 let handle = try PcapHandle.openLive(device: device, options: options)
                 FileHandle.standardError.write(Data("wirecap-ids: listening on \(device): \(queues) queues, a reader each\n".utf8))
                 let live = try Self.readQueues(of: handle, signatures: signatures, work: work, limit: c, duration: duration)
@@ -162,7 +163,7 @@ struct IDS: ParsableCommand {
         while Date() < deadline && !readers.stopping.load(ordering: .acquiring) && !readers.limitReached
             && readers.finished.load(ordering: .acquiring) < handle.queues.count
         {
-            if waitForStopSignal(milliseconds: 50) { break }
+            if CWirecapLinux_wait_stop_signal(50) != 0 { break }
         }
         readers.stopping.store(true, ordering: .releasing)
         for reader in handle.queues { reader.breakLoop() }
@@ -181,24 +182,6 @@ struct IDS: ParsableCommand {
             lines.append("capture drops \(statistics.captureDrops), delivery drops \(statistics.deliveryDrops), in flight \(statistics.inFlight)")
         }
         return (lines.joined(separator: "\n"), total.packets)
-    }
-
-    static func blockStopSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-    }
-
-    /// Whether SIGINT or SIGTERM came within `milliseconds` (they must be blocked).
-    static func waitForStopSignal(milliseconds: Int) -> Bool {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-        return sigtimedwait(&set, nil, &timeout) > 0
     }
 
     /// As `wirecap`: the parser's own errors as one line that points at the help.

@@ -23,10 +23,14 @@ struct FacadeImportTests {
         let result = try handle.dispatch(handler: &counting)
         #expect(result.processed == counting.packets && counting.packets > 0 && counting.bytes > 0)
         var options = PcapHandle.LiveOptions()
-        options.fanout = FanoutMode.hash
-        let statistics: CaptureStatistics? = nil
-        let queue: QueueStatistics? = statistics?.queues.first
-        #expect(queue == nil)
+        options.fanout = FanoutMode.lb
+        #expect(options.captureConfiguration(device: "eth0").fanout == .lb, "the fanout mode reaches the engine's configuration")
+        // A file has no engine counters: the call that returns them throws, by its own type.
+        #expect(throws: PcapError.self) {
+            let statistics: CaptureStatistics = try handle.engineStatistics()
+            let queues: [QueueStatistics] = statistics.queues
+            _ = queues
+        }
     }
 
     static var trace: String {
