@@ -39,7 +39,8 @@ final class CaptureSink: @unchecked Sendable {
         return limit - min(limit, counted.load(ordering: .relaxed))
     }
 
-    /// Without -w: adds a block's packets. Stops `control`'s capture when they reach the -c count.
+    /// Without -w, or -w from one queue: adds a block's packets. Stops `control`'s capture when
+    /// they reach the -c count.
     func count(_ packets: Int, control: CaptureControl) {
         let before = counted.add(UInt64(packets), ordering: .relaxed).oldValue
         if let limit, before < limit, before + UInt64(packets) >= limit { control.requestStop() }
