@@ -82,6 +82,9 @@ public struct ForwardCommand: ParsableCommand {
     @Option(help: "Lock pool memory: auto (warn if the limit forbids), required (fail instead), off.")
     var lockPool: MemoryLockPolicy = .auto
 
+    @Flag(help: "Copy every RX block into a pool chunk before it is forwarded, instead of forwarding from the ring block in place while the backlog is short (one copy RX to TX, the default).")
+    var poolCopyAll = false
+
     @Option(help: "Buddy offloading threshold T in 0...1 (off unless given): a busy queue's chunks are forwarded by a buddy, on the buddy's TX ring.")
     var offloadThreshold: Double?
 
@@ -270,7 +273,7 @@ public struct ForwardCommand: ParsableCommand {
             interface: from, queues: queues, fanout: fanout,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
             snapLength: s, pinThreads: !noPin,
-            pool: PoolConfiguration(chunks: poolChunks, lockMemory: lockPool),
+            pool: PoolConfiguration(chunks: poolChunks, lockMemory: lockPool, zeroCopy: !poolCopyAll),
             offload: offloadThreshold.map { OffloadConfiguration(threshold: $0) })
         // The sizes first: libpcap takes the snap length as a C int.
         do { try capture.validate() } catch { throw refuse(error.description(naming: \.flag)) }

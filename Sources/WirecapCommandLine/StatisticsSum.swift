@@ -26,6 +26,10 @@ extension QueueStatistics {
         sum.chunksCaptured += later.chunksCaptured
         sum.chunksRecycled += later.chunksRecycled
         sum.backlogMax = max(backlogMax, later.backlogMax)
+        sum.blocksLent += later.blocksLent
+        sum.blocksCopied += later.blocksCopied
+        sum.blocksCopiedLater += later.blocksCopiedLater
+        sum.heldBlockReached += later.heldBlockReached
         sum.offloadedOut += later.offloadedOut
         sum.offloadedIn += later.offloadedIn
         sum.rolledOver += later.rolledOver

@@ -84,9 +84,10 @@ package final class BuddyGroup: @unchecked Sendable {
     }
 
     /// Capture: queues a chunk that `chunk.owner` filled, on its own capture queue or, when the
-    /// policy says so, a buddy's. Returns the member that got it.
+    /// policy says so, a buddy's. Returns the member that got it, and the owner's backlog after
+    /// the push (the capture thread lends its next block in place only while that is short).
     @usableFromInline @discardableResult
-    package func push(_ chunk: FilledChunk) -> Int {
+    package func push(_ chunk: FilledChunk) -> (target: Int, ownerBacklog: Int) {
         let owner = Int(chunk.owner)
         monitor.lock()
         defer { monitor.unlock() }
@@ -109,7 +110,7 @@ package final class BuddyGroup: @unchecked Sendable {
             // leaves chunks behind.
             for event in notifiers[target] { event.signal() }
         }
-        return target
+        return (target, backlogs[owner])
     }
 
     /// The next chunk for `member`'s work thread; waits for one; nil once every capture thread
@@ -151,6 +152,25 @@ package final class BuddyGroup: @unchecked Sendable {
         }
         guard fifos[member].count > 0 else { return nil }
         return takeLocked(for: member)
+    }
+
+    /// The hybrid pool's way back: every chunk of `owner` still waiting in a capture queue as a
+    /// lent ring block is handed to `copy` (which copies it into its reserved pool chunk and gives
+    /// the block back) and waits on as a pool chunk. Under the lock, so no consumer can take one
+    /// half-way. Returns how many.
+    package func reclaimLoans(of owner: Int, _ copy: (FilledChunk) -> Void) -> Int {
+        monitor.lock()
+        defer { monitor.unlock() }
+        var reclaimed = 0
+        for member in members {
+            fifos[member].updateEach { chunk in
+                guard chunk.isLent && Int(chunk.owner) == owner else { return }
+                copy(chunk)
+                chunk.ringBlock = -1
+                reclaimed += 1
+            }
+        }
+        return reclaimed
     }
 
     /// Signals `event` whenever `member`'s capture queue stops being empty, and once the group's

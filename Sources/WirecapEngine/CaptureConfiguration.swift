@@ -57,11 +57,16 @@ public struct PoolConfiguration: Equatable, Sendable {
     /// (`inRing` after the stop). The kernel's retire timer has its own, short, window. Taken
     /// within 0 ms and a day.
     public var stopWaitMilliseconds: Int
+    /// Whether ring blocks are lent to handlers in place while their backlog is short (the hybrid
+    /// pool: a block is copied only when a handler keeps it, the backlog grows, or the ring runs
+    /// short), or every block is copied into a chunk.
+    public var zeroCopy: Bool
 
-    public init(chunks: Int, lockMemory: MemoryLockPolicy = .auto, stopWaitMilliseconds: Int = 10_000) {
+    public init(chunks: Int, lockMemory: MemoryLockPolicy = .auto, stopWaitMilliseconds: Int = 10_000, zeroCopy: Bool = true) {
         self.chunks = chunks
         self.lockMemory = lockMemory
         self.stopWaitMilliseconds = stopWaitMilliseconds
+        self.zeroCopy = zeroCopy
     }
 }
 

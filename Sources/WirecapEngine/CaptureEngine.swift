@@ -60,9 +60,19 @@ public final class CaptureEngine: Sendable {
                         queue: index, chunks: pool.chunks, chunkSize: configuration.ring.blockSize, node: placement.nodes[index],
                         lock: pool.lockMemory, logger: logger))
             }
+            var lending: [LentBlocks]? = nil
+            if pool.zeroCopy {
+                do throws(SystemError) {
+                    lending = try rings.map { ring throws(SystemError) in
+                        try LentBlocks(base: ring.base, blockSize: ring.blockSize, blockCount: ring.blockCount, owner: ring)
+                    }
+                } catch {
+                    throw CaptureError(error)
+                }
+            }
             exchange = ChunkExchange(
                 pools: pools, groups: Self.buddyGroups(configuration: configuration, placement: placement),
-                threshold: configuration.offload?.threshold, snapLength: configuration.snapLength)
+                threshold: configuration.offload?.threshold, snapLength: configuration.snapLength, lending: lending)
         }
         self.exchange = exchange
         // The group is complete and the pools are allocated, touched and locked (for large pools
@@ -231,7 +241,7 @@ public final class CaptureEngine: Sendable {
         for queue in queues {
             let control = self.control
             try spawn(cpu: queue.cpu) {
-                var consumer = CopyingConsumer(exchange: exchange)
+                var consumer = PoolConsumer(exchange: exchange, queue: queue.index)
                 queue.run(consumer: &consumer, control: control)
             }
         }

@@ -18,6 +18,12 @@ struct CaptureQueue {
         count += 1
     }
 
+    /// Lets `body` change every waiting chunk in place, oldest first (the capture thread takes
+    /// back its lent blocks this way when the ring runs short).
+    mutating func updateEach(_ body: (inout FilledChunk) -> Void) {
+        for i in 0..<count { body(&slots[(head + i) % slots.count]) }
+    }
+
     mutating func pop() -> FilledChunk {
         let chunk = slots[head]
         head = (head + 1) % slots.count

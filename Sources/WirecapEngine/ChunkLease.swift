@@ -10,13 +10,20 @@ package struct FilledChunk: Sendable, Equatable {
     @usableFromInline package var packets: Int32
     /// Per-owner sequence number of captured chunks: 0, 1, 2, ...
     @usableFromInline package var sequence: UInt64
+    /// The owner's ring block lent in place (`LentBlocks`), or -1: the packets are in the pool
+    /// chunk `index`. A lent block's pool chunk is reserved for a copy if the handler keeps it.
+    @usableFromInline package var ringBlock: Int32
 
-    @usableFromInline package init(index: Int32, owner: Int32, packets: Int32, sequence: UInt64) {
+    @usableFromInline package init(index: Int32, owner: Int32, packets: Int32, sequence: UInt64, ringBlock: Int32 = -1) {
         self.index = index
         self.owner = owner
         self.packets = packets
         self.sequence = sequence
+        self.ringBlock = ringBlock
     }
+
+    /// Whether the packets are still in the ring block they were captured in.
+    @inlinable package var isLent: Bool { ringBlock >= 0 }
 }
 
 /// How long `CaptureEngine.nextChunk(for:waiting:)` waits when no filled chunk is there.
@@ -30,8 +37,9 @@ public enum ChunkWait: Sendable, Equatable {
     case untilCaptureEnds
 }
 
-/// A filled chunk lent to one consumer: the packets of one retired ring block, copied into pool
-/// memory with the block's own layout, so the same walk reads both.
+/// A filled chunk lent to one consumer: the packets of one retired ring block, either the ring
+/// block itself (lent in place while the backlog is short) or a copy in pool memory with the
+/// block's own layout, so the same walk reads both and the handler cannot tell them apart.
 ///
 /// The lease is the chunk life cycle's one owner. It is not copyable, so it ends exactly once:
 /// `recycle()` (or simply letting it go out of scope) marks its packets processed and returns
@@ -44,7 +52,7 @@ public struct ChunkLease: ~Copyable, @unchecked Sendable {
     // @unchecked: a lease has one owner at a time, and the memory it lends is out of the pool
     // until the lease ends.
     @usableFromInline let exchange: ChunkExchange
-    @usableFromInline let filled: FilledChunk
+    @usableFromInline var filled: FilledChunk
     /// The queue whose consumer holds the lease (the owner, or a buddy it offloaded to).
     public let queue: Int
     /// The chunk's bytes, laid out as a TPACKET_V3 block (block descriptor, then packets).
@@ -88,9 +96,12 @@ public struct ChunkLease: ~Copyable, @unchecked Sendable {
 
     /// Ends the lease but keeps the chunk: the packets count as processed, the memory stays out
     /// of the pool until the returned `KeptChunk` is recycled (or released). A kept chunk never
-    /// holds ring memory, so it never stalls capture; it only shrinks the pool while it lives.
+    /// holds ring memory, so it never stalls capture; it only shrinks the pool while it lives: a
+    /// chunk still in its ring block is copied into the pool chunk reserved for it, and the block
+    /// goes back to the kernel (so `block` moves; the kept chunk's `block` is the copy).
     @inlinable public consuming func keep() -> KeptChunk {
         keeps = true
+        if filled.isLent { filled = exchange.copyOut(filled) }
         return KeptChunk(exchange: exchange, filled: filled)
     }
 

@@ -33,7 +33,7 @@ public final class PoolHarness: Sendable {
     /// Returns the queue that got it.
     @inlinable public func pushPopProcessed(owner: Int, index: Int, sequence: UInt64) -> Int {
         let group = exchange.groupOfQueue[owner]
-        let target = group.push(FilledChunk(index: Int32(index), owner: Int32(owner), packets: 1, sequence: sequence))
+        let target = group.push(FilledChunk(index: Int32(index), owner: Int32(owner), packets: 1, sequence: sequence)).target
         let filled = group.pop(for: target)!
         group.processed(filled, by: target)
         return target
@@ -45,7 +45,7 @@ public final class PoolHarness: Sendable {
     /// Capture and lease one block on queue 0: copy it into a chunk, queue it, lease it, and end
     /// the lease (processed, recycled). Returns the block's packets.
     @inlinable public func copyOut(block: UnsafeMutableRawPointer, sequence: UInt64) -> Int {
-        precondition(exchange.fill(from: block, queue: 0, sequence: sequence, waitingUpTo: 0))
+        precondition(exchange.fill(from: block, queue: 0, sequence: sequence, waitingUpTo: 0) != nil)
         let lease = exchange.lease(for: 0, waiting: .none)!
         return lease.packetCount
     }
@@ -53,7 +53,7 @@ public final class PoolHarness: Sendable {
     /// The whole pool path on queue 0: capture, lease, walk the copy into `handler`, end the
     /// lease. Returns the packets walked.
     @inlinable public func poolPath<H: PacketHandler>(block: UnsafeMutableRawPointer, sequence: UInt64, into handler: inout H) -> Int {
-        precondition(exchange.fill(from: block, queue: 0, sequence: sequence, waitingUpTo: 0))
+        precondition(exchange.fill(from: block, queue: 0, sequence: sequence, waitingUpTo: 0) != nil)
         let lease = exchange.lease(for: 0, waiting: .none)!
         return lease.walk(&handler)
     }

@@ -40,6 +40,15 @@ public struct QueueStatistics: Sendable, Equatable {
     public var chunksRecycled: UInt64 = 0
     /// The most chunks ever waiting in the capture queue at once.
     public var backlogMax: Int = 0
+    /// The hybrid pool (pool mode): chunks made of ring blocks lent to handlers in place, chunks
+    /// the capture thread copied into the pool, loans copied later (a handler kept the chunk, or
+    /// the kernel came near a loan still waiting for its consumer), and times the capture thread
+    /// came round the ring to a block still lent (lending then pauses until every loan is
+    /// back). Without zero copy every chunk is copied at capture.
+    public var blocksLent: UInt64 = 0
+    public var blocksCopied: UInt64 = 0
+    public var blocksCopiedLater: UInt64 = 0
+    public var heldBlockReached: UInt64 = 0
     /// Chunks this queue's capture thread sent to a buddy, and its work thread took from buddies.
     public var offloadedOut: UInt64 = 0
     public var offloadedIn: UInt64 = 0
@@ -73,6 +82,12 @@ public struct QueueStatistics: Sendable, Equatable {
     }
 
     public var inFlight: UInt64 { inRing + queued + inHandler }
+    /// Blocks copied (at capture, or when kept) per block that became a chunk: 0 when every
+    /// chunk was a lent ring block, 1 when every one was copied (pool mode; 0 without a pool).
+    public var copyRate: Double {
+        let chunks = blocksLent + blocksCopied
+        return chunks == 0 ? 0 : Double(blocksCopied + blocksCopiedLater) / Double(chunks)
+    }
     public var cpuSeconds: Double { captureCPUSeconds + workCPUSeconds }
     /// Chunks out of the pool that are neither waiting nor in a handler: kept by the application.
     public var chunksHeld: Int { max(0, poolChunks - poolFree) }
@@ -207,6 +222,15 @@ final class QueueCounters: Sendable {
             stats.poolFreeMinimum = p.freeMinimum
             stats.chunksCaptured = p.taken
             stats.chunksRecycled = p.recycled
+        }
+        if let loans = exchange?.loans(of: queue) {
+            let l = loans.snapshot()
+            stats.blocksLent = l.lent
+            stats.blocksCopied = l.copiedAtCapture
+            stats.blocksCopiedLater = l.copiedLater
+            stats.heldBlockReached = l.heldBlockReached
+        } else if let (_, counts) = pooled {
+            stats.blocksCopied = counts.chunksCaptured
         }
         stats.blocks = blocks.load(ordering: .relaxed)
         stats.socketErrors = socketErrors.load(ordering: .acquiring)

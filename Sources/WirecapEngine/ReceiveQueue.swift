@@ -73,10 +73,35 @@ package final class ReceiveQueue: Sendable {
         var fds = (
             pollfd(fd: ring.fd, events: Int16(POLLIN), revents: 0),
             pollfd(fd: control.wakeFD, events: Int16(POLLIN), revents: 0))
+        // Pool mode lends blocks in place: the capture thread must not take a lent block again
+        // when it comes round the ring, nor sleep in a poll that a lent block keeps readable.
+        let loans = exchange?.loans(of: self.index)
+        var waitingAtLoan = false
 
         while true {
             let block = ring.block(index)
             let status = CWirecapLinux_block_status_acquire(block)
+            if let loans, LentBlocks.isLent(status) {
+                // Come round to a block still out on loan: the kernel is at it or about to be (a
+                // handler held it for a whole turn of the ring). Count it once, lend no more until
+                // every loan is back, and wait for this one.
+                if !waitingAtLoan {
+                    waitingAtLoan = true
+                    loans.heldBlockReached.add(1, ordering: .relaxed)
+                    loans.suspend()
+                }
+                // If it still waits for its consumer, it comes back at once as a copy.
+                if exchange?.reclaimLoans(of: self.index) ?? 0 > 0 { continue }
+                if drainTarget == nil && control.isStopping {
+                    drainTarget = beginDrain()
+                    drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
+                    handlerDeadline = CWirecapLinux_monotonic_ns() + stopWaitNanoseconds
+                }
+                if let target = drainTarget, taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
+                napForLoans(loans, wakeFD: drainTarget == nil ? control.wakeFD : -1, milliseconds: 10)
+                continue
+            }
+            waitingAtLoan = false
             if status & BlockWalk.statusUser != 0 {
                 let packets = UInt64(block.load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self))
                 // The walk bounds every packet by the block's used length; this bounds that
@@ -84,19 +109,32 @@ package final class ReceiveQueue: Sendable {
                 if Int(block.load(fromByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)) > ring.blockSize {
                     block.storeBytes(of: UInt32(ring.blockSize), toByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)
                 }
-                let consumed = consumer.consume(block: block, queue: self.index)
+                let readyAfter = loans == nil ? 0 : readyBlocks(after: index, upTo: ring.blockCount / 2)
+                let disposition = consumer.consume(block: block, index: index, readyAfter: readyAfter, queue: self.index)
+                let consumed = disposition != .notNow
                 if !consumed, drainTarget != nil {
                     // A retired block is waiting for a free chunk, i.e. for a handler: not the
                     // retire timer's window but the handlers' bound applies.
                     drainDeadline = max(drainDeadline, min(handlerDeadline, CWirecapLinux_monotonic_ns() + drainWindowNanoseconds))
                 }
                 if consumed {
+                    // The kernel goes on at the block after the ones already retired: if a lent
+                    // block lies within a quarter of the ring ahead of it, the loans that still
+                    // wait for a consumer become copies, before the kernel can reach them.
+                    if let loans, loans.outstanding.load(ordering: .relaxed) > 0,
+                        lentBlock(near: index + 1 + readyAfter, within: max(1, ring.blockCount / 4))
+                    {
+                        _ = exchange?.reclaimLoans(of: self.index)
+                    }
                     taken &+= packets
                     blocks &+= 1
                     // Counted as taken now: a block given back counts no packets in the ring
-                    // (`RxRing.packetsHeld`) until the kernel reopens it and resets the count.
-                    block.storeBytes(of: 0, toByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
-                    CWirecapLinux_block_release(block)
+                    // (`RxRing.packetsHeld`) until the kernel reopens it and resets the count. A
+                    // lent block goes back when its lease ends (`LentBlocks.giveBack`).
+                    if disposition == .taken {
+                        block.storeBytes(of: 0, toByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
+                        CWirecapLinux_block_release(block)
+                    }
                     index = index + 1 == ring.blockCount ? 0 : index + 1
                     counters.taken.store(taken, ordering: .releasing)
                     counters.blocks.store(blocks, ordering: .relaxed)
@@ -120,8 +158,18 @@ package final class ReceiveQueue: Sendable {
                 drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
                 handlerDeadline = CWirecapLinux_monotonic_ns() + stopWaitNanoseconds
             }
+            // The kernel fills block `index` now, and poll(2) reports the ring readable while the
+            // block before it is not the kernel's: a lent block would make every poll return at
+            // once. Nap on the loans instead until it is back (the kernel retires `index` within
+            // the block timeout, so 1 ms naps see it soon enough).
+            let previous = ring.block(index == 0 ? ring.blockCount - 1 : index - 1)
+            let previousLent = loans != nil && LentBlocks.isLent(CWirecapLinux_block_status_acquire(previous))
             if let target = drainTarget {
                 if taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
+                if let loans, previousLent {
+                    napForLoans(loans, wakeFD: -1, milliseconds: 1)
+                    continue
+                }
                 // Only the ring now: the wake-up fd stays readable after a stop.
                 fds.0.revents = 0
                 _ = poll(&fds.0, 1, 5)
@@ -129,8 +177,12 @@ package final class ReceiveQueue: Sendable {
             }
             fds.0.revents = 0
             fds.1.revents = 0
-            withUnsafeMutablePointer(to: &fds) { pair in
-                pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }
+            if let loans, previousLent {
+                napForLoans(loans, wakeFD: control.wakeFD, milliseconds: 1)
+            } else {
+                withUnsafeMutablePointer(to: &fds) { pair in
+                    pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }
+                }
             }
             if fds.0.revents & Int16(POLLERR) != 0 { takeSocketError(wake: &fds.1) }
             let now = CWirecapLinux_monotonic_coarse_ns()
@@ -143,6 +195,45 @@ package final class ReceiveQueue: Sendable {
         counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
         counters.captureFinished.store(true, ordering: .releasing)
         exchange?.captureFinished(queue: self.index)
+    }
+
+    /// How many blocks after `index` the kernel has retired and the capture thread not yet
+    /// taken, counted up to `limit`: the kernel's lead, which the hybrid pool keeps short.
+    @usableFromInline
+    func readyBlocks(after index: Int, upTo limit: Int) -> Int {
+        var count = 0
+        var next = index
+        while count < limit {
+            next = next + 1 == ring.blockCount ? 0 : next + 1
+            if next == index { break }
+            let status = CWirecapLinux_block_status_acquire(ring.block(next))
+            guard status & BlockWalk.statusUser != 0 && !LentBlocks.isLent(status) else { break }
+            count += 1
+        }
+        return count
+    }
+
+    /// Whether one of the `count` blocks from `start` on (round the ring) is out on loan.
+    @usableFromInline
+    func lentBlock(near start: Int, within count: Int) -> Bool {
+        for step in 0..<min(count, ring.blockCount) {
+            let status = CWirecapLinux_block_status_acquire(ring.block((start + step) % ring.blockCount))
+            if LentBlocks.isLent(status) { return true }
+        }
+        return false
+    }
+
+    /// Sleeps until a loan comes back, a stop is asked (`wakeFD`; -1 while draining, when it
+    /// stays readable), or `milliseconds` pass.
+    @usableFromInline
+    func napForLoans(_ loans: LentBlocks, wakeFD: Int32, milliseconds: Int32) {
+        loans.returned.reset()
+        var fds = (
+            pollfd(fd: loans.returned.descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
+        withUnsafeMutablePointer(to: &fds) { pair in
+            pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, milliseconds) }
+        }
     }
 
     /// The kernel posted an error on the socket (ENETDOWN when the interface goes down): until

@@ -1,3 +1,4 @@
+import CWirecapLinux
 import WirecapLinux
 
 /// One AF_PACKET socket with its TPACKET_V3 receive ring mapped into this process.
@@ -65,6 +66,9 @@ final class RxRing: @unchecked Sendable {
     func packetsHeld() -> UInt64 {
         var packets: UInt64 = 0
         for i in 0..<blockCount {
+            // A block lent in place is counted where its lease is (queued or in a handler); its
+            // count is zeroed before the status says it is back.
+            if LentBlocks.isLent(CWirecapLinux_block_status_acquire(block(i))) { continue }
             packets += UInt64(block(i).load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self))
         }
         return packets

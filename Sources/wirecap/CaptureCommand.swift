@@ -82,6 +82,9 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Lock pool memory: auto (warn if the limit forbids), required (fail instead), off.")
     var lockPool: MemoryLockPolicy = .auto
 
+    @Flag(help: "Pool mode: copy every ring block into a chunk, instead of lending blocks to the handler in place while its backlog is short (the hybrid pool, default).")
+    var poolCopyAll = false
+
     @Option(help: "Pool mode: milliseconds a stop waits, at most, for handlers to free a chunk while accepted packets are still in the ring (what is left after it is reported).")
     var stopWait: Int = 10_000
 
@@ -149,7 +152,7 @@ struct CaptureCommand: ParsableCommand {
             interface: i, queues: queues, fanout: fanout, rollover: rollover,
             ring: RingGeometry(blockSize: blockSize, blockCount: blocks, blockTimeoutMilliseconds: blockTimeout),
             snapLength: s, promiscuous: !p, pinThreads: !noPin,
-            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool, stopWaitMilliseconds: stopWait) : nil,
+            pool: poolChunks > 0 ? PoolConfiguration(chunks: poolChunks, lockMemory: lockPool, stopWaitMilliseconds: stopWait, zeroCopy: !poolCopyAll) : nil,
             offload: offloadThreshold.map { OffloadConfiguration(threshold: $0, groups: buddyGroups.flatMap(Self.parseGroups)) })
         configuration.filter = filter
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
@@ -248,6 +251,8 @@ struct CaptureCommand: ParsableCommand {
                 var line = "queue \(q.queue): \(q.received) received, \(q.processed) processed, \(q.captureDrops) capture drops, \(q.freezes) freezes"
                 if poolChunks > 0 {
                     line += ", \(q.deliveryDrops) delivery drops, pool free min \(q.poolFreeMinimum)/\(q.poolChunks)"
+                    line += String(format: ", copy rate %.1f %% (%llu blocks lent, %llu copied", 100 * q.copyRate, q.blocksLent, q.blocksCopied + q.blocksCopiedLater)
+                    line += q.heldBlockReached > 0 ? ", a lent block reached \(q.heldBlockReached) times)" : ")"
                 }
                 if offloadThreshold != nil { line += ", chunks offloaded out \(q.offloadedOut) / in \(q.offloadedIn)" }
                 if rollover { line += ", rolled over \(q.rolledOver), rollover failed \(q.rolloverFailed)" }

@@ -19,6 +19,11 @@ struct StatisticsReport: StatisticsJSON {
         let backlogMax: Int
         let offloadedOut: UInt64
         let offloadedIn: UInt64
+        let blocksLent: UInt64
+        let blocksCopied: UInt64
+        let blocksCopiedLater: UInt64
+        let copyRate: Double
+        let heldBlockReached: UInt64
         let rolledOver: UInt64
         let rolloverHuge: UInt64
         let rolloverFailed: UInt64
@@ -40,6 +45,11 @@ struct StatisticsReport: StatisticsJSON {
             backlogMax = q.backlogMax
             offloadedOut = q.offloadedOut
             offloadedIn = q.offloadedIn
+            blocksLent = q.blocksLent
+            blocksCopied = q.blocksCopied
+            blocksCopiedLater = q.blocksCopiedLater
+            copyRate = q.copyRate
+            heldBlockReached = q.heldBlockReached
             rolledOver = q.rolledOver
             rolloverHuge = q.rolloverHuge
             rolloverFailed = q.rolloverFailed

@@ -109,8 +109,8 @@ struct ChunkPoolTests {
         let block = try SyntheticBlock(size: 1 << 16, frames: frames)
         let pools = try (0..<4).map { _ in try makePool(chunks: 2, chunkSize: 1 << 16) }
         let exchange = ChunkExchange(pools: pools, groups: [[0], [1], [2], [3]], threshold: nil, snapLength: 65535)
-        var consumer = CopyingConsumer(exchange: exchange)
-        let first = consumer.consume(block: block.pointer, queue: 3)
+        var consumer = PoolConsumer(exchange: exchange, queue: 0)
+        let first = consumer.consume(block: block.pointer, index: 0, readyAfter: 0, queue: 3) == .taken
         #expect(first)
         var lease = try leased(exchange, 3)
         #expect(lease.packetCount == 51 && lease.owner == 3 && lease.sequence == 0 && lease.queue == 3)
@@ -119,11 +119,11 @@ struct ChunkPoolTests {
         #expect(count == 51)
         #expect(handler.seen.map(\RecordingHandler.Seen.bytes) == frames.map(\SyntheticFrame.bytes))
         // With both chunks out, the consumer has no room and says so instead of dropping.
-        let second = consumer.consume(block: block.pointer, queue: 3)
-        let third = consumer.consume(block: block.pointer, queue: 3)
+        let second = consumer.consume(block: block.pointer, index: 0, readyAfter: 0, queue: 3) == .taken
+        let third = consumer.consume(block: block.pointer, index: 0, readyAfter: 0, queue: 3) == .taken
         #expect(second && !third)
         lease.recycle()
-        let fourth = consumer.consume(block: block.pointer, queue: 3)
+        let fourth = consumer.consume(block: block.pointer, index: 0, readyAfter: 0, queue: 3) == .taken
         #expect(fourth)
         lease = try leased(exchange, 3)
         #expect(lease.sequence == 1, "the owner's chunks are numbered in capture order")
@@ -157,9 +157,9 @@ struct ChunkPoolTests {
     func leaseLifeCycle() throws {
         let exchange = try twoQueues()
         let block = try tenFrames()
-        var consumer = CopyingConsumer(exchange: exchange)
+        var consumer = PoolConsumer(exchange: exchange, queue: 0)
         for _ in 0..<3 {
-            let filled = consumer.consume(block: block.pointer, queue: 0)
+            let filled = consumer.consume(block: block.pointer, index: 0, readyAfter: 0, queue: 0) == .taken
             #expect(filled)
         }
         let pool = exchange.pools[0]
@@ -202,11 +202,11 @@ struct ChunkPoolTests {
         nonisolated(unsafe) let memory = block.pointer
         let filler = Thread {
             usleep(10_000)
-            var zero = CopyingConsumer(exchange: exchange)
-            _ = zero.consume(block: memory, queue: 0)
+            var zero = PoolConsumer(exchange: exchange, queue: 0)
+            _ = zero.consume(block: memory, index: 0, readyAfter: 0, queue: 0) == .taken
             usleep(10_000)
-            var one = CopyingConsumer(exchange: exchange)
-            _ = one.consume(block: memory, queue: 1)
+            var one = PoolConsumer(exchange: exchange, queue: 0)
+            _ = one.consume(block: memory, index: 0, readyAfter: 0, queue: 1) == .taken
         }
         filler.start()
         let lease = try leased(exchange, 1, waiting: .upTo(.seconds(5)))

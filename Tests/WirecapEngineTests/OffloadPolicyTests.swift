@@ -107,7 +107,7 @@ struct OffloadPolicyTests {
     func groupCounts() throws {
         let group = BuddyGroup(members: [0, 1], queueCount: 2, capacities: [4, 4], capacity: 4, threshold: 0.5)
         var targets: [Int] = []
-        for i in 0..<6 { targets.append(group.push(FilledChunk(index: Int32(i), owner: 0, packets: 10, sequence: UInt64(i)))) }
+        for i in 0..<6 { targets.append(group.push(FilledChunk(index: Int32(i), owner: 0, packets: 10, sequence: UInt64(i))).target) }
         // High mark 2: the first three stay (backlog 0, 1, 2 at decision time), then queue 0
         // offloads until its buddy reaches the mark too, and the last chunk stays local.
         #expect(targets == [0, 0, 0, 1, 1, 0])

@@ -104,7 +104,7 @@ extension SandboxSuites {
                     #expect(seen.sorted() == (0..<UInt64(seen.count)).map { $0 }, "queue \(owner): every chunk number once, none missing")
                     #expect(UInt64(seen.count) == stats.queues[owner].chunksCaptured)
                 }
-                #expect(stats.processed == UInt64(total) && stats.inFlight == 0 && stats.captureDrops == 0)
+                #expect(stats.processed == UInt64(total) && stats.inFlight == 0 && stats.captureDrops == 0, "\(stats.queues)")
                 #expect(stats.queues.allSatisfy { $0.chunksCaptured == $0.chunksRecycled })
                 #expect(stats.isConserved)
             }

@@ -39,7 +39,7 @@ extension SandboxSuites {
                     print("\(name): sent \(run.sent) in \(String(format: "%.2f", run.sendSeconds)) s; \(run.verdict)")
                     for q in run.statistics.queues {
                         print(
-                            "  queue \(q.queue): received \(q.received), processed \(q.processed), capture drops \(q.captureDrops), delivery drops \(q.deliveryDrops), freezes \(q.freezes), offloaded out \(q.offloadedOut) in \(q.offloadedIn), backlog max \(q.backlogMax), pool free min \(q.poolFreeMinimum)/\(q.poolChunks), rolled over \(q.rolledOver), rollover failed \(q.rolloverFailed)")
+                            "  queue \(q.queue): received \(q.received), processed \(q.processed), capture drops \(q.captureDrops), delivery drops \(q.deliveryDrops), freezes \(q.freezes), offloaded out \(q.offloadedOut) in \(q.offloadedIn), backlog max \(q.backlogMax), pool free min \(q.poolFreeMinimum)/\(q.poolChunks), rolled over \(q.rolledOver), rollover failed \(q.rolloverFailed), lent \(q.blocksLent), copied \(q.blocksCopied) + \(q.blocksCopiedLater) later, lent block reached \(q.heldBlockReached)")
                     }
                 }
                 for run in [local, offloaded, rollover] {

@@ -47,6 +47,17 @@ static inline void CWirecapLinux_block_release(void *block) {
                      (uint32_t)TP_STATUS_KERNEL, __ATOMIC_RELEASE);
 }
 
+// Pool mode lends a retired block to a consumer in place and marks it with this bit beside
+// TP_STATUS_USER until the consumer gives it back. The kernel tests only TP_STATUS_USER (a held
+// block, which it never writes), so the bit is ours; it tells the capture thread, when it comes
+// round the ring to the block, that the USER status is a loan and not a newly retired block.
+enum { CWirecapLinux_BLOCK_STATUS_LENT = 1 << 30 };
+static inline void CWirecapLinux_block_mark_lent(void *block) {
+    uint32_t *status = (uint32_t *)((char *)block + CWirecapLinux_BLOCK_STATUS);
+    __atomic_store_n(status, __atomic_load_n(status, __ATOMIC_RELAXED) | (uint32_t)CWirecapLinux_BLOCK_STATUS_LENT,
+                     __ATOMIC_RELEASE);
+}
+
 // A read prefetch: never faults, so it may point past the end of a block.
 static inline void CWirecapLinux_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
