@@ -55,8 +55,10 @@ public struct ChunkLease: ~Copyable, @unchecked Sendable {
     @usableFromInline var filled: FilledChunk
     /// The queue whose consumer holds the lease (the owner, or a buddy it offloaded to).
     public let queue: Int
-    /// The chunk's bytes, laid out as a TPACKET_V3 block (block descriptor, then packets).
-    public let block: UnsafeMutableRawPointer
+    /// The chunk's bytes, laid out as a TPACKET_V3 block (block descriptor, then packets): the
+    /// ring block itself while it is lent in place, else its copy in the pool.
+    @inlinable public var block: UnsafeMutableRawPointer { bytes }
+    @usableFromInline var bytes: UnsafeMutableRawPointer
     @usableFromInline var keeps = false
 
     @inlinable
@@ -64,7 +66,7 @@ public struct ChunkLease: ~Copyable, @unchecked Sendable {
         self.exchange = exchange
         self.filled = filled
         self.queue = queue
-        self.block = exchange.address(of: filled)
+        self.bytes = exchange.address(of: filled)
     }
 
     /// The queue that captured the chunk (its packets are counted for it, and the chunk goes
@@ -88,6 +90,19 @@ public struct ChunkLease: ~Copyable, @unchecked Sendable {
     @inlinable @discardableResult
     public func walk<H: PacketHandler>(first: Int, limit: Int, _ handler: inout H) -> Int {
         BlockWalk.walk(block: block, queue: owner, snapLength: exchange.snapLength, first: first, limit: limit, handler: &handler)
+    }
+
+    /// Whether the chunk is a ring block lent in place (not yet copied into the pool).
+    @inlinable public var isInRing: Bool { filled.isLent }
+
+    /// Moves the chunk out of the ring if it is lent there (one copy into the pool chunk reserved
+    /// for it; the block goes back to the kernel), keeping the lease: for a reader that holds a
+    /// chunk between calls, such as pcap_dispatch with a count, where the hold has no bound and
+    /// must not let the kernel reach a held block. `block` then points at the copy.
+    @inlinable public mutating func moveOutOfRing() {
+        guard filled.isLent else { return }
+        filled = exchange.copyOut(filled)
+        bytes = exchange.address(of: filled)
     }
 
     /// Ends the lease: the packets are processed, the chunk goes back to its owner's pool.

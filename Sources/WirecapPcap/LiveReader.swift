@@ -140,7 +140,10 @@ final class LiveReader: @unchecked Sendable {
                 lease.recycle()
                 next = 0
             } else {
-                current = consume lease
+                // Held until a later call, which may be any time from now: not in ring memory.
+                var held = consume lease
+                held.moveOutOfRing()
+                current = consume held
                 next += walked
             }
             // A break asked for during the walk took effect after that packet: as libpcap on

@@ -148,6 +148,29 @@ struct HybridPoolTests {
         #expect(exchange.pools[0].snapshot().free == 8)
     }
 
+    @Test("a reader that holds a lease between calls moves it out of the ring: same lease, a copy, the block back")
+    func moveOutOfRing() throws {
+        let ring = try SyntheticRing(count: 16)
+        let exchange = try exchange(ring)
+        var consumer = PoolConsumer(exchange: exchange, queue: 0)
+        #expect(consumer.consume(block: ring.block(5), index: 5, readyAfter: 0, queue: 0) == .lent)
+        var lease = try leased(exchange)
+        var first = RecordingHandler()
+        lease.walk(first: 0, limit: 4, &first)
+        let before = lease.isInRing
+        lease.moveOutOfRing()
+        let after = lease.isInRing
+        let moved = lease.block != ring.block(5)
+        #expect(before && !after && moved && ring.status(5) == UInt32(TP_STATUS_KERNEL))
+        ring.block(5).initializeMemory(as: UInt8.self, repeating: 0, count: ring.size)
+        var rest = RecordingHandler()
+        lease.walk(first: 4, limit: 100, &rest)
+        #expect((first.seen + rest.seen).map(\.bytes) == ring.frames[5].map(\.bytes))
+        #expect(exchange.snapshot(of: 0).counts.inHandler == 10, "still leased: nothing counted processed yet")
+        lease.recycle()
+        #expect(exchange.snapshot(of: 0).counts.processed == 10 && exchange.pools[0].snapshot().free == 8)
+    }
+
     @Test("copy rate: copies at capture and later, per chunk")
     func copyRate() {
         var stats = QueueStatistics(queue: 0)
