@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Issue 14, first step: instructions and CPU per packet of `wirecap capture` (1 queue, plain ring;
-# and with the pool) against the C reference consumer in Benchmarks/ (a bare TPACKET_V3 loop).
+# Issue 14: instructions and CPU per packet of `wirecap capture` (1 queue: the plain ring, the
+# hybrid pool, and the pool copying every block) against the C reference consumer in Benchmarks/
+# (a bare TPACKET_V3 loop), on the same traffic.
 #
-# Usage: scripts/cpu-vs-c-reference.sh [PACKETS] [VALGRIND_PPS] [POOL_CHUNKS]
-#        (defaults 1000000 100000 64; POOL_CHUNKS 0 leaves out the pool runs)
+# Usage: scripts/cpu-vs-c-reference.sh [PACKETS] [VALGRIND_PPS] [POOL_CHUNKS] [REPEATS]
+#        (defaults 1000000 100000 64 5; POOL_CHUNKS 0 leaves out the pool runs)
 #
 # In a private veth sandbox (make_sandbox in common.sh), for each consumer:
-#   cpu       a normal run: started with no count, ready ("listening on"), PACKETS 64-byte frames
-#             over 256 flows from `wirecap send` at full speed, 1 s wait, SIGINT; CPU ns per
-#             packet from /proc/PID/task/*/schedstat between readiness and SIGINT, as
-#             cpu-vs-tcpdump.sh measures it (so without start-up, with the idle tail).
+#   cpu       REPEATS normal runs, the consumers interleaved (cref, plain, pool, pool-copy, cref,
+#             ...), so that a slow spell of the machine hits all of them: started with no count,
+#             ready ("listening on"), PACKETS 64-byte frames over 256 flows from `wirecap send`
+#             at full speed, 1 s wait, SIGINT; CPU ns per packet from /proc/PID/task/*/schedstat
+#             between readiness and SIGINT, as cpu-vs-tcpdump.sh measures it (so without
+#             start-up, with the idle tail). The median of the runs, and each run; for the pool,
+#             the copy rate the capture reported (blocks copied / blocks handled).
 #   idle      under `valgrind --tool=callgrind`: started, ready, 2 s with no traffic, SIGINT. Its
 #             Ir is the start-up, 2 s of idling and shutdown.
 #   callgrind under callgrind: started with a count of PACKETS, ready, the same frames sent at
@@ -25,6 +29,7 @@ set -euo pipefail
 PACKETS=${1:-1000000}
 VG_PPS=${2:-100000}
 POOL_CHUNKS=${3:-64}
+REPEATS=${4:-5}
 FLOWS=256
 SIZE=64
 TAIL_WAIT=1
@@ -36,6 +41,7 @@ SCRIPT=cpu-vs-c-reference
 require_count PACKETS "$PACKETS"
 require_count VALGRIND_PPS "$VG_PPS"
 [[ $POOL_CHUNKS =~ ^[0-9]+$ ]] || die "POOL_CHUNKS must be a number"
+require_count REPEATS "$REPEATS"
 require_root_and valgrind strip
 command -v callgrind_annotate >/dev/null || die "callgrind_annotate not found (apt-get install -y valgrind)"
 build_wirecap
@@ -67,9 +73,10 @@ consumer_cmd() {
     local name=$1 bin=$2 count=$3
     case $name in
         cref) CMD=("$bin/c-reference-consumer" vrx "$count") ;;
-        plain | pool)
+        plain | pool | pool-copy)
             CMD=("$bin/wirecap" capture -i vrx --queues 1)
-            [[ $name == pool ]] && CMD+=(--pool-chunks "$POOL_CHUNKS")
+            [[ $name == pool* ]] && CMD+=(--pool-chunks "$POOL_CHUNKS")
+            [[ $name == pool-copy ]] && CMD+=(--pool-copy-all)
             if ((count > 0)); then CMD+=(-c "$count"); fi
             ;;
     esac
@@ -113,23 +120,46 @@ total_ir() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
 # callgrind PREFIX: valgrind's command line, writing its profile to PREFIX.cg
 callgrind() { VG=(valgrind --tool=callgrind --log-file="$1.vg" --callgrind-out-file="$1.cg"); }
 
+# copy_rate PREFIX: the pool's copy rate from the capture's per-queue summary line, or "-".
+copy_rate() { grep -o 'copy rate [0-9.]* %' "$1.err" | awk '{ print $3 }' | tail -1 | grep . || echo -; }
+
 CONSUMERS=(cref plain)
-if ((POOL_CHUNKS > 0)); then CONSUMERS+=(pool); fi
-echo "# packets=$PACKETS size=$SIZE flows=$FLOWS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS ring=32x1MiB,8ms cpus=$(nproc)"
+if ((POOL_CHUNKS > 0)); then CONSUMERS+=(pool pool-copy); fi
+echo "# packets=$PACKETS size=$SIZE flows=$FLOWS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS repeats=$REPEATS ring=32x1MiB,8ms cpus=$(nproc)"
+# 1. CPU ns per packet, native, the consumers interleaved.
+for ((r = 1; r <= REPEATS; r++)); do
+    for name in "${CONSUMERS[@]}"; do
+        p=$WORK/$name.cpu.$r
+        consumer_cmd "$name" "$(dirname "$WIRECAP")" 0
+        [[ $name == cref ]] && CMD[0]=$CREF
+        start "$p" "${CMD[@]}"
+        ns_ready=$(task_cpu_ns "$CAP_PID")
+        send 0
+        sleep "$TAIL_WAIT"
+        ns_sig=$(task_cpu_ns "$CAP_PID")
+        finish "$p" INT
+        n=$(captured "$p")
+        ns_pkt=$(awk -v a="$ns_ready" -v b="$ns_sig" -v n="$n" 'BEGIN { printf "%.1f", (n > 0) ? (b - a) / n : 0 }')
+        echo "$ns_pkt" >>"$WORK/$name.ns"
+        [[ $name == pool* ]] && copy_rate "$p" >>"$WORK/$name.copy"
+        echo "cpu run $r $name captured=$n dropped=$(dropped "$p") ns_per_pkt_after_ready=$ns_pkt copy_rate_pct=$(copy_rate "$p") send: $(grep -m1 '^sent' "$WORK/send.out" || true)"
+    done
+done
 for name in "${CONSUMERS[@]}"; do
-    # 1. CPU ns per packet, native.
-    p=$WORK/$name.cpu
-    consumer_cmd "$name" "$(dirname "$WIRECAP")" 0
-    [[ $name == cref ]] && CMD[0]=$CREF
-    start "$p" "${CMD[@]}"
-    ns_ready=$(task_cpu_ns "$CAP_PID")
-    send 0
-    sleep "$TAIL_WAIT"
-    ns_sig=$(task_cpu_ns "$CAP_PID")
-    finish "$p" INT
-    n=$(captured "$p")
-    ns_pkt=$(awk -v a="$ns_ready" -v b="$ns_sig" -v n="$n" 'BEGIN { printf "%.1f", (n > 0) ? (b - a) / n : 0 }')
-    echo "cpu       $name captured=$n dropped=$(dropped "$p") ns_per_pkt_after_ready=$ns_pkt send: $(grep -m1 '^sent' "$WORK/send.out" || true)"
+    runs=$(paste -sd, "$WORK/$name.ns")
+    copies=""
+    [[ -f $WORK/$name.copy ]] && copies=" copy_rate_pct_runs=$(paste -sd, "$WORK/$name.copy")"
+    echo "cpu       $name median_ns_per_pkt=$(median <"$WORK/$name.ns") runs=$runs$copies"
+done
+cref_ns=$(median <"$WORK/cref.ns")
+plain_ns=$(median <"$WORK/plain.ns")
+echo "ratio     plain/cref=$(awk -v a="$plain_ns" -v b="$cref_ns" 'BEGIN { printf "%.2f", a / b }')"
+if ((POOL_CHUNKS > 0)); then
+    for name in pool pool-copy; do
+        echo "ratio     $name/plain=$(awk -v a="$(median <"$WORK/$name.ns")" -v b="$plain_ns" 'BEGIN { printf "%.2f", a / b }')"
+    done
+fi
+for name in "${CONSUMERS[@]}"; do
 
     # 2. Idle under callgrind: start-up, IDLE_WAIT s, shutdown.
     p=$WORK/$name.idle

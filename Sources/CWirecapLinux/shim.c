@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -199,6 +201,31 @@ int CWirecapLinux_wait_stop_signal(int timeout_ms) {
     struct timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000L };
     int sig = sigtimedwait(&set, NULL, &ts);
     return sig < 0 ? 0 : sig;
+}
+
+// One signalfd for the stop signals, made on first use: poll(2) can wait on it beside another
+// descriptor, which sigtimedwait cannot.
+static int stop_signal_fd = -1;
+static pthread_once_t stop_signal_fd_once = PTHREAD_ONCE_INIT;
+static void make_stop_signal_fd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    stop_signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int CWirecapLinux_wait_stop_signal_or_readable(int fd, int timeout_ms) {
+    if (fd < 0) return CWirecapLinux_wait_stop_signal(timeout_ms);
+    pthread_once(&stop_signal_fd_once, make_stop_signal_fd);
+    if (stop_signal_fd < 0) return CWirecapLinux_wait_stop_signal(timeout_ms < 100 ? timeout_ms : 100);
+    struct pollfd fds[2] = { { .fd = stop_signal_fd, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+    if (poll(fds, 2, timeout_ms) <= 0) return 0;
+    if (fds[0].revents & POLLIN) {
+        struct signalfd_siginfo info;
+        if (read(stop_signal_fd, &info, sizeof info) == (ssize_t)sizeof info) return (int)info.ssi_signo;
+    }
+    return (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) ? -1 : 0;
 }
 
 double CWirecapLinux_thread_cpu_seconds(void) {

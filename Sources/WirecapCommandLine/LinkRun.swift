@@ -40,9 +40,12 @@ public struct LinkRun {
     /// When the run started (monotonic ns): the first incarnation was ready.
     public private(set) var started: UInt64 = 0
 
-    /// How often the loop looks at signals, the deadline, the incarnation and, while waiting,
-    /// the interfaces.
-    static let turnMilliseconds: Int32 = 100
+    /// How often the loop looks at the incarnation (its link, -c) while one runs: it sleeps in
+    /// the kernel in between, woken at once by a stop signal or the incarnation's stop request
+    /// (`wakeDescriptor`), so an idle capture costs a wake-up a second, not ten.
+    static let turnMilliseconds: Int32 = 1000
+    /// How often it looks at the interfaces while waiting for a lost link to come back.
+    static let linkWaitMilliseconds: Int32 = 100
 
     public init(reconnect: Bool, interfaces: [String], program: String, activity: String) {
         self.reconnect = reconnect
@@ -73,21 +76,32 @@ public struct LinkRun {
     ///   - finished: whether the incarnation ended on its own (-c).
     ///   - retire: stops and drains an incarnation and keeps its counts; called once for each,
     ///     also for the last one when the run ends.
-    ///   - turn: called on every turn of the loop (about every 100 ms), with the incarnation or
-    ///     nil while waiting for the link, and the run so far: progress lines, periodic statistics.
+    ///   - wakeDescriptor: a descriptor that becomes readable when the incarnation asks for a
+    ///     stop (the engine's, -c reached), or -1: the loop then notices it on its next turn.
+    ///   - turn: called on every turn of the loop (about every second; every 100 ms while waiting
+    ///     for the link), with the incarnation or nil while waiting for the link, and the run so
+    ///     far: progress lines, periodic statistics.
     public mutating func run<Incarnation>(
         duration: Double?,
         open: (_ note: String) throws -> Incarnation,
         lost: (Incarnation) -> String?,
         finished: (Incarnation) -> Bool,
         retire: (Incarnation) -> Void,
+        wakeDescriptor: (Incarnation) -> Int32 = { _ in -1 },
         turn: (Incarnation?, _ now: UInt64, _ run: LinkRun) -> Void = { _, _, _ in }
     ) throws -> End {
         var current: Incarnation? = try open("")
         started = CWirecapLinux_monotonic_ns()
         let deadline = DurationOption.deadline(duration, from: started)
         var end = End.stopped
-        while CWirecapLinux_wait_stop_signal(Self.turnMilliseconds) == 0 {
+        while true {
+            var milliseconds = current == nil ? Self.linkWaitMilliseconds : Self.turnMilliseconds
+            if let deadline {
+                let left = deadline &- min(deadline, CWirecapLinux_monotonic_ns())
+                milliseconds = Int32(min(UInt64(milliseconds), (left + 999_999) / 1_000_000))
+            }
+            let wake = current.map(wakeDescriptor) ?? -1
+            if CWirecapLinux_wait_stop_signal_or_readable(wake, milliseconds) > 0 { break }
             let now = CWirecapLinux_monotonic_ns()
             if let deadline, now >= deadline { break }
             turn(current, now, self)

@@ -120,7 +120,9 @@ package final class BuddyGroup: @unchecked Sendable {
         defer { monitor.unlock() }
         while fifos[member].count == 0 {
             if finishedCaptures == members.count { return nil }
-            monitor.wait(nanoseconds: 100_000_000)
+            // Every push to an empty queue and every capture's end broadcasts: the time-out is
+            // only a safety net, long so that an idle work thread costs a wake-up a second.
+            monitor.wait(nanoseconds: 1_000_000_000)
         }
         return takeLocked(for: member)
     }

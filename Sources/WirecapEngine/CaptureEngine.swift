@@ -286,6 +286,10 @@ public final class CaptureEngine: Sendable {
         threads.append(try PinnedThread.spawn(cpu: cpu, body))
     }
 
+    /// A descriptor that becomes readable once a stop is asked for (`requestStop`, or the
+    /// capture's own -c), and stays so: for a main loop that sleeps in poll beside its signals.
+    public var stopDescriptor: Int32 { control.wakeFD }
+
     /// Asks every capture thread to drain and stop. Async-signal-safe.
     public func requestStop() { control.requestStop() }
 

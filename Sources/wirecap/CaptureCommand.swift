@@ -210,6 +210,7 @@ struct CaptureCommand: ParsableCommand {
                     engine.stop()
                     retired = retired + engine.statistics()
                 },
+                wakeDescriptor: { $0.stopDescriptor },
                 turn: { engine, now, run in
                     sink.expire()
                     if showProgress && now - lastProgress >= 1_000_000_000 {

@@ -103,6 +103,10 @@ int CWirecapLinux_eventfd_reset(int fd);
 int CWirecapLinux_block_stop_signals(void);
 // Waits up to timeout_ms for SIGINT or SIGTERM; returns the signal number, 0 on timeout.
 int CWirecapLinux_wait_stop_signal(int timeout_ms);
+// As CWirecapLinux_wait_stop_signal, but also wakes when `fd` becomes readable (an eventfd
+// that asks for a stop): returns the signal number, -1 for the descriptor, 0 on timeout.
+// fd < 0: the signals alone.
+int CWirecapLinux_wait_stop_signal_or_readable(int fd, int timeout_ms);
 double CWirecapLinux_thread_cpu_seconds(void);
 // Clears capability `cap` (a CAP_* number from <linux/capability.h>) from the calling thread's
 // effective set, leaving the permitted and inheritable sets and every other thread alone
