@@ -83,7 +83,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "wirecap-ids",
-            dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapPcap", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapPcap", "WirecapIDS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "wirecap-fwd", dependencies: ["WirecapCommandLine"]),
         // The getting-started article's code (WirecapEngine.docc), built with everything else so
         // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.

@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import WirecapEngine
 import WirecapIDS
+import WirecapLinux
 import WirecapPcap
 
 /// An example of the pcap facade in use: a minimal IDS that counts flows and matches byte
@@ -71,7 +72,9 @@ struct IDS: ParsableCommand {
                 options.queues = queues
                 options.snapLength = s
                 options.filter = filter
-                options.timeoutMilliseconds = 100
+                // A reader's dispatch returns after a second with nothing; a stop breaks it at
+                // once (breakLoop), so the time-out only bounds an idle reader's wake-ups.
+                options.timeoutMilliseconds = 1000
                 // SIGINT and SIGTERM are taken by the main thread (sigtimedwait); the reading
                 // threads inherit the blocked mask.
                 _ = CWirecapLinux_block_stop_signals()
@@ -97,12 +100,15 @@ struct IDS: ParsableCommand {
         /// together inspect exactly -c.
         let unclaimed: Atomic<Int>
         let finished = Atomic<Int>(0)
+        /// Signalled by each reader as it finishes: the main thread sleeps on it and the signals.
+        let finishedEvent: EventFD
         let error = Mutex<PcapError?>(nil)
         let inspectors: Mutex<[Int: Inspector]> = Mutex([:])
 
-        init(limit: Int?) {
+        init(limit: Int?) throws(PcapError) {
             limited = limit != nil
             unclaimed = Atomic(limit ?? Int.max)
+            do throws(SystemError) { finishedEvent = try EventFD() } catch { throw PcapError(engine: .system(error)) }
         }
 
         /// Whether -c has been reached.
@@ -134,7 +140,7 @@ struct IDS: ParsableCommand {
     static func readQueues(
         of handle: PcapHandle, signatures: [Signature], work: SyntheticWork, limit: Int?, duration: Double
     ) throws(PcapError) -> (report: String, inspected: Int) {
-        let readers = Readers(limit: limit)
+        let readers = try Readers(limit: limit)
         let done = DispatchGroup()
         for reader in handle.queues {
             let queue = reader.queue!
@@ -144,6 +150,7 @@ struct IDS: ParsableCommand {
                 defer {
                     readers.inspectors.withLock { $0[queue] = inspector.inner.inner }
                     readers.finished.add(1, ordering: .releasing)
+                    readers.finishedEvent.signal()
                     done.leave()
                 }
                 do throws(PcapError) {
@@ -163,7 +170,9 @@ struct IDS: ParsableCommand {
         while Date() < deadline && !readers.stopping.load(ordering: .acquiring) && !readers.limitReached
             && readers.finished.load(ordering: .acquiring) < handle.queues.count
         {
-            if CWirecapLinux_wait_stop_signal(50) != 0 { break }
+            let left = max(0, deadline.timeIntervalSinceNow)
+            if CWirecapLinux_wait_stop_signal_or_readable(readers.finishedEvent.descriptor, Int32(min(1000, left * 1000 + 1))) > 0 { break }
+            readers.finishedEvent.reset()
         }
         readers.stopping.store(true, ordering: .releasing)
         for reader in handle.queues { reader.breakLoop() }
