@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -226,6 +227,26 @@ int CWirecapLinux_wait_stop_signal_or_readable(int fd, int timeout_ms) {
         if (read(stop_signal_fd, &info, sizeof info) == (ssize_t)sizeof info) return (int)info.ssi_signo;
     }
     return (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) ? -1 : 0;
+}
+
+int CWirecapLinux_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int CWirecapLinux_epoll_add(int epfd, int fd, int edge_triggered, unsigned tag) {
+    struct epoll_event event = { .events = EPOLLIN | (edge_triggered ? EPOLLET : 0), .data.u32 = tag };
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+}
+
+int CWirecapLinux_epoll_remove(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+unsigned CWirecapLinux_epoll_wait(int epfd, int timeout_ms) {
+    struct epoll_event events[4];
+    int n = epoll_wait(epfd, events, 4, timeout_ms);
+    unsigned ready = 0;
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.u32 < 16) ready |= 1u << events[i].data.u32;
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) ready |= 1u << (events[i].data.u32 + 16);
+    }
+    return ready;
 }
 
 double CWirecapLinux_thread_cpu_seconds(void) {

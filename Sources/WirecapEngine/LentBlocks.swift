@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CWirecapLinux
 import Synchronization
 import WirecapLinux
@@ -16,7 +19,9 @@ import WirecapLinux
 /// The block goes back to the kernel when its lease ends (`giveBack`), in whatever order leases
 /// end: the kernel only ever checks the one block it moves to next. The capture thread never
 /// takes a lent block again: it marks it (`CWirecapLinux_BLOCK_STATUS_LENT`) and waits at it
-/// when it comes round the ring, woken by `returned`.
+/// when it comes round the ring, woken by `returned`. It sleeps in epoll with the ring
+/// edge-triggered (`RingSleeper`): poll(2) reports a ring readable while the block before the
+/// kernel's is held, so a lent block would wake a poll at once, again and again.
 ///
 /// The limit: a handler that holds one block while the kernel fills every other block of the
 /// ring makes the kernel reach it and freeze (capture drops). The capture thread sees that
@@ -47,7 +52,11 @@ package final class LentBlocks: @unchecked Sendable {
     /// Set when the capture thread came round to a block still out on loan; lending resumes once
     /// every loan is back. Touched only by the capture thread.
     @usableFromInline let suspended = Atomic<Bool>(false)
-    /// Signalled whenever a lent block goes back: the capture thread waits on it at a lent block.
+    /// Set for good when the capture thread cannot sleep edge-triggered (no epoll): no loans.
+    @usableFromInline let disabled = Atomic<Bool>(false)
+    /// Up while the capture thread waits at a lent block: only then does a return signal it.
+    @usableFromInline let captureWaiting = Atomic<Bool>(false)
+    /// Signalled when a lent block goes back while the capture thread waits at one: the capture thread waits on it at a lent block.
     @usableFromInline let returned: EventFD
 
     /// - Parameter owner: what keeps `base` mapped (the `RxRing`, or a test's memory).
@@ -72,6 +81,7 @@ package final class LentBlocks: @unchecked Sendable {
     @inlinable
     func mayLend(backlog: Int, readyAfter: Int) -> Bool {
         let out = outstanding.load(ordering: .relaxed)
+        if disabled.load(ordering: .relaxed) { return false }
         if suspended.load(ordering: .relaxed) {
             guard out == 0 else { return false }
             suspended.store(false, ordering: .relaxed)
@@ -84,6 +94,10 @@ package final class LentBlocks: @unchecked Sendable {
 
     @usableFromInline
     func noteCopiedLater() { copiedLater.add(1, ordering: .relaxed) }
+
+    /// Capture thread: lend no more, ever.
+    @usableFromInline
+    func disable() { disabled.store(true, ordering: .relaxed) }
 
     /// Capture thread: lend no more until every loan is back.
     @usableFromInline
@@ -106,7 +120,7 @@ package final class LentBlocks: @unchecked Sendable {
         block.storeBytes(of: 0, toByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
         CWirecapLinux_block_release(block)
         outstanding.subtract(1, ordering: .releasing)
-        returned.signal()
+        if captureWaiting.load(ordering: .sequentiallyConsistent) { returned.signal() }
     }
 
     /// Whether a block status says the block is out on loan.
@@ -127,4 +141,51 @@ package final class LentBlocks: @unchecked Sendable {
             copiedLater: copiedLater.load(ordering: .relaxed), outstanding: outstanding.load(ordering: .acquiring),
             heldBlockReached: heldBlockReached.load(ordering: .relaxed))
     }
+}
+
+/// A capture thread's sleep with loans out: epoll on the ring (edge-triggered: woken when the
+/// kernel retires a block, not while a lent block makes the ring look readable), the stop
+/// eventfd and the loans' `returned` eventfd (both level-triggered; `returned` is signalled only
+/// while the thread waits at a lent block).
+@usableFromInline
+struct RingSleeper: ~Copyable {
+    @usableFromInline let epoll: Int32
+    @usableFromInline let wake: Int32
+    @usableFromInline let returned: Int32
+    @usableFromInline var waking = true
+
+    @usableFromInline
+    init?(ring: Int32, wake: Int32, returned: Int32) {
+        epoll = CWirecapLinux_epoll_create()
+        self.wake = wake
+        self.returned = returned
+        guard epoll >= 0 else { return nil }
+        guard CWirecapLinux_epoll_add(epoll, ring, 1, 0) == 0, CWirecapLinux_epoll_add(epoll, wake, 0, 1) == 0,
+            CWirecapLinux_epoll_add(epoll, returned, 0, 2) == 0
+        else {
+            close(epoll)
+            return nil
+        }
+    }
+
+    /// Sleeps until the kernel retires a block, a stop is asked (until `stopWaking`), a loan
+    /// comes back to a waiting thread, or the time-out; says whether the ring reported an error.
+    @usableFromInline
+    func sleep(milliseconds: Int32) -> (ring: Bool, ringError: Bool) {
+        let ready = CWirecapLinux_epoll_wait(epoll, milliseconds)
+        // Level-triggered: read back to zero, or every later sleep would end at once (a return
+        // may signal just after the thread stopped waiting at its block).
+        if ready & (1 << 2) != 0 { _ = CWirecapLinux_eventfd_reset(returned) }
+        return (ready & 1 != 0, ready & (1 << 16) != 0)
+    }
+
+    /// While draining: the stop eventfd stays readable, so it must not wake the sleep.
+    @usableFromInline
+    mutating func stopWaking() {
+        guard waking else { return }
+        waking = false
+        _ = CWirecapLinux_epoll_remove(epoll, wake)
+    }
+
+    deinit { close(epoll) }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CWirecapLinux
 import Synchronization
+import WirecapLinux
 
 /// One WireCAP receive queue: a fanout member socket with its ring and its counters; in pool
 /// mode its chunks go through the engine's `ChunkExchange`.
@@ -77,6 +78,11 @@ package final class ReceiveQueue: Sendable {
         // when it comes round the ring, nor sleep in a poll that a lent block keeps readable.
         let loans = exchange?.loans(of: self.index)
         var waitingAtLoan = false
+        // With loans the thread sleeps in epoll with the ring edge-triggered (woken once per
+        // retired block), since poll(2) finds the ring readable while a lent block precedes the
+        // kernel's. Without epoll, no loans.
+        var sleeper = loans == nil ? nil : RingSleeper(ring: ring.fd, wake: control.wakeFD, returned: loans!.returned.descriptor)
+        if let loans, sleeper == nil { loans.disable() }
 
         while true {
             let block = ring.block(index)
@@ -98,7 +104,12 @@ package final class ReceiveQueue: Sendable {
                     handlerDeadline = CWirecapLinux_monotonic_ns() + stopWaitNanoseconds
                 }
                 if let target = drainTarget, taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
-                napForLoans(loans, wakeFD: drainTarget == nil ? control.wakeFD : -1, milliseconds: 10)
+                if drainTarget != nil { sleeper?.stopWaking() }
+                // The loan's end signals `returned` only while this flag is up: a flag, then a
+                // second look at the block, then the sleep, so that no return is missed.
+                loans.captureWaiting.store(true, ordering: .sequentiallyConsistent)
+                if LentBlocks.isLent(CWirecapLinux_block_status_acquire(block)) { _ = sleeper?.sleep(milliseconds: 10) }
+                loans.captureWaiting.store(false, ordering: .relaxed)
                 continue
             }
             waitingAtLoan = false
@@ -158,27 +169,22 @@ package final class ReceiveQueue: Sendable {
                 drainDeadline = CWirecapLinux_monotonic_ns() + drainWindowNanoseconds
                 handlerDeadline = CWirecapLinux_monotonic_ns() + stopWaitNanoseconds
             }
-            // The kernel fills block `index` now, and poll(2) reports the ring readable while the
-            // block before it is not the kernel's: a lent block would make every poll return at
-            // once. Nap on the loans instead until it is back (the kernel retires `index` within
-            // the block timeout, so 1 ms naps see it soon enough).
-            let previous = ring.block(index == 0 ? ring.blockCount - 1 : index - 1)
-            let previousLent = loans != nil && LentBlocks.isLent(CWirecapLinux_block_status_acquire(previous))
             if let target = drainTarget {
                 if taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
-                if let loans, previousLent {
-                    napForLoans(loans, wakeFD: -1, milliseconds: 1)
-                    continue
-                }
                 // Only the ring now: the wake-up fd stays readable after a stop.
-                fds.0.revents = 0
-                _ = poll(&fds.0, 1, 5)
+                if sleeper != nil {
+                    sleeper!.stopWaking()
+                    _ = sleeper!.sleep(milliseconds: 5)
+                } else {
+                    fds.0.revents = 0
+                    _ = poll(&fds.0, 1, 5)
+                }
                 continue
             }
             fds.0.revents = 0
             fds.1.revents = 0
-            if let loans, previousLent {
-                napForLoans(loans, wakeFD: control.wakeFD, milliseconds: 1)
+            if let woke = sleeper?.sleep(milliseconds: 1000) {
+                if woke.ringError { fds.0.revents = Int16(POLLERR) }
             } else {
                 withUnsafeMutablePointer(to: &fds) { pair in
                     pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }
@@ -221,19 +227,6 @@ package final class ReceiveQueue: Sendable {
             if LentBlocks.isLent(status) { return true }
         }
         return false
-    }
-
-    /// Sleeps until a loan comes back, a stop is asked (`wakeFD`; -1 while draining, when it
-    /// stays readable), or `milliseconds` pass.
-    @usableFromInline
-    func napForLoans(_ loans: LentBlocks, wakeFD: Int32, milliseconds: Int32) {
-        loans.returned.reset()
-        var fds = (
-            pollfd(fd: loans.returned.descriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
-        withUnsafeMutablePointer(to: &fds) { pair in
-            pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, milliseconds) }
-        }
     }
 
     /// The kernel posted an error on the socket (ENETDOWN when the interface goes down): until

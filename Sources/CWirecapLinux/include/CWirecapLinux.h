@@ -107,6 +107,14 @@ int CWirecapLinux_wait_stop_signal(int timeout_ms);
 // that asks for a stop): returns the signal number, -1 for the descriptor, 0 on timeout.
 // fd < 0: the signals alone.
 int CWirecapLinux_wait_stop_signal_or_readable(int fd, int timeout_ms);
+// epoll for the pool's capture threads, which must sleep on the ring edge-triggered: poll(2)
+// reports a ring readable while the block before the kernel's is held, and a lent block is.
+// Tags 0..15 name the descriptors; the wait returns a bit per readable tag, and bit tag + 16
+// for an error or hang-up on it (0: time-out or interrupted).
+int CWirecapLinux_epoll_create(void);
+int CWirecapLinux_epoll_add(int epfd, int fd, int edge_triggered, unsigned tag);
+int CWirecapLinux_epoll_remove(int epfd, int fd);
+unsigned CWirecapLinux_epoll_wait(int epfd, int timeout_ms);
 double CWirecapLinux_thread_cpu_seconds(void);
 // Clears capability `cap` (a CAP_* number from <linux/capability.h>) from the calling thread's
 // effective set, leaving the permitted and inheritable sets and every other thread alone
