@@ -148,7 +148,7 @@ package final class LentBlocks: @unchecked Sendable {
 /// eventfd and the loans' `returned` eventfd (both level-triggered; `returned` is signalled only
 /// while the thread waits at a lent block).
 @usableFromInline
-struct RingSleeper: ~Copyable {
+final class RingSleeper {
     @usableFromInline let epoll: Int32
     @usableFromInline let wake: Int32
     @usableFromInline let returned: Int32
@@ -181,7 +181,7 @@ struct RingSleeper: ~Copyable {
 
     /// While draining: the stop eventfd stays readable, so it must not wake the sleep.
     @usableFromInline
-    mutating func stopWaking() {
+    func stopWaking() {
         guard waking else { return }
         waking = false
         _ = CWirecapLinux_epoll_remove(epoll, wake)

@@ -81,7 +81,7 @@ package final class ReceiveQueue: Sendable {
         // With loans the thread sleeps in epoll with the ring edge-triggered (woken once per
         // retired block), since poll(2) finds the ring readable while a lent block precedes the
         // kernel's. Without epoll, no loans.
-        var sleeper = loans == nil ? nil : RingSleeper(ring: ring.fd, wake: control.wakeFD, returned: loans!.returned.descriptor)
+        let sleeper = loans == nil ? nil : RingSleeper(ring: ring.fd, wake: control.wakeFD, returned: loans!.returned.descriptor)
         if let loans, sleeper == nil { loans.disable() }
 
         while true {
@@ -172,9 +172,9 @@ package final class ReceiveQueue: Sendable {
             if let target = drainTarget {
                 if taken >= target || CWirecapLinux_monotonic_ns() >= drainDeadline { break }
                 // Only the ring now: the wake-up fd stays readable after a stop.
-                if sleeper != nil {
-                    sleeper!.stopWaking()
-                    _ = sleeper!.sleep(milliseconds: 5)
+                if let sleeper {
+                    sleeper.stopWaking()
+                    _ = sleeper.sleep(milliseconds: 5)
                 } else {
                     fds.0.revents = 0
                     _ = poll(&fds.0, 1, 5)
