@@ -300,7 +300,7 @@ public struct ForwardCommand: ParsableCommand {
         if queues > 1 {
             for q in stats.queues {
                 printError(
-                    "\(lead)queue \(q.queue): \(q.received) received, \(q.forwarded) forwarded, \(q.tooBig) too big, \(q.txErrors) TX errors, \(q.captureDrops) capture drops, \(q.txRingFullWaits) TX ring full waits, chunks offloaded out \(q.capture.offloadedOut) / in \(q.capture.offloadedIn)")
+                    "\(lead)queue \(q.queue): \(q.received) received, \(q.forwarded) forwarded, \(q.tooBig) too big, \(q.txErrors) TX errors, \(q.captureDrops) capture drops, \(q.txRingFullWaits) TX ring full waits, chunks offloaded out \(q.capture.offloadedOut) / in \(q.capture.offloadedIn), pool copy rate \(String(format: "%.1f", 100 * q.capture.copyRate)) %")
             }
         }
         if let tap, tapIsFile {

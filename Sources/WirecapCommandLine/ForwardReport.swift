@@ -22,6 +22,12 @@ struct ForwardReport: StatisticsJSON {
         let offloadedIn: UInt64
         /// Chunks a buddy decided on that waited for their turn (order kept).
         let chunksParked: UInt64
+        /// The hybrid pool: RX blocks forwarded from the ring in place, blocks copied into the
+        /// pool first (at capture, or later under back-pressure), and the copy rate.
+        let blocksLent: UInt64
+        let blocksCopied: UInt64
+        let blocksCopiedLater: UInt64
+        let copyRate: Double
     }
     /// One direction: a forwarder's interfaces, its fanout group on the input and its counts.
     struct Direction: Encodable {
@@ -45,7 +51,9 @@ struct ForwardReport: StatisticsJSON {
                     counts: Counts(
                         received: q.received, forwarded: q.forwarded, verdictDrops: q.verdictDrops, tooBig: q.tooBig,
                         txRingFullWaits: q.txRingFullWaits, txErrors: q.txErrors, captureDrops: q.captureDrops, inFlight: q.inFlight),
-                    offloadedOut: q.capture.offloadedOut, offloadedIn: q.capture.offloadedIn, chunksParked: q.chunksParked)
+                    offloadedOut: q.capture.offloadedOut, offloadedIn: q.capture.offloadedIn, chunksParked: q.chunksParked,
+                    blocksLent: q.capture.blocksLent, blocksCopied: q.capture.blocksCopied, blocksCopiedLater: q.capture.blocksCopiedLater,
+                    copyRate: q.capture.copyRate)
             }
             total = Counts(
                 received: s.received, forwarded: s.forwarded, verdictDrops: s.verdictDrops, tooBig: s.tooBig, txRingFullWaits: s.txRingFullWaits,

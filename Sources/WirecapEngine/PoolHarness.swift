@@ -1,4 +1,6 @@
+import CWirecapLinux
 import Logging
+import WirecapLinux
 
 /// The pool path without sockets or threads, for the benchmarks: they live in a package of their
 /// own and cannot see the engine's `package` types, yet must measure exactly what a capture runs.
@@ -8,17 +10,42 @@ import Logging
 public final class PoolHarness: Sendable {
     @usableFromInline let exchange: ChunkExchange
 
+    /// Per block of the ring lent from (`ring`), its packet count as the kernel left it: a loan's
+    /// end zeroes it, and `lendPath` retires the block again before each loan.
+    @usableFromInline let ringPackets: [UInt32]
+
     /// `queues` queues of `chunks` chunks of `chunkSize` bytes, memory not locked, in `groups`
-    /// (default: each queue alone), offloading at `threshold` (nil: never).
-    public init(queues: Int = 1, chunks: Int, chunkSize: Int, groups: [[Int]]? = nil, threshold: Double? = nil) throws(CaptureError) {
+    /// (default: each queue alone), offloading at `threshold` (nil: never). `ring`: memory laid
+    /// out as queue 0's ring (`blockCount` retired blocks of `chunkSize` bytes, owned by the
+    /// caller, alive as long as the harness) for the hybrid pool's loans (`lendPath`).
+    public init(
+        queues: Int = 1, chunks: Int, chunkSize: Int, groups: [[Int]]? = nil, threshold: Double? = nil,
+        ring: (base: UnsafeMutableRawPointer, blockCount: Int)? = nil
+    ) throws(CaptureError) {
         var pools: [ChunkPool] = []
         for queue in 0..<queues {
             pools.append(
                 try ChunkPool(queue: queue, chunks: chunks, chunkSize: chunkSize, node: nil, lock: .off, logger: Logger(label: "wirecap.harness")))
         }
+        var lending: [LentBlocks]? = nil
+        var counts: [UInt32] = []
+        if let ring {
+            do throws(SystemError) {
+                lending = try (0..<queues).map { _ throws(SystemError) in
+                    try LentBlocks(base: ring.base, blockSize: chunkSize, blockCount: ring.blockCount, owner: RingOwner())
+                }
+            } catch {
+                throw CaptureError(error)
+            }
+            counts = (0..<ring.blockCount).map { (ring.base + $0 * chunkSize).load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self) }
+        }
+        ringPackets = counts
         exchange = ChunkExchange(
-            pools: pools, groups: groups ?? (0..<queues).map { [$0] }, threshold: threshold, snapLength: 65_535)
+            pools: pools, groups: groups ?? (0..<queues).map { [$0] }, threshold: threshold, snapLength: 65_535, lending: lending)
     }
+
+    /// Keeps nothing: the harness's caller owns the ring memory.
+    final class RingOwner: Sendable {}
 
     /// Open and recycle one chunk of queue 0's pool, as a capture's take and a lease's end do.
     @inlinable public func takeAndRecycle(waiting: Bool) -> Int {
@@ -48,6 +75,20 @@ public final class PoolHarness: Sendable {
         precondition(exchange.fill(from: block, queue: 0, sequence: sequence, waitingUpTo: 0) != nil)
         let lease = exchange.lease(for: 0, waiting: .none)!
         return lease.packetCount
+    }
+
+    /// The hybrid pool's zero-copy path on queue 0: block `ringBlock` of the harness's ring is
+    /// retired again (its count and status put back, as the kernel would), lent in place with a
+    /// chunk reserved, leased, walked into `handler` where it lies, and the lease ended (the block
+    /// given back, the chunk recycled). Returns the packets walked.
+    @inlinable public func lendPath<H: PacketHandler>(ringBlock: Int, sequence: UInt64, into handler: inout H) -> Int {
+        let loans = exchange.loans(of: 0)!
+        let block = loans.block(ringBlock)
+        block.storeBytes(of: ringPackets[ringBlock], toByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
+        block.storeBytes(of: BlockWalk.statusUser, toByteOffset: Int(CWirecapLinux_BLOCK_STATUS), as: UInt32.self)
+        precondition(exchange.lend(ringBlock: ringBlock, queue: 0, sequence: sequence, waitingUpTo: 0) != nil)
+        let lease = exchange.lease(for: 0, waiting: .none)!
+        return lease.walk(&handler)
     }
 
     /// The whole pool path on queue 0: capture, lease, walk the copy into `handler`, end the

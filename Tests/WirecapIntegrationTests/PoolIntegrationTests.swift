@@ -50,6 +50,10 @@ extension SandboxSuites {
                 #expect(pooled.statistics.queues[0].poolFreeMinimum < 256, "the burst really used the pool")
                 #expect(pooled.unconserved.isEmpty, "the conservation law held in every snapshot: \(pooled.unconserved.prefix(3))")
                 #expect(pooled.samples > 5)
+                // The hybrid pool: a burst backs the queue up, so most blocks are copied, not lent.
+                let q = pooled.statistics.queues[0]
+                print("pool of 256 chunks: \(q.blocksLent) blocks lent, \(q.blocksCopied) copied, \(q.blocksCopiedLater) copied later, copy rate \(q.copyRate)")
+                #expect(q.copyRate > 0.5 && q.blocksCopied > 0, "under a burst the copy rate rises")
 
                 let lost = plain.statistics.captureDrops + plain.statistics.deliveryDrops
                 #expect(Double(lost) > 0.10 * Double(total), "the plain ring drops over 10 %")
@@ -57,6 +61,23 @@ extension SandboxSuites {
                 #expect(plain.statistics.processed + lost == UInt64(total))
                 #expect(plain.verdict.duplicated == 0 && plain.verdict.captured == Int(plain.statistics.processed))
                 #expect(plain.unconserved.isEmpty, "\(plain.unconserved.prefix(3))")
+            }
+        }
+
+        @Test("at a rate the handler keeps up with, the pool lends blocks in place: under 5 % copied, every frame once", .timeLimit(.minutes(2)))
+        func zeroCopyWhenKeepingUp() throws {
+            let total = 40_000
+            try Sandbox.with { sandbox in
+                let run = try Self.burst(
+                    sandbox, total: total, rate: 20_000, pool: PoolConfiguration(chunks: 64), work: SyntheticWork(nanosecondsPerPacket: 0, mode: .spin))
+                let q = run.statistics.queues[0]
+                print(Self.describe("pool, 20,000 frames a second", run))
+                print("  \(q.blocksLent) blocks lent, \(q.blocksCopied) copied, \(q.blocksCopiedLater) copied later, copy rate \(q.copyRate), lent block reached \(q.heldBlockReached)")
+                #expect(run.verdict.exactlyOnce && run.verdict.captured == total, "\(run.verdict)")
+                #expect(run.statistics.captureDrops == 0 && run.statistics.inFlight == 0)
+                #expect(run.unconserved.isEmpty, "\(run.unconserved.prefix(3))")
+                #expect(q.blocksLent + q.blocksCopied == q.chunksCaptured, "every chunk was lent or copied")
+                #expect(q.blocksLent > 0 && q.copyRate < 0.05, "copy rate \(q.copyRate)")
             }
         }
 

@@ -75,6 +75,32 @@ extension SyntheticBlockRun {
         return captured
     }
 
+    /// The hybrid pool's zero-copy path (here on one thread): each block retired again, lent in
+    /// place, leased, walked where it lies, the lease ended (block back, reserved chunk back).
+    /// `ring` holds the full block at index 0 and the remainder at index 1.
+    @inline(__always)
+    func lendPath(harness: PoolHarness, into handler: inout SumHandler) -> Int {
+        var walked = 0
+        var sequence: UInt64 = 0
+        for _ in 0..<fullBlocks {
+            walked &+= harness.lendPath(ringBlock: 0, sequence: sequence, into: &handler)
+            sequence &+= 1
+        }
+        if remainderPointer != nil {
+            walked &+= harness.lendPath(ringBlock: 1, sequence: sequence, into: &handler)
+        }
+        return walked
+    }
+
+    /// The full block and the remainder side by side, as two blocks of a ring (for `lendPath`).
+    func ring() -> UnsafeMutableRawPointer {
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: 2 * blockBytes, alignment: 4096)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * blockBytes)
+        memory.copyMemory(from: fullPointer, byteCount: blockBytes)
+        if let remainderPointer { (memory + blockBytes).copyMemory(from: remainderPointer, byteCount: blockBytes) }
+        return memory
+    }
+
     /// The whole pool path, as a capture thread and a work thread run it (here on one thread):
     /// copy and queue, lease, walk the copy in the chunk, end the lease (processed, recycled).
     @inline(__always)
@@ -96,10 +122,14 @@ extension SyntheticBlockRun {
 final class Slot: @unchecked Sendable {
     var harness: PoolHarness?
     var blocks: BlockFixture?
+    /// The ring memory a lending harness lends from (freed after the harness).
+    var ring: UnsafeMutableRawPointer?
 
     func clear() {
         harness = nil
         blocks = nil
+        ring?.deallocate()
+        ring = nil
     }
 }
 
@@ -263,6 +293,27 @@ let benchmarks: @Sendable () -> Void = {
                 slot.blocks = BlockFixture(frameLength: frameLength)
                 slot.harness = makePool()
                 print("Pool path \(frameLength)B: \(slot.blocks!.summary)")
+            } teardown: {
+                slot.clear()
+            }
+        }
+        do {
+            let slot = Slot()
+            Benchmark("Hybrid pool path per packet, block lent in place (\(frameLength)B frames)", configuration: configuration()) { benchmark in
+                let blocks = slot.blocks!
+                let harness = slot.harness!
+                var handler = SumHandler()
+                benchmark.startMeasurement()
+                let walked = blocks.lendPath(harness: harness, into: &handler)
+                benchmark.stopMeasurement()
+                precondition(walked == unitsPerIteration)
+                blackHole(handler.capturedBytes &+ handler.byteSum)
+            } setup: {
+                let blocks = BlockFixture(frameLength: frameLength)
+                slot.blocks = blocks
+                slot.ring = blocks.ring()
+                slot.harness = try! PoolHarness(chunks: poolChunks, chunkSize: blockBytes, ring: (slot.ring!, 2))
+                print("Hybrid pool path \(frameLength)B: \(blocks.summary)")
             } teardown: {
                 slot.clear()
             }
