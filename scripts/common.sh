@@ -87,3 +87,19 @@ trap_sandbox_cleanup() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
 }
+
+# open_sandbox TAG: the namespaces wirecap-TAG-PID-tx and -rx (make_sandbox), a work directory in
+# WORK, and their removal on exit (trap_sandbox_cleanup), which also kills the one child whose
+# PID the script keeps in CAP_PID.
+open_sandbox() {
+    NS_TX=wirecap-$1-$$-tx
+    NS_RX=wirecap-$1-$$-rx
+    WORK=$(mktemp -d "/tmp/wirecap-$1.XXXXXX")
+    CAP_PID=""
+    stop_children() {
+        [[ -n $CAP_PID ]] && { kill -KILL "$CAP_PID" 2>/dev/null || true; wait "$CAP_PID" 2>/dev/null || true; }
+        return 0
+    }
+    trap_sandbox_cleanup
+    make_sandbox "$NS_TX" "$NS_RX"
+}

@@ -52,18 +52,7 @@ if [[ ! -x $CREF ]]; then
     [[ -x $CREF ]] || die "build did not produce $CREF"
 fi
 
-NS_TX=wirecap-cref-$$-tx
-NS_RX=wirecap-cref-$$-rx
-WORK=$(mktemp -d /tmp/wirecap-cref.XXXXXX)
-CAP_PID=""
-
-stop_children() {
-    [[ -n $CAP_PID ]] && { kill -KILL "$CAP_PID" 2>/dev/null || true; wait "$CAP_PID" 2>/dev/null || true; }
-    return 0
-}
-trap_sandbox_cleanup
-
-make_sandbox "$NS_TX" "$NS_RX"
+open_sandbox cref
 strip -g -o "$WORK/wirecap" "$WIRECAP"
 strip -g -o "$WORK/c-reference-consumer" "$CREF"
 

@@ -25,18 +25,7 @@ require_root_and tcpdump
 build_wirecap
 BIN=$(dirname "$WIRECAP")
 
-NS_TX=wirecap-idle-$$-tx
-NS_RX=wirecap-idle-$$-rx
-WORK=$(mktemp -d /tmp/wirecap-idle.XXXXXX)
-CAP_PID=""
-
-stop_children() {
-    [[ -n $CAP_PID ]] && { kill -KILL "$CAP_PID" 2>/dev/null || true; wait "$CAP_PID" 2>/dev/null || true; }
-    return 0
-}
-trap_sandbox_cleanup
-
-make_sandbox "$NS_TX" "$NS_RX"
+open_sandbox idle
 ip -n "$NS_RX" link add vout type veth peer name vsink
 ip -n "$NS_RX" link set vout up
 ip -n "$NS_RX" link set vsink up
