@@ -76,6 +76,7 @@ public struct LinkRun {
     ///   - finished: whether the incarnation ended on its own (-c).
     ///   - retire: stops and drains an incarnation and keeps its counts; called once for each,
     ///     also for the last one when the run ends.
+    ///   - turnEvery: seconds between turns if under a second (a statistics interval).
     ///   - wakeDescriptor: a descriptor that becomes readable when the incarnation asks for a
     ///     stop (the engine's, -c reached), or -1: the loop then notices it on its next turn.
     ///   - turn: called on every turn of the loop (about every second; every 100 ms while waiting
@@ -88,14 +89,17 @@ public struct LinkRun {
         finished: (Incarnation) -> Bool,
         retire: (Incarnation) -> Void,
         wakeDescriptor: (Incarnation) -> Int32 = { _ in -1 },
+        turnEvery: Double? = nil,
         turn: (Incarnation?, _ now: UInt64, _ run: LinkRun) -> Void = { _, _, _ in }
     ) throws -> End {
+        // A shorter turn when the caller needs one (--stats-interval under a second).
+        let turnLength = turnEvery.map { Int32(max(10, min(Double(Self.turnMilliseconds), $0 * 1000))) } ?? Self.turnMilliseconds
         var current: Incarnation? = try open("")
         started = CWirecapLinux_monotonic_ns()
         let deadline = DurationOption.deadline(duration, from: started)
         var end = End.stopped
         while true {
-            var milliseconds = current == nil ? Self.linkWaitMilliseconds : Self.turnMilliseconds
+            var milliseconds = current == nil ? Self.linkWaitMilliseconds : turnLength
             if let deadline {
                 let left = deadline &- min(deadline, CWirecapLinux_monotonic_ns())
                 milliseconds = Int32(min(UInt64(milliseconds), (left + 999_999) / 1_000_000))

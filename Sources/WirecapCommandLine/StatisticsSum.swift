@@ -26,6 +26,7 @@ extension QueueStatistics {
         sum.chunksCaptured += later.chunksCaptured
         sum.chunksRecycled += later.chunksRecycled
         sum.backlogMax = max(backlogMax, later.backlogMax)
+        sum.backlog = later.backlog
         sum.blocksLent += later.blocksLent
         sum.blocksCopied += later.blocksCopied
         sum.blocksCopiedLater += later.blocksCopiedLater

@@ -38,6 +38,8 @@ public struct QueueStatistics: Sendable, Equatable {
     public var poolFreeMinimum: Int = 0
     public var chunksCaptured: UInt64 = 0
     public var chunksRecycled: UInt64 = 0
+    /// Chunks waiting in the capture queue now (pool mode).
+    public var backlog: Int = 0
     /// The most chunks ever waiting in the capture queue at once.
     public var backlogMax: Int = 0
     /// The hybrid pool (pool mode): chunks made of ring blocks lent to handlers in place, chunks
@@ -209,6 +211,7 @@ final class QueueCounters: Sendable {
             stats.inHandler = counts.inHandler
             stats.processed = counts.processed
             stats.backlogMax = counts.backlogMax
+            stats.backlog = counts.backlog
             stats.offloadedOut = counts.offloadedOut
             stats.offloadedIn = counts.offloadedIn
         } else {

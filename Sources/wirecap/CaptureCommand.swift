@@ -64,7 +64,7 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Write statistics as one JSON object to this file, or - for standard output.")
     var statsJson: String?
 
-    @Option(help: "With --stats-json: write the statistics so far every this many seconds, one JSON object a line, the last at the stop.")
+    @Option(help: "Every this many seconds, a line on standard error: per queue packets/s, capture drops, backlog, offloaded chunks; totals. With --stats-json also the statistics so far, one JSON object a line, the last at the stop.")
     var statsInterval: Double?
 
     @Flag(help: "When the link goes down (or the interface goes away), wait for it to come back and capture on, to the same -w file; the summary counts reconnects and the time without capture.")
@@ -108,7 +108,6 @@ struct CaptureCommand: ParsableCommand {
         if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
         if let problem = DurationOption.problem(duration, until: "capture") { return problem }
         if let statsInterval {
-            if statsJson == nil { return "--stats-interval needs --stats-json: give the file the statistics go to (or - for standard output)" }
             if !(statsInterval >= 0.1 && statsInterval <= DurationOption.longest) {
                 return "--stats-interval \(shown(statsInterval)) is out of range: give 0.1 to \(Int(DurationOption.longest)) seconds"
             }
@@ -180,6 +179,8 @@ struct CaptureCommand: ParsableCommand {
         let showProgress = isatty(STDERR_FILENO) == 1
         var lastProgress: UInt64 = 0
         var nextReport = statsInterval.map { _ in CWirecapLinux_monotonic_ns() }
+        var intervalLine = IntervalLine()
+        var started: UInt64 = 0
         let end: LinkRun.End
         do {
             end = try link.run(
@@ -195,6 +196,7 @@ struct CaptureCommand: ParsableCommand {
                         try Self.start(engine, work: work) { _ in CountingSinkHandler(sink: sink, control: control) }
                     }
                     printError("listening on \(i): \(queues) queues\(note)")
+                    if started == 0 { started = CWirecapLinux_monotonic_ns() }
                     return engine
                 },
                 // The interface went down (or another error reached a queue's socket).
@@ -211,6 +213,7 @@ struct CaptureCommand: ParsableCommand {
                     retired = retired + engine.statistics()
                 },
                 wakeDescriptor: { $0.stopDescriptor },
+                turnEvery: statsInterval,
                 turn: { engine, now, run in
                     sink.expire()
                     if showProgress && now - lastProgress >= 1_000_000_000 {
@@ -219,9 +222,14 @@ struct CaptureCommand: ParsableCommand {
                         FileHandle.standardError.write(Data("\r\(stats.processed) processed, \(stats.captureDrops) dropped   ".utf8))
                     }
                     if let interval = statsInterval, let due = nextReport, now >= due {
-                        nextReport = due + UInt64(interval * 1e9)
+                        // The next line an interval after this one was due, or after now if turns
+                        // fell behind (no burst of lines to catch up).
+                        nextReport = max(due + UInt64(interval * 1e9), now + UInt64(interval * 1e9) / 2)
+                        let stats = total(retired, engine)
+                        if showProgress { FileHandle.standardError.write(Data("\r".utf8)) }
+                        printError(intervalLine.line(stats.queues, now: now, since: started))
                         // A failed write is told once, at the end, by the final report.
-                        try? report(total(retired, engine), captured: sink.packetsCaptured, link: run, now: now)
+                        try? report(stats, captured: sink.packetsCaptured, link: run, now: now)
                     }
                 })
         } catch let error as CaptureError {

@@ -69,9 +69,9 @@ struct CaptureErrorTests {
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "--work-ns=-5"]), containing: ["--work-ns -5 is out of range"])
     }
 
-    @Test("--stats-interval without --stats-json or out of range, --reconnect with a file")
+    @Test("--stats-interval out of range, --reconnect with a file")
     func reconnectAndIntervalOptions() throws {
-        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--stats-interval", "5"]), containing: ["--stats-interval needs --stats-json"])
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--stats-interval", "0"]), containing: ["--stats-interval 0 is out of range", "0.1 to"])
         expectOneLineError(
             try Tool.run(["capture", "-i", "lo", "--stats-json", "-", "--stats-interval", "inf"]), containing: ["--stats-interval inf is out of range", "0.1 to"])
         expectOneLineError(
@@ -185,6 +185,44 @@ extension SandboxSuites {
             let total = try #require(object["total"] as? [String: Any])
             #expect(total["processed"] as? Int == 20000)
             #expect(total["capture_drops"] as? Int == 0)
+        }
+
+        @Test("--stats-interval: a line a period on standard error (per queue pkt/s, drops, backlog), and NDJSON with --stats-json", .timeLimit(.minutes(1)))
+        func statsInterval() throws {
+            let json = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-interval-\(getpid()).json").path
+            defer { unlink(json) }
+            try Sandbox.with(queues: 2) { sandbox in
+                let capture = try BackgroundCapture(
+                    ["-i", sandbox.receiverInterface, "--queues", "2", "--pool-chunks", "16", "--duration", "2.2", "--stats-interval", "0.25",
+                     "--stats-json", json], in: sandbox.receiver)
+                try capture.waitUntilListening()
+                let sent = try Tool.run(
+                    ["send", "-i", sandbox.senderInterface, "--packets", "30000", "--flows", "64", "--pps", "20000"], in: sandbox.sender)
+                #expect(sent.status == 0)
+                capture.process.waitUntilExit()
+                #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
+                let lines = capture.stderr.split(separator: "\n").filter { $0.contains(" | all ") }
+                print(lines.prefix(4).joined(separator: "\n"))
+                // 2.2 s at 0.25 s: about 8 lines (turns may run a little late, never early).
+                #expect(lines.count >= 5 && lines.count <= 10, "\(capture.stderr)")
+                for line in lines {
+                    #expect(line.contains("q0 ") && line.contains("q1 ") && line.contains(" pkt/s ") && line.contains(" backlog "), "\(line)")
+                }
+                // While the sender runs at 20,000 a second, the total rate says so.
+                let rates = lines.compactMap { line -> Int? in
+                    guard let all = line.range(of: "| all ") else { return nil }
+                    return Int(line[all.upperBound...].split(separator: " ")[0])
+                }
+                #expect(rates.contains { $0 > 10_000 && $0 < 30_000 }, "\(rates)")
+                // NDJSON: one object per line, counts that only grow, the last one the total.
+                let objects = try String(contentsOfFile: json, encoding: .utf8).split(separator: "\n").map {
+                    try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+                }
+                #expect(objects.count >= lines.count)
+                let received = objects.compactMap { ($0["total"] as? [String: Any])?["received"] as? Int }
+                #expect(received == received.sorted() && received.last == 30_000, "\(received)")
+                #expect(objects.allSatisfy { $0["conserved"] as? Bool == true })
+            }
         }
 
         @Test("--duration stops the capture by itself and the file is complete", .timeLimit(.minutes(1)))
