@@ -108,6 +108,9 @@ public struct ForwardCommand: ParsableCommand {
     @Option(help: "Write statistics as one JSON object to this file, or - for standard output.")
     var statsJson: String?
 
+    @Option(help: "Every this many seconds, a line per direction on standard error: per queue packets/s received, capture drops, backlog, offloaded chunks, frames forwarded; totals. With --stats-json also the statistics so far, one JSON object a line, the last at the stop.")
+    var statsInterval: Double?
+
     @Flag(help: "Do not pin threads to CPUs.")
     var noPin = false
 
@@ -132,6 +135,9 @@ public struct ForwardCommand: ParsableCommand {
         if i == nil || o == nil { return "nothing to forward: give the input interface with -i and the output with -o" }
         if let c, c < 1 { return "-c \(c) is out of range: give a frame count of 1 or more" }
         if let problem = DurationOption.problem(duration, until: "forward") { return problem }
+        if let statsInterval, !(statsInterval >= 0.1 && statsInterval <= DurationOption.longest) {
+            return "--stats-interval \(statsInterval) is out of range: give 0.1 to \(Int(DurationOption.longest)) seconds"
+        }
         if poolChunks < 1 { return "--pool-chunks \(poolChunks) is out of range: forwarding needs the pool, give 1 or more" }
         if txFrames < 1 { return "--tx-frames \(txFrames) is out of range: give 1 or more" }
         // Each forwarder opens the file anew: a second one (the other direction, or the one a
@@ -177,6 +183,8 @@ public struct ForwardCommand: ParsableCommand {
         var tapFileFailures = [SavefileError?](repeating: nil, count: configurations.count)
         let ways = configurations.map { "\($0.capture.interface) -> \($0.output)" }
         var fanoutGroups: [UInt16] = configurations.map { _ in 0 }
+        var intervalLines = configurations.map { _ in IntervalLine() }
+        var nextReport: UInt64 = 0
         let end: LinkRun.End
         do {
             end = try link.run(
@@ -204,6 +212,29 @@ public struct ForwardCommand: ParsableCommand {
                         failures[index] = forwarder.outputFailure
                         tapFileFailures[index] = forwarder.tapFileFailure
                     }
+                },
+                // -c is looked at on every turn: ten a second then, as the help says.
+                turnEvery: [c.map { _ in 0.1 }, statsInterval].compactMap { $0 }.min(),
+                turn: { forwarders, now, run in
+                    guard let forwarders, let interval = statsInterval, now >= nextReport else { return }
+                    nextReport = max(nextReport + UInt64(interval * 1e9), now + UInt64(interval * 1e9) / 2)
+                    var directions: [ForwardReport.Direction] = []
+                    for (index, forwarder) in forwarders.enumerated() {
+                        let stats = retired[index] + forwarder.statistics()
+                        let lead = bidirectional ? "\(ways[index]): " : ""
+                        printError(lead + intervalLines[index].line(stats.queues.map(\.capture), now: now, since: run.started) { q in " fwd \(stats.queues[q].forwarded)" })
+                        directions.append(
+                            ForwardReport.Direction(
+                                input: configurations[index].capture.interface, output: configurations[index].output,
+                                fanoutGroup: fanoutGroups[index], statistics: stats))
+                    }
+                    // A failed write is told once, at the end, by the final report.
+                    if let statsJson {
+                        try? ForwardReport(
+                            forward: directions[0], reverse: directions.dropFirst().first, seconds: Double(now - run.started) / 1e9,
+                            reconnects: run.reconnects, gapSeconds: run.gapSeconds
+                        ).write(to: statsJson, appending: true)
+                    }
                 })
         } catch let error as ForwardError {
             throw refuse(error.description(naming: \.flag))
@@ -224,7 +255,7 @@ public struct ForwardCommand: ParsableCommand {
             do {
                 try ForwardReport(
                     forward: directions[0], reverse: directions.dropFirst().first, seconds: seconds, reconnects: link.reconnects, gapSeconds: link.gapSeconds
-                ).write(to: statsJson)
+                ).write(to: statsJson, appending: statsInterval != nil)
             } catch {
                 throw refuse("cannot write statistics to \(statsJson): \(error.localizedDescription) (choose a writable path)")
             }

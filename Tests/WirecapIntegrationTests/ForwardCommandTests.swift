@@ -272,7 +272,7 @@ extension SandboxSuites {
             }
         }
 
-        @Test("a live run: 50,000 frames over 2 queues, stopped with SIGINT, every frame at the sink once, the JSON adds up", .timeLimit(.minutes(1)))
+        @Test("a live run: 50,000 frames over 2 queues, stopped with SIGINT, every frame at the sink once, the interval lines and the NDJSON add up", .timeLimit(.minutes(1)))
         func liveRun() throws {
             let total = 50_000
             let frames = SequencedFrame(flows: 32, size: 64)
@@ -286,6 +286,7 @@ extension SandboxSuites {
                 try sink.start { ledger.handler(queue: $0) }
                 let forwarder = try BackgroundCapture(
                     ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "-s", "2048", "--block-size", "65536", "--blocks", "512", "--pool-chunks", "512", "--stats-json", json,
+                     "--stats-interval", "0.2",
                     ],
                     in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding \(sandbox.inputInterface) -> \(sandbox.outputInterface): 2 queues")
                 try forwarder.waitUntilListening()
@@ -299,11 +300,18 @@ extension SandboxSuites {
                 #expect(status == 0, "\(forwarder.stderr)")
                 #expect(verdict.exactlyOnce && verdict.captured == total && verdict.foreign == 0, "\(verdict)")
                 #expect(forwarder.stderr.contains("\(total) frames forwarded"), "\(forwarder.stderr)")
-                let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+                // One JSON object a line, every 0.2 s and at the stop: the last is the whole run.
+                let objects = try String(contentsOfFile: json, encoding: .utf8).split(separator: "\n").map {
+                    try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }
+                #expect(objects.count >= 2)
+                #expect(objects.allSatisfy { $0?["conserved"] as? Bool == true })
+                let object = objects.last ?? nil
                 let counts = object?["total"] as? [String: Any]
                 #expect(counts?["forwarded"] as? Int == total && counts?["capture_drops"] as? Int == 0 && counts?["in_flight"] as? Int == 0)
-                #expect(object?["conserved"] as? Bool == true)
                 #expect((object?["queues"] as? [Any])?.count == 2)
+                let lines = forwarder.stderr.split(separator: "\n").filter { $0.contains(" | all ") }
+                #expect(lines.count >= 2 && lines.allSatisfy { $0.contains("q0 ") && $0.contains("q1 ") && $0.contains(" fwd ") }, "\(forwarder.stderr)")
             }
         }
     }
