@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <net/if.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -267,6 +269,47 @@ int CWirecapLinux_drop_effective_capability(int cap) {
     if (syscall(SYS_capget, &header, data) != 0) return -1;
     data[cap / 32].effective &= ~(1u << (cap % 32));
     return (int)syscall(SYS_capset, &header, data);
+}
+
+int CWirecapLinux_keep_capabilities(uint64_t keep) {
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+        uint32_t mask = (uint32_t)(keep >> (32 * i));
+        data[i].effective &= mask;
+        data[i].permitted &= mask;
+        data[i].inheritable = 0;
+    }
+    // Ambient capabilities would survive an exec; none are wanted.
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+uint64_t CWirecapLinux_effective_capabilities(void) {
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) != 0) return UINT64_MAX;
+    return (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
+}
+
+int CWirecapLinux_switch_user(const char *name, unsigned *uid_out) {
+    struct passwd entry, *found = NULL;
+    char buffer[4096];
+    int error = getpwnam_r(name, &entry, buffer, sizeof buffer, &found);
+    if (error != 0) return -error;
+    if (found == NULL) return -ENOENT;
+    // Groups first, while still root: the supplementary groups of the user, then its group,
+    // then the user (which clears every capability, in every thread: glibc's setxid broadcast).
+    if (initgroups(entry.pw_name, entry.pw_gid) != 0) return -errno;
+    if (setgid(entry.pw_gid) != 0) return -errno;
+    if (setuid(entry.pw_uid) != 0) return -errno;
+    // No way back.
+    if (entry.pw_uid != 0 && setuid(0) == 0) return -EPERM;
+    if (uid_out) *uid_out = entry.pw_uid;
+    return 0;
 }
 
 uint64_t CWirecapLinux_memlock_limit(void) {

@@ -4,6 +4,7 @@ import Foundation
 import WirecapEngine
 import WirecapForward
 import WirecapIDS
+import WirecapLinux
 import WirecapSavefile
 
 /// `wirecap-fwd` and `wirecap fwd`: a thin layer over `Forwarder`, with capture's ring, pool and
@@ -111,6 +112,9 @@ public struct ForwardCommand: ParsableCommand {
     @Option(help: "Every this many seconds, a line per direction on standard error: per queue packets/s received, capture drops, backlog, offloaded chunks, frames forwarded; totals. With --stats-json also the statistics so far, one JSON object a line, the last at the stop.")
     var statsInterval: Double?
 
+    @Option(name: .customShort("Z"), help: "Once every ring is open, switch to this user (its groups too), as tcpdump -Z. Without -Z every capability is dropped instead (CAP_NET_RAW, CAP_NET_ADMIN and CAP_IPC_LOCK kept with --reconnect, which opens sockets again). A --tap file is opened before.")
+    var user: String?
+
     @Flag(help: "Do not pin threads to CPUs.")
     var noPin = false
 
@@ -137,6 +141,9 @@ public struct ForwardCommand: ParsableCommand {
         if let problem = DurationOption.problem(duration, until: "forward") { return problem }
         if let statsInterval, !(statsInterval >= 0.1 && statsInterval <= DurationOption.longest) {
             return "--stats-interval \(statsInterval) is out of range: give 0.1 to \(Int(DurationOption.longest)) seconds"
+        }
+        if user != nil && reconnect {
+            return "-Z and --reconnect cannot be combined: as \(user!) wirecap-fwd could not open the sockets again; drop -Z (capabilities are dropped anyway, CAP_NET_RAW kept) or --reconnect"
         }
         if poolChunks < 1 { return "--pool-chunks \(poolChunks) is out of range: forwarding needs the pool, give 1 or more" }
         if txFrames < 1 { return "--tx-frames \(txFrames) is out of range: give 1 or more" }
@@ -184,13 +191,15 @@ public struct ForwardCommand: ParsableCommand {
         let ways = configurations.map { "\($0.capture.interface) -> \($0.output)" }
         var fanoutGroups: [UInt16] = configurations.map { _ in 0 }
         var intervalLines = configurations.map { _ in IntervalLine() }
+        var privilegesDropped = false
         var nextReport: UInt64 = 0
         let end: LinkRun.End
         do {
             end = try link.run(
                 duration: duration,
                 open: { note in
-                    let forwarders = try open(configurations, signatures: signatures)
+                    let forwarders = try open(configurations, signatures: signatures, droppingPrivileges: !privilegesDropped)
+                    privilegesDropped = true
                     fanoutGroups = forwarders.map(\.engine.fanoutGroup)
                     printError("forwarding \(ways.joined(separator: " and ")): \(queues) queues\(bidirectional ? " each" : "")\(note)")
                     return forwarders
@@ -269,9 +278,22 @@ public struct ForwardCommand: ParsableCommand {
     /// Opens and starts a forwarder per direction. Each is a Forwarder of its own: its own
     /// fanout group on its input (the engine asks the kernel for an unused group id), rings and
     /// threads. If the second cannot open, the first closes as it goes out of scope.
-    func open(_ configurations: [ForwarderConfiguration], signatures: [Signature]) throws -> [Forwarder] {
+    func open(_ configurations: [ForwarderConfiguration], signatures: [Signature], droppingPrivileges: Bool) throws -> [Forwarder] {
         var forwarders: [Forwarder] = []
         for configuration in configurations { forwarders.append(try Forwarder(configuration: configuration)) }
+        // Every ring is open: give up what is no longer needed before any thread starts (they
+        // inherit the capabilities).
+        if droppingPrivileges {
+            do {
+                if let user {
+                    try Privileges.switchUser(to: user)
+                } else {
+                    try Privileges.dropCapabilities(keeping: reconnect ? [.netRaw, .netAdmin, .ipcLock] : [])
+                }
+            } catch let failure as Privileges.Failure {
+                throw refuse(failure.description)
+            }
+        }
         for forwarder in forwarders {
             if signatures.isEmpty {
                 try forwarder.start { _ in ForwardAll() }

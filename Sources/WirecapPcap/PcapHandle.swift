@@ -1,5 +1,6 @@
 import CWirecapPcap
 import WirecapEngine
+import WirecapLinux
 import WirecapSavefile
 
 /// A capture handle with libpcap's shape and meaning, as pcap_t: live over the wirecap engine
@@ -74,6 +75,18 @@ public final class PcapHandle: @unchecked Sendable {
         options.promiscuous = promiscuous
         options.timeoutMilliseconds = timeoutMilliseconds
         return try openLive(device: device, options: options)
+    }
+
+    /// tcpdump's -Z for code that uses the facade: once the live handles the program needs are
+    /// open, switches the whole process (every thread, the capture threads too: glibc applies
+    /// set*id to all) to `user`, its group and its supplementary groups. Root's capabilities go
+    /// with root; the handles keep capturing. Needs root; there is no way back.
+    public static func dropPrivileges(to user: String) throws(PcapError) {
+        do throws(Privileges.Failure) {
+            try Privileges.switchUser(to: user)
+        } catch {
+            throw PcapError(error.description)
+        }
     }
 
     /// A live handle with everything pcap_create/pcap_set_*/pcap_activate can set, and the

@@ -35,6 +35,9 @@ struct IDS: ParsableCommand {
     @Option(name: .short, help: "Stop after this many packets (all readers together).")
     var c: Int?
 
+    @Option(name: .customShort("Z"), help: "Once the live handle is open, switch to this user (its groups too), as tcpdump -Z.")
+    var user: String?
+
     @Option(help: "Stop a live capture after this many seconds (or at SIGINT/SIGTERM).")
     var duration: Double = 10
 
@@ -79,6 +82,7 @@ struct IDS: ParsableCommand {
                 // threads inherit the blocked mask.
                 _ = CWirecapLinux_block_stop_signals()
                 let handle = try PcapHandle.openLive(device: device, options: options)
+                if let user { try PcapHandle.dropPrivileges(to: user) }
                 FileHandle.standardError.write(Data("wirecap-ids: listening on \(device): \(queues) queues, a reader each\n".utf8))
                 let live = try Self.readQueues(of: handle, signatures: signatures, work: work, limit: c, duration: duration)
                 print(live.report)

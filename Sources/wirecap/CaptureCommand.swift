@@ -70,6 +70,9 @@ struct CaptureCommand: ParsableCommand {
     @Flag(help: "When the link goes down (or the interface goes away), wait for it to come back and capture on, to the same -w file; the summary counts reconnects and the time without capture.")
     var reconnect = false
 
+    @Option(name: .customShort("Z"), help: "Once every ring is open and the group complete, switch to this user (its groups too), as tcpdump -Z; -w is opened after, as that user. Without -Z every capability is dropped instead (CAP_NET_RAW, CAP_NET_ADMIN and CAP_IPC_LOCK kept with --reconnect, which opens sockets and pools again).")
+    var user: String?
+
     @Flag(name: .short, help: "Do not put the interface into promiscuous mode.")
     var p = false
 
@@ -107,6 +110,10 @@ struct CaptureCommand: ParsableCommand {
         if r != nil && direction != .inout { return "-Q \(direction) needs an interface: a file records no direction; drop -Q or capture with -i" }
         if let c, c < 1 { return "-c \(c) is out of range: give a packet count of 1 or more" }
         if let problem = DurationOption.problem(duration, until: "capture") { return problem }
+        if user != nil && r != nil { return "-Z needs an interface: reading a file needs no privilege to give up; drop -Z" }
+        if user != nil && reconnect {
+            return "-Z and --reconnect cannot be combined: as \(user!) wirecap could not open the sockets again; drop -Z (capabilities are dropped anyway, CAP_NET_RAW kept) or --reconnect"
+        }
         if let statsInterval {
             if !(statsInterval >= 0.1 && statsInterval <= DurationOption.longest) {
                 return "--stats-interval \(shown(statsInterval)) is out of range: give 0.1 to \(Int(DurationOption.longest)) seconds"
@@ -156,21 +163,29 @@ struct CaptureCommand: ParsableCommand {
         configuration.filter = filter
         // Signals are taken by this thread with sigtimedwait; capture threads inherit the mask.
         _ = CWirecapLinux_block_stop_signals()
-        let writer: SavefileWriter?
-        do {
+        do throws(CaptureError) {
             try configuration.validate()
-            writer = try w.map { path throws(SavefileError) in try SavefileWriter(path: path, snapLength: s) }
-        } catch let error as CaptureError {
+        } catch {
             throw fail(error)
-        } catch let error as SavefileError {
-            throw fail(Self.cannotOpen(error))
         }
         // The savefile and the -c count outlive engines: with --reconnect one run is several.
-        let sink = CaptureSink(writer: writer, queues: queues, limit: c) {
-            TimeOrderedWriter(
-                writer: $0, queues: queues, window: reorderWindow, laneBytes: max(Self.laneBytes, 4 * blockSize),
-                limit: c.map(UInt64.init), now: TimeOrderedWriter.now())
+        let makeSink = { [self] () throws -> CaptureSink in
+            let writer: SavefileWriter?
+            do {
+                writer = try w.map { path throws(SavefileError) in try SavefileWriter(path: path, snapLength: s) }
+            } catch let error as SavefileError {
+                throw fail(Self.cannotOpen(error))
+            }
+            return CaptureSink(writer: writer, queues: queues, limit: c) {
+                TimeOrderedWriter(
+                    writer: $0, queues: queues, window: reorderWindow, laneBytes: max(Self.laneBytes, 4 * blockSize),
+                    limit: c.map(UInt64.init), now: TimeOrderedWriter.now())
+            }
         }
+        // -w is opened before any socket, so that a bad path costs nothing; with -Z after the
+        // switch, as the user (tcpdump's order), once the first group is open.
+        var sink: CaptureSink! = user == nil ? try makeSink() : nil
+        var privilegesDropped = false
         let work = SyntheticWork(nanosecondsPerPacket: workNs, mode: workMode)
         var link = LinkRun(reconnect: reconnect, interfaces: [i], program: "wirecap", activity: "capture")
         // The counts of engines already stopped, added up.
@@ -187,13 +202,29 @@ struct CaptureCommand: ParsableCommand {
                 duration: duration,
                 open: { note in
                     let engine = try CaptureEngine(configuration: configuration)
+                    // Every ring is open and the group complete: give up what is no longer
+                    // needed before any capture thread starts (they inherit the capabilities).
+                    if !privilegesDropped {
+                        do {
+                            if let user {
+                                try Privileges.switchUser(to: user)
+                            } else {
+                                try Privileges.dropCapabilities(keeping: reconnect ? [.netRaw, .netAdmin, .ipcLock] : [])
+                            }
+                        } catch let failure as Privileges.Failure {
+                            throw fail(failure.description)
+                        }
+                        privilegesDropped = true
+                    }
+                    if sink == nil { sink = try makeSink() }
                     let control = engine.control
-                    if let ordered = sink.ordered {
+                    let current: CaptureSink = sink
+                    if let ordered = current.ordered {
                         try Self.start(engine, work: work) { WritingSinkHandler(ordered: ordered, queue: $0, control: control) }
-                    } else if sink.direct != nil {
-                        try Self.start(engine, work: work) { _ in DirectSinkHandler(sink: sink, control: control) }
+                    } else if current.direct != nil {
+                        try Self.start(engine, work: work) { _ in DirectSinkHandler(sink: current, control: control) }
                     } else {
-                        try Self.start(engine, work: work) { _ in CountingSinkHandler(sink: sink, control: control) }
+                        try Self.start(engine, work: work) { _ in CountingSinkHandler(sink: current, control: control) }
                     }
                     printError("listening on \(i): \(queues) queues\(note)")
                     if started == 0 { started = CWirecapLinux_monotonic_ns() }

@@ -72,6 +72,7 @@ struct CaptureErrorTests {
     @Test("--stats-interval out of range, --reconnect with a file")
     func reconnectAndIntervalOptions() throws {
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "--stats-interval", "0"]), containing: ["--stats-interval 0 is out of range", "0.1 to"])
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "-Z", "nobody", "--reconnect"]), containing: ["-Z and --reconnect cannot be combined"])
         expectOneLineError(
             try Tool.run(["capture", "-i", "lo", "--stats-json", "-", "--stats-interval", "inf"]), containing: ["--stats-interval inf is out of range", "0.1 to"])
         expectOneLineError(
@@ -222,6 +223,67 @@ extension SandboxSuites {
                 let received = objects.compactMap { ($0["total"] as? [String: Any])?["received"] as? Int }
                 #expect(received == received.sorted() && received.last == 30_000, "\(received)")
                 #expect(objects.allSatisfy { $0["conserved"] as? Bool == true })
+            }
+        }
+
+        /// Every thread's `Uid:` (real, effective, saved, fs) and effective and permitted
+        /// capabilities, from /proc.
+        static func threadCredentials(of pid: Int32) throws -> [(uids: [String], capEff: String, capPrm: String)] {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").map { task in
+                let status = try String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8).split(separator: "\n")
+                func field(_ name: String) -> [String] {
+                    (status.first { $0.hasPrefix(name + ":") } ?? "").split(whereSeparator: \.isWhitespace).dropFirst().map(String.init)
+                }
+                return (field("Uid"), field("CapEff").first ?? "", field("CapPrm").first ?? "")
+            }
+        }
+
+        @Test("-Z nobody: once open, every thread is nobody's with no capability, packets keep arriving, -w is written as nobody", .timeLimit(.minutes(1)))
+        func switchUser() throws {
+            let nobody = try #require(getpwnam("nobody")?.pointee.pw_uid)
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-Z-\(getpid()).pcap").path
+            unlink(output)
+            defer { unlink(output) }
+            try Sandbox.with(queues: 2) { sandbox in
+                let capture = try BackgroundCapture(
+                    ["-i", sandbox.receiverInterface, "--queues", "2", "-Z", "nobody", "-w", output, "--duration", "2.5"], in: sandbox.receiver)
+                try capture.waitUntilListening()
+                let threads = try Self.threadCredentials(of: capture.process.processIdentifier)
+                print("-Z nobody: \(threads.count) threads: \(threads.prefix(3))")
+                #expect(threads.count >= 3, "the main thread and two capture threads")
+                for thread in threads {
+                    #expect(thread.uids == Array(repeating: String(nobody), count: 4), "\(thread)")
+                    #expect(thread.capEff == "0000000000000000" && thread.capPrm == "0000000000000000", "\(thread)")
+                }
+                let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "2000", "--flows", "16"], in: sandbox.sender)
+                #expect(sent.status == 0)
+                capture.process.waitUntilExit()
+                #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
+                #expect(capture.stderr.contains("2000 packets captured"), "\(capture.stderr)")
+            }
+            var info = stat()
+            #expect(stat(output, &info) == 0 && info.st_uid == nobody, "the savefile was made by nobody")
+            #expect(try SavefileReader(path: output).readAll().count == 2000)
+        }
+
+        @Test("without -Z every capability is dropped once open; --reconnect keeps CAP_NET_RAW, CAP_NET_ADMIN and CAP_IPC_LOCK", .timeLimit(.minutes(1)))
+        func capabilitiesDropped() throws {
+            try Sandbox.with { sandbox in
+                for (extra, expected) in [([String](), "0000000000000000"), (["--reconnect"], "0000000000007000")] {
+                    let capture = try BackgroundCapture(["-i", sandbox.receiverInterface, "--duration", "1"] + extra, in: sandbox.receiver)
+                    try capture.waitUntilListening()
+                    let threads = try Self.threadCredentials(of: capture.process.processIdentifier)
+                    #expect(threads.count >= 2)
+                    for thread in threads {
+                        #expect(thread.uids.first == "0", "still root, without root's powers")
+                        #expect(thread.capEff == expected && thread.capPrm == expected, "\(extra): \(thread)")
+                    }
+                    let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "500"], in: sandbox.sender)
+                    #expect(sent.status == 0)
+                    capture.process.waitUntilExit()
+                    #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
+                    #expect(capture.stderr.contains("500 packets captured"), "\(capture.stderr)")
+                }
             }
         }
 

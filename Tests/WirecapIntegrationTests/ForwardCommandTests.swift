@@ -272,7 +272,7 @@ extension SandboxSuites {
             }
         }
 
-        @Test("a live run: 50,000 frames over 2 queues, stopped with SIGINT, every frame at the sink once, the interval lines and the NDJSON add up", .timeLimit(.minutes(1)))
+        @Test("a live run as nobody (-Z): 50,000 frames over 2 queues, stopped with SIGINT, every frame at the sink once, the interval lines and the NDJSON add up", .timeLimit(.minutes(1)))
         func liveRun() throws {
             let total = 50_000
             let frames = SequencedFrame(flows: 32, size: 64)
@@ -286,10 +286,15 @@ extension SandboxSuites {
                 try sink.start { ledger.handler(queue: $0) }
                 let forwarder = try BackgroundCapture(
                     ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "-s", "2048", "--block-size", "65536", "--blocks", "512", "--pool-chunks", "512", "--stats-json", json,
-                     "--stats-interval", "0.2",
+                     "--stats-interval", "0.2", "-Z", "nobody",
                     ],
                     in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding \(sandbox.inputInterface) -> \(sandbox.outputInterface): 2 queues")
                 try forwarder.waitUntilListening()
+                // -Z nobody: every thread is nobody's, with no capability, before a frame is sent.
+                let nobody = String(try #require(getpwnam("nobody")?.pointee.pw_uid))
+                for thread in try CaptureCommandTests.threadCredentials(of: forwarder.process.processIdentifier) {
+                    #expect(thread.uids == [nobody, nobody, nobody, nobody] && thread.capEff == "0000000000000000", "\(thread)")
+                }
                 let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
                 let report = sender.sendSequenced(frames, count: total, prebuilt: true)
                 for _ in 0..<100 where sink.statistics().processed < UInt64(total) { usleep(20_000) }

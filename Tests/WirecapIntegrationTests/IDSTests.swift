@@ -106,6 +106,32 @@ extension SandboxSuites {
             }
         }
 
+        @Test("-Z nobody (PcapHandle.dropPrivileges): once open every thread is nobody's with no capability, and the readers go on", .timeLimit(.minutes(1)))
+        func switchUser() throws {
+            let nobody = String(try #require(getpwnam("nobody")?.pointee.pw_uid))
+            try Sandbox.with(queues: 2) { sandbox in
+                let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-ids-Z-\(getpid()).out").path
+                defer { unlink(outPath) }
+                let ids = try BackgroundCapture(
+                    ["-i", sandbox.receiverInterface, "--queues", "2", "-s", "2048", "-c", "2000", "--duration", "30", "-Z", "nobody", "--signature", "WCAP"],
+                    in: sandbox.receiver, command: [Tool.built("wirecap-ids")], ready: "listening on", stdoutPath: outPath)
+                try ids.waitUntilListening()
+                let threads = try CaptureCommandTests.threadCredentials(of: ids.process.processIdentifier)
+                #expect(threads.count >= 3)
+                for thread in threads {
+                    #expect(thread.uids == [nobody, nobody, nobody, nobody] && thread.capEff == "0000000000000000", "\(thread)")
+                }
+                let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
+                let report = sender.sendSequenced(SequencedFrame(flows: 16, size: 128), count: 2000, rate: 20_000, prebuilt: true)
+                #expect(report.sent == 2000)
+                for _ in 0..<250 where ids.process.isRunning { usleep(20_000) }
+                let status = ids.process.isRunning ? ids.interrupt() : ids.process.terminationStatus
+                #expect(status == 0, "\(ids.stderr)")
+                let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+                #expect(out.contains("packets 2000") && out.contains("signature WCAP: 2000 packets"), "\(out)\n\(ids.stderr)")
+            }
+        }
+
         @Test("--queues 2 keeps up, with a reader per queue, at a rate one reader cannot", .timeLimit(.minutes(1)))
         func readerPerQueue() throws {
             let rate = 10_000.0

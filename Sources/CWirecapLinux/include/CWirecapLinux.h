@@ -116,6 +116,15 @@ int CWirecapLinux_epoll_add(int epfd, int fd, int edge_triggered, unsigned tag);
 int CWirecapLinux_epoll_remove(int epfd, int fd);
 unsigned CWirecapLinux_epoll_wait(int epfd, int timeout_ms);
 double CWirecapLinux_thread_cpu_seconds(void);
+// Privileges. Keeps only the capabilities in `keep` (bit n: capability n) in the calling
+// thread's effective and permitted sets (threads it starts afterwards inherit them), clears
+// the inheritable and ambient sets.
+int CWirecapLinux_keep_capabilities(uint64_t keep);
+// The calling thread's effective capabilities (UINT64_MAX if they cannot be read).
+uint64_t CWirecapLinux_effective_capabilities(void);
+// tcpdump -Z: the user's supplementary groups, its group, then the user. 0, or -errno
+// (-ENOENT: no such user).
+int CWirecapLinux_switch_user(const char *name, unsigned *uid_out);
 // Clears capability `cap` (a CAP_* number from <linux/capability.h>) from the calling thread's
 // effective set, leaving the permitted and inheritable sets and every other thread alone
 // (capabilities are per thread on Linux): a thread that behaves as a process that gave up a
