@@ -1,4 +1,5 @@
 import ArgumentParser
+import Synchronization
 import CWirecapLinux
 import Foundation
 import WirecapCommandLine
@@ -70,6 +71,9 @@ struct CaptureCommand: ParsableCommand {
     @Flag(help: "When the link goes down (or the interface goes away), wait for it to come back and capture on, to the same -w file; the summary counts reconnects and the time without capture.")
     var reconnect = false
 
+    @Option(help: "Serve the statistics at http://ADDRESS:PORT/metrics in the Prometheus text format, per queue; a port alone listens on 127.0.0.1.")
+    var metrics: String?
+
     @Option(name: .customShort("Z"), help: "Once every ring is open and the group complete, switch to this user (its groups too), as tcpdump -Z; -w is opened after, as that user. Without -Z every capability is dropped instead (CAP_NET_RAW, CAP_NET_ADMIN and CAP_IPC_LOCK kept with --reconnect, which opens sockets and pools again).")
     var user: String?
 
@@ -114,6 +118,10 @@ struct CaptureCommand: ParsableCommand {
         if user != nil && reconnect {
             return "-Z and --reconnect cannot be combined: as \(user!) wirecap could not open the sockets again; drop -Z (capabilities are dropped anyway, CAP_NET_RAW kept) or --reconnect"
         }
+        if let metrics, MetricsEndpoint.parse(metrics) == nil {
+            return "--metrics \(metrics) is not PORT or IPV4:PORT (e.g. 9100, or 0.0.0.0:9100 to be scraped from other machines)"
+        }
+        if metrics != nil && r != nil { return "--metrics needs an interface: drop it when reading a file" }
         if let statsInterval {
             if !(statsInterval >= 0.1 && statsInterval <= DurationOption.longest) {
                 return "--stats-interval \(shown(statsInterval)) is out of range: give 0.1 to \(Int(DurationOption.longest)) seconds"
@@ -186,6 +194,23 @@ struct CaptureCommand: ParsableCommand {
         // switch, as the user (tcpdump's order), once the first group is open.
         var sink: CaptureSink! = user == nil ? try makeSink() : nil
         var privilegesDropped = false
+        // What a scrape reads, from the server's threads: the engines retired so far and the
+        // running one.
+        let live = Mutex<(retired: CaptureStatistics?, engine: CaptureEngine?)>((nil, nil))
+        var endpoint: MetricsEndpoint? = nil
+        if let metrics, let (host, port) = MetricsEndpoint.parse(metrics) {
+            MetricsEndpoint.bootstrap()
+            do {
+                endpoint = try MetricsEndpoint(host: host, port: port) { [i] in
+                    let (retired, engine) = live.withLock { ($0.retired, $0.engine) }
+                    guard let statistics = engine.map({ retired + $0.statistics() }) ?? retired else { return [] }
+                    return [MetricsSample(interface: i, queues: statistics.queues)]
+                }
+            } catch {
+                throw fail(error.description)
+            }
+        }
+        defer { withExtendedLifetime(endpoint) {} }
         let work = SyntheticWork(nanosecondsPerPacket: workNs, mode: workMode)
         var link = LinkRun(reconnect: reconnect, interfaces: [i], program: "wirecap", activity: "capture")
         // The counts of engines already stopped, added up.
@@ -228,6 +253,7 @@ struct CaptureCommand: ParsableCommand {
                     }
                     printError("listening on \(i): \(queues) queues\(note)")
                     if started == 0 { started = CWirecapLinux_monotonic_ns() }
+                    live.withLock { $0.engine = engine }
                     return engine
                 },
                 // The interface went down (or another error reached a queue's socket).
@@ -242,6 +268,7 @@ struct CaptureCommand: ParsableCommand {
                 retire: { engine in
                     engine.stop()
                     retired = retired + engine.statistics()
+                    live.withLock { $0 = (retired, nil) }
                 },
                 wakeDescriptor: { $0.stopDescriptor },
                 turnEvery: statsInterval,

@@ -73,6 +73,7 @@ struct CaptureErrorTests {
     func reconnectAndIntervalOptions() throws {
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "--stats-interval", "0"]), containing: ["--stats-interval 0 is out of range", "0.1 to"])
         expectOneLineError(try Tool.run(["capture", "-i", "lo", "-Z", "nobody", "--reconnect"]), containing: ["-Z and --reconnect cannot be combined"])
+        expectOneLineError(try Tool.run(["capture", "-i", "lo", "--metrics", "localhost:x"]), containing: ["--metrics localhost:x is not PORT or IPV4:PORT"])
         expectOneLineError(
             try Tool.run(["capture", "-i", "lo", "--stats-json", "-", "--stats-interval", "inf"]), containing: ["--stats-interval inf is out of range", "0.1 to"])
         expectOneLineError(
@@ -284,6 +285,88 @@ extension SandboxSuites {
                     #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
                     #expect(capture.stderr.contains("500 packets captured"), "\(capture.stderr)")
                 }
+            }
+        }
+
+        /// GET /metrics from 127.0.0.1:`port` in the calling thread's namespace: the body.
+        static func scrape(port: UInt16) throws -> String {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw ScrapeFailed(reason: "socket") }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw ScrapeFailed(reason: "connect: errno \(errno)") }
+            let request = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+            guard send(fd, request, request.count, 0) == request.count else { throw ScrapeFailed(reason: "send") }
+            var response: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { break }
+                response += buffer[0..<n]
+            }
+            let text = String(decoding: response, as: UTF8.self)
+            guard text.hasPrefix("HTTP/1.1 200"), let body = text.range(of: "\r\n\r\n") else { throw ScrapeFailed(reason: String(text.prefix(200))) }
+            return String(text[body.upperBound...])
+        }
+        struct ScrapeFailed: Error { let reason: String }
+
+        /// `name{labels} value` lines of a scrape: value by name and queue label.
+        static func values(_ body: String, _ name: String) -> [String: Double] {
+            var values: [String: Double] = [:]
+            for line in body.split(separator: "\n") where line.hasPrefix(name + "{") {
+                guard let queue = line.range(of: "queue=\""), let end = line[queue.upperBound...].firstIndex(of: "\""),
+                    let value = line.split(separator: " ").last.flatMap({ Double($0) })
+                else { continue }
+                values[String(line[queue.upperBound..<end])] = value
+            }
+            return values
+        }
+
+        @Test("--metrics: /metrics during a capture has every queue's counters, moving, conserved in every scrape, and ending at the final JSON", .timeLimit(.minutes(1)))
+        func prometheusEndpoint() throws {
+            let port = UInt16(19_000 + Int(getpid()) % 1000)
+            let json = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-metrics-\(getpid()).json").path
+            defer { unlink(json) }
+            try Sandbox.with(queues: 2) { sandbox in
+                let capture = try BackgroundCapture(
+                    ["-i", sandbox.receiverInterface, "--queues", "2", "--pool-chunks", "16", "--metrics", "\(port)", "--duration", "3",
+                     "--stats-json", json], in: sandbox.receiver)
+                try capture.waitUntilListening()
+                let sender = Thread {
+                    _ = try? Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "30000", "--flows", "64", "--pps", "20000"], in: sandbox.sender)
+                }
+                sender.start()
+                var scrapes: [String] = []
+                for _ in 0..<6 {
+                    usleep(300_000)
+                    scrapes.append(try sandbox.receiver.run { try Self.scrape(port: port) })
+                }
+                capture.process.waitUntilExit()
+                #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
+                print(scrapes.last!.split(separator: "\n").filter { $0.hasPrefix("wirecap_") }.prefix(8).joined(separator: "\n"))
+                var totals: [Double] = []
+                for body in scrapes {
+                    let received = Self.values(body, "wirecap_received_packets_total")
+                    let processed = Self.values(body, "wirecap_processed_packets_total")
+                    let delivery = Self.values(body, "wirecap_delivery_drops_total")
+                    let inFlight = Self.values(body, "wirecap_in_flight_packets")
+                    #expect(Set(received.keys) == ["0", "1"], "every queue labelled: \(body.prefix(400))")
+                    for queue in received.keys {
+                        #expect(received[queue] == (processed[queue] ?? -1) + (delivery[queue] ?? -1) + (inFlight[queue] ?? -1), "conserved in a scrape")
+                    }
+                    #expect(Self.values(body, "wirecap_pool_free_chunks").count == 2 && body.contains("wirecap_thread_cpu_seconds{"))
+                    totals.append(received.values.reduce(0, +))
+                }
+                #expect(totals == totals.sorted() && Set(totals).count >= 3, "the counters move: \(totals)")
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+                let final = try #require((object["total"] as? [String: Any])?["received"] as? Int)
+                #expect(final == 30_000 && totals.last! <= Double(final), "\(totals) then \(final)")
             }
         }
 
