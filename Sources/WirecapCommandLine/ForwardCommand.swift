@@ -1,4 +1,5 @@
 import ArgumentParser
+import Synchronization
 import CWirecapLinux
 import Foundation
 import WirecapEngine
@@ -112,6 +113,9 @@ public struct ForwardCommand: ParsableCommand {
     @Option(help: "Every this many seconds, a line per direction on standard error: per queue packets/s received, capture drops, backlog, offloaded chunks, frames forwarded; totals. With --stats-json also the statistics so far, one JSON object a line, the last at the stop.")
     var statsInterval: Double?
 
+    @Option(help: "Serve the statistics at http://ADDRESS:PORT/metrics in the Prometheus text format, per direction and queue; a port alone listens on 127.0.0.1.")
+    var metrics: String?
+
     @Option(name: .customShort("Z"), help: "Once every ring is open, switch to this user (its groups too), as tcpdump -Z. Without -Z every capability is dropped instead (CAP_NET_RAW, CAP_NET_ADMIN and CAP_IPC_LOCK kept with --reconnect, which opens sockets again). A --tap file is opened before.")
     var user: String?
 
@@ -141,6 +145,9 @@ public struct ForwardCommand: ParsableCommand {
         if let problem = DurationOption.problem(duration, until: "forward") { return problem }
         if let statsInterval, !(statsInterval >= 0.1 && statsInterval <= DurationOption.longest) {
             return "--stats-interval \(statsInterval) is out of range: give 0.1 to \(Int(DurationOption.longest)) seconds"
+        }
+        if let metrics, MetricsEndpoint.parse(metrics) == nil {
+            return "--metrics \(metrics) is not PORT or IPV4:PORT (e.g. 9100, or 0.0.0.0:9100 to be scraped from other machines)"
         }
         if user != nil && reconnect {
             return "-Z and --reconnect cannot be combined: as \(user!) wirecap-fwd could not open the sockets again; drop -Z (capabilities are dropped anyway, CAP_NET_RAW kept) or --reconnect"
@@ -192,6 +199,29 @@ public struct ForwardCommand: ParsableCommand {
         var fanoutGroups: [UInt16] = configurations.map { _ in 0 }
         var intervalLines = configurations.map { _ in IntervalLine() }
         var privilegesDropped = false
+        // What a scrape reads, from the server's threads: per direction the forwarders retired
+        // so far and the running ones.
+        let live = Mutex<(retired: [ForwardStatistics?], running: [Forwarder])>((configurations.map { _ in nil }, []))
+        var endpoint: MetricsEndpoint? = nil
+        if let metrics, let (host, port) = MetricsEndpoint.parse(metrics) {
+            MetricsEndpoint.bootstrap()
+            let names = configurations.map { ($0.capture.interface, "\($0.capture.interface)->\($0.output)") }
+            do {
+                endpoint = try MetricsEndpoint(host: host, port: port) {
+                    let (retired, running) = live.withLock { ($0.retired, $0.running) }
+                    return names.indices.compactMap { index in
+                        let current = index < running.count ? running[index].statistics() : nil
+                        guard let s = current.map({ retired[index] + $0 }) ?? retired[index] else { return nil }
+                        return MetricsSample(
+                            interface: names[index].0, direction: names[index].1, queues: s.queues.map(\.capture),
+                            forwarded: s.queues.map(\.forwarded), transmitErrors: s.queues.map(\.txErrors))
+                    }
+                }
+            } catch {
+                throw refuse(error.description)
+            }
+        }
+        defer { withExtendedLifetime(endpoint) {} }
         var nextReport: UInt64 = 0
         let end: LinkRun.End
         do {
@@ -200,6 +230,7 @@ public struct ForwardCommand: ParsableCommand {
                 open: { note in
                     let forwarders = try open(configurations, signatures: signatures, droppingPrivileges: !privilegesDropped)
                     privilegesDropped = true
+                    live.withLock { $0.running = forwarders }
                     fanoutGroups = forwarders.map(\.engine.fanoutGroup)
                     printError("forwarding \(ways.joined(separator: " and ")): \(queues) queues\(bidirectional ? " each" : "")\(note)")
                     return forwarders
@@ -221,6 +252,7 @@ public struct ForwardCommand: ParsableCommand {
                         failures[index] = forwarder.outputFailure
                         tapFileFailures[index] = forwarder.tapFileFailure
                     }
+                    live.withLock { $0 = (retired, []) }
                 },
                 // -c is looked at on every turn: ten a second then, as the help says.
                 turnEvery: [c.map { _ in 0.1 }, statsInterval].compactMap { $0 }.min(),

@@ -284,9 +284,12 @@ extension SandboxSuites {
                 }
                 let ledger = SequenceLedger(expected: total, frames: frames, queues: 1, compareBytes: true)
                 try sink.start { ledger.handler(queue: $0) }
+                // --metrics listens on 127.0.0.1 in the forwarder's namespace.
+                _ = try sandbox.forwarder.exec(["ip", "link", "set", "lo", "up"])
+                let port = UInt16(20_000 + Int(getpid()) % 1000)
                 let forwarder = try BackgroundCapture(
                     ["-i", sandbox.inputInterface, "-o", sandbox.outputInterface, "--queues", "2", "-s", "2048", "--block-size", "65536", "--blocks", "512", "--pool-chunks", "512", "--stats-json", json,
-                     "--stats-interval", "0.2", "-Z", "nobody",
+                     "--stats-interval", "0.2", "-Z", "nobody", "--metrics", "\(port)",
                     ],
                     in: sandbox.forwarder, command: [Tool.forwarder], ready: "forwarding \(sandbox.inputInterface) -> \(sandbox.outputInterface): 2 queues")
                 try forwarder.waitUntilListening()
@@ -298,6 +301,13 @@ extension SandboxSuites {
                 let sender = try sandbox.sender.run { try FrameSender(interface: sandbox.senderInterface) }
                 let report = sender.sendSequenced(frames, count: total, prebuilt: true)
                 for _ in 0..<100 where sink.statistics().processed < UInt64(total) { usleep(20_000) }
+                // Every frame is at the sink: /metrics says each queue forwarded its share, all of them.
+                let body = try sandbox.forwarder.run { try CaptureCommandTests.scrape(port: port) }
+                let forwarded = CaptureCommandTests.values(body, "wirecap_forwarded_frames_total")
+                #expect(forwarded.count == 2 && forwarded.values.reduce(0, +) == Double(total), "\(body.prefix(600))")
+                #expect(body.contains("direction=\"\(sandbox.inputInterface)->\(sandbox.outputInterface)\""))
+                // Long enough for a few interval lines however fast the frames went through.
+                usleep(700_000)
                 let status = forwarder.interrupt()
                 sink.stop()
                 let verdict = ledger.verdict()
