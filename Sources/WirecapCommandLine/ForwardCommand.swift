@@ -316,14 +316,10 @@ public struct ForwardCommand: ParsableCommand {
         // Every ring is open: give up what is no longer needed before any thread starts (they
         // inherit the capabilities).
         if droppingPrivileges {
-            do {
-                if let user {
-                    try Privileges.switchUser(to: user)
-                } else {
-                    try Privileges.dropCapabilities(keeping: reconnect ? [.netRaw, .netAdmin, .ipcLock] : [])
-                }
-            } catch let failure as Privileges.Failure {
-                throw refuse(failure.description)
+            do throws(Privileges.Failure) {
+                try Privileges.giveUp(switchingTo: user, reopening: reconnect)
+            } catch {
+                throw refuse(error.description)
             }
         }
         for forwarder in forwarders {

@@ -72,6 +72,12 @@ package struct PoolConsumer: BlockConsumer {
         else { return .notNow }
         backlog = after
         sequence &+= 1
+        // The consumer is falling behind: loans still waiting in its queue would hold ring
+        // blocks for as long as the queue takes, so they become copies now, not only once the
+        // kernel comes near them. (Those already in a handler stay.)
+        if let loans, backlog > loans.limit, loans.anyOut {
+            _ = exchange.reclaimLoans(of: queue)
+        }
         return .taken
     }
 }

@@ -95,6 +95,10 @@ package final class LentBlocks: @unchecked Sendable {
     @usableFromInline
     func noteCopiedLater() { copiedLater.add(1, ordering: .relaxed) }
 
+    /// Whether any block is out on loan now.
+    @inlinable
+    var anyOut: Bool { outstanding.load(ordering: .relaxed) > 0 }
+
     /// Capture thread: lend no more, ever.
     @usableFromInline
     func disable() { disabled.store(true, ordering: .relaxed) }

@@ -132,7 +132,7 @@ package final class ReceiveQueue: Sendable {
                     // The kernel goes on at the block after the ones already retired: if a lent
                     // block lies within a quarter of the ring ahead of it, the loans that still
                     // wait for a consumer become copies, before the kernel can reach them.
-                    if let loans, loans.outstanding.load(ordering: .relaxed) > 0,
+                    if let loans, loans.anyOut,
                         lentBlock(near: index + 1 + readyAfter, within: max(1, ring.blockCount / 4))
                     {
                         _ = exchange?.reclaimLoans(of: self.index)

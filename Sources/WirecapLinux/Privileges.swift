@@ -51,6 +51,17 @@ public enum Privileges {
         }
     }
 
+    /// What capture and fwd do once every ring is open, before their threads start: -Z's switch to
+    /// `user`, or without one every capability dropped but those opening again needs
+    /// (`reopening`: `--reconnect` opens sockets and pools when a link comes back).
+    public static func giveUp(switchingTo user: String?, reopening: Bool) throws(Failure) {
+        if let user {
+            try switchUser(to: user)
+        } else {
+            try dropCapabilities(keeping: reopening ? [.netRaw, .netAdmin, .ipcLock] : [])
+        }
+    }
+
     /// The calling thread's effective capabilities, bit n for capability n.
     public static var effective: UInt64 { CWirecapLinux_effective_capabilities() }
 }

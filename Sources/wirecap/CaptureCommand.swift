@@ -230,14 +230,10 @@ struct CaptureCommand: ParsableCommand {
                     // Every ring is open and the group complete: give up what is no longer
                     // needed before any capture thread starts (they inherit the capabilities).
                     if !privilegesDropped {
-                        do {
-                            if let user {
-                                try Privileges.switchUser(to: user)
-                            } else {
-                                try Privileges.dropCapabilities(keeping: reconnect ? [.netRaw, .netAdmin, .ipcLock] : [])
-                            }
-                        } catch let failure as Privileges.Failure {
-                            throw fail(failure.description)
+                        do throws(Privileges.Failure) {
+                            try Privileges.giveUp(switchingTo: user, reopening: reconnect)
+                        } catch {
+                            throw fail(error.description)
                         }
                         privilegesDropped = true
                     }

@@ -68,9 +68,12 @@ extension SandboxSuites {
             let queues = 2
             let frames = SequencedFrame(flows: 64, size: 64)
             try Sandbox.with(queues: queues) { sandbox in
+                // 2 MiB of ring per queue: the frames come at the sender's full speed before the
+                // reader starts, so the ring is the slack for the capture thread's scheduling (a
+                // 512 KiB ring dropped 3 frames once in CI, on a busy machine).
                 let configuration = CaptureConfiguration(
                     interface: sandbox.receiverInterface, queues: queues,
-                    ring: RingGeometry(blockSize: 1 << 16, blockCount: 8, blockTimeoutMilliseconds: 8), snapLength: 2048,
+                    ring: RingGeometry(blockSize: 1 << 16, blockCount: 32, blockTimeoutMilliseconds: 8), snapLength: 2048,
                     pool: PoolConfiguration(chunks: 32), offload: OffloadConfiguration(threshold: 0.5))
                 let engine = try sandbox.receiver.run { try CaptureEngine(configuration: configuration) }
                 let ledger = SequenceLedger(expected: total, frames: frames, queues: queues, compareBytes: true)
