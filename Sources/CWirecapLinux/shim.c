@@ -17,6 +17,9 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <sys/un.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
@@ -310,6 +313,30 @@ int CWirecapLinux_switch_user(const char *name, unsigned *uid_out) {
     if (entry.pw_uid != 0 && setuid(0) == 0) return -EPERM;
     if (uid_out) *uid_out = entry.pw_uid;
     return 0;
+}
+
+int CWirecapLinux_sd_notify(const char *state) {
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (path == NULL || path[0] == 0) return 0;
+    size_t length = strlen(path);
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    if ((path[0] != '/' && path[0] != '@') || length >= sizeof address.sun_path) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(address.sun_path, path, length);
+    // '@': a socket in the abstract namespace, whose name starts with a NUL byte.
+    if (path[0] == '@') address.sun_path[0] = 0;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    ssize_t sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&address,
+                          (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return sent < 0 ? -1 : 1;
 }
 
 uint64_t CWirecapLinux_memlock_limit(void) {

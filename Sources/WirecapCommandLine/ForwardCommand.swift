@@ -232,7 +232,9 @@ public struct ForwardCommand: ParsableCommand {
                     privilegesDropped = true
                     live.withLock { $0.running = forwarders }
                     fanoutGroups = forwarders.map(\.engine.fanoutGroup)
-                    printError("forwarding \(ways.joined(separator: " and ")): \(queues) queues\(bidirectional ? " each" : "")\(note)")
+                    let ready = "forwarding \(ways.joined(separator: " and ")): \(queues) queues\(bidirectional ? " each" : "")\(note)"
+                    printError(ready)
+                    ServiceNotification.ready(status: ready)
                     return forwarders
                 },
                 // Without --reconnect a lost link is not looked for: the forwarder goes on when

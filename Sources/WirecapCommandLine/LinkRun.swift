@@ -135,6 +135,8 @@ public struct LinkRun {
                 lostSince = nil
             }
         }
+        // The run is over; what is left is the drain and the summary (systemd's STOPPING=1).
+        ServiceNotification.stopping()
         if let current { retire(current) }
         if let since = lostSince {
             gapNanoseconds += CWirecapLinux_monotonic_ns() - since

@@ -248,6 +248,7 @@ struct CaptureCommand: ParsableCommand {
                         try Self.start(engine, work: work) { _ in CountingSinkHandler(sink: current, control: control) }
                     }
                     printError("listening on \(i): \(queues) queues\(note)")
+                    ServiceNotification.ready(status: "listening on \(i): \(queues) queues\(note)")
                     if started == 0 { started = CWirecapLinux_monotonic_ns() }
                     live.withLock { $0.engine = engine }
                     return engine

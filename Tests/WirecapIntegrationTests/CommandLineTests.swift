@@ -370,6 +370,42 @@ extension SandboxSuites {
             }
         }
 
+        @Test("under a Type=notify unit ($NOTIFY_SOCKET): READY=1 with the ready line once listening, STOPPING=1 at the stop", .timeLimit(.minutes(1)))
+        func serviceNotification() throws {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-notify-\(getpid()).sock").path
+            unlink(path)
+            defer { unlink(path) }
+            // systemd's side: a datagram socket at $NOTIFY_SOCKET.
+            let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                let bytes = Array(path.utf8)
+                raw.copyBytes(from: bytes.prefix(raw.count - 1))
+            }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            #expect(bound == 0)
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            func receive() -> String {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let n = recv(fd, &buffer, buffer.count, 0)
+                return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+            }
+            try Sandbox.with { sandbox in
+                let capture = try BackgroundCapture(["-i", sandbox.receiverInterface], in: sandbox.receiver, environment: ["NOTIFY_SOCKET": path])
+                try capture.waitUntilListening()
+                let ready = receive()
+                #expect(ready == "READY=1\nSTATUS=listening on \(sandbox.receiverInterface): 1 queues", "\(ready)")
+                #expect(capture.interrupt() == 0, "\(capture.stderr)")
+                #expect(receive() == "STOPPING=1")
+            }
+        }
+
         @Test("--duration stops the capture by itself and the file is complete", .timeLimit(.minutes(1)))
         func duration() throws {
             let output = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-duration-\(getpid()).pcap").path

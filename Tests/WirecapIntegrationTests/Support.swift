@@ -74,8 +74,9 @@ final class BackgroundCapture {
     /// `stdoutPath`: where the tool's standard output goes (nil: nowhere).
     init(
         _ arguments: [String], in namespace: NetworkNamespace, command: [String] = [Tool.executable, "capture"], ready: String = "listening on",
-        stdoutPath: String? = nil
+        stdoutPath: String? = nil, environment: [String: String] = [:]
     ) throws {
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         self.ready = ready
         stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-capture-\(getpid())-\(UUID().uuidString).err").path
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)

@@ -125,6 +125,9 @@ uint64_t CWirecapLinux_effective_capabilities(void);
 // tcpdump -Z: the user's supplementary groups, its group, then the user. 0, or -errno
 // (-ENOENT: no such user).
 int CWirecapLinux_switch_user(const char *name, unsigned *uid_out);
+// systemd's readiness protocol without libsystemd: `state` ("READY=1", ...) as one datagram to
+// $NOTIFY_SOCKET. 1 sent, 0 no NOTIFY_SOCKET (not under a Type=notify unit), -1 failed (errno).
+int CWirecapLinux_sd_notify(const char *state);
 // Clears capability `cap` (a CAP_* number from <linux/capability.h>) from the calling thread's
 // effective set, leaving the permitted and inheritable sets and every other thread alone
 // (capabilities are per thread on Linux): a thread that behaves as a process that gave up a
