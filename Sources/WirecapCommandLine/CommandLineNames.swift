@@ -60,6 +60,16 @@ private let startedFiles = Mutex(Set<String>())
 /// to standard output for `-`.
 public protocol StatisticsJSON: Encodable {}
 
+/// The --stats-json file, made (empty) before the privileges are given up: without -Z the
+/// process keeps root's uid but not CAP_DAC_OVERRIDE, so it could no longer create a file in a
+/// directory root does not own, and the statistics of a whole run would be lost at its end. An
+/// existing file it made stays writable. With -Z the file is the user's to make, as -w is. Throws
+/// the reason it cannot be made.
+public func prepareStatisticsFile(_ path: String?, switchingUser: Bool) throws {
+    guard let path, path != "-", !switchingUser else { return }
+    try Data().write(to: URL(fileURLWithPath: path))
+}
+
 extension StatisticsJSON {
     public func json() throws -> Data {
         let encoder = JSONEncoder()

@@ -199,6 +199,11 @@ public struct ForwardCommand: ParsableCommand {
         var fanoutGroups: [UInt16] = configurations.map { _ in 0 }
         var intervalLines = configurations.map { _ in IntervalLine() }
         var privilegesDropped = false
+        do {
+            try prepareStatisticsFile(statsJson, switchingUser: user != nil)
+        } catch {
+            throw refuse("cannot write statistics to \(statsJson ?? "-"): \(error.localizedDescription) (choose a writable path)")
+        }
         // What a scrape reads, from the server's threads: per direction the forwarders retired
         // so far and the running ones.
         let live = Mutex<(retired: [ForwardStatistics?], running: [Forwarder])>((configurations.map { _ in nil }, []))

@@ -194,6 +194,11 @@ struct CaptureCommand: ParsableCommand {
         // switch, as the user (tcpdump's order), once the first group is open.
         var sink: CaptureSink! = user == nil ? try makeSink() : nil
         var privilegesDropped = false
+        do {
+            try prepareStatisticsFile(statsJson, switchingUser: user != nil)
+        } catch {
+            throw fail("cannot write statistics to \(statsJson ?? "-"): \(error.localizedDescription) (choose a writable path)")
+        }
         // What a scrape reads, from the server's threads: the engines retired so far and the
         // running one.
         let live = Mutex<(retired: CaptureStatistics?, engine: CaptureEngine?)>((nil, nil))

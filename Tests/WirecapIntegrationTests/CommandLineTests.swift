@@ -370,6 +370,26 @@ extension SandboxSuites {
             }
         }
 
+        @Test("--stats-json in a directory root does not own is still written at the end, though capabilities are dropped once open", .timeLimit(.minutes(1)))
+        func statisticsAfterDrop() throws {
+            let nobody = try #require(getpwnam("nobody")?.pointee)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-nobody-\(getpid())").path
+            try? FileManager.default.removeItem(atPath: directory)
+            #expect(mkdir(directory, 0o755) == 0 && chown(directory, nobody.pw_uid, nobody.pw_gid) == 0)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let json = directory + "/stats.json"
+            try Sandbox.with { sandbox in
+                let capture = try BackgroundCapture(["-i", sandbox.receiverInterface, "--duration", "1", "--stats-json", json], in: sandbox.receiver)
+                try capture.waitUntilListening()
+                let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "300"], in: sandbox.sender)
+                #expect(sent.status == 0)
+                capture.process.waitUntilExit()
+                #expect(capture.process.terminationStatus == 0, "\(capture.stderr)")
+            }
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+            #expect((object["total"] as? [String: Any])?["received"] as? Int == 300)
+        }
+
         @Test("under a Type=notify unit ($NOTIFY_SOCKET): READY=1 with the ready line once listening, STOPPING=1 at the stop", .timeLimit(.minutes(1)))
         func serviceNotification() throws {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("wirecap-notify-\(getpid()).sock").path
