@@ -273,7 +273,11 @@ struct CaptureCommand: ParsableCommand {
                     live.withLock { $0 = (retired, nil) }
                 },
                 wakeDescriptor: { $0.stopDescriptor },
-                turnEvery: statsInterval,
+                // -w over several queues writes in time order and lets a held packet go once the
+                // reorder window has passed on a turn (`sink.expire()`): turns of 100 ms then, as
+                // before the loop slept a second at a time, so an idle queue does not hold the
+                // others' packets back for a second.
+                turnEvery: [statsInterval, w != nil && queues > 1 ? 0.1 : nil].compactMap { $0 }.min(),
                 turn: { engine, now, run in
                     sink.expire()
                     if showProgress && now - lastProgress >= 1_000_000_000 {
