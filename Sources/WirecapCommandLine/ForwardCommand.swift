@@ -227,7 +227,7 @@ public struct ForwardCommand: ParsableCommand {
             }
         }
         defer { withExtendedLifetime(endpoint) {} }
-        var nextReport: UInt64 = 0
+        var schedule = statsInterval.map(IntervalSchedule.init(seconds:))
         let end: LinkRun.End
         do {
             end = try link.run(
@@ -264,8 +264,7 @@ public struct ForwardCommand: ParsableCommand {
                 // -c is looked at on every turn: ten a second then, as the help says.
                 turnEvery: [c.map { _ in 0.1 }, statsInterval].compactMap { $0 }.min(),
                 turn: { forwarders, now, run in
-                    guard let forwarders, let interval = statsInterval, now >= nextReport else { return }
-                    nextReport = max(nextReport + UInt64(interval * 1e9), now + UInt64(interval * 1e9) / 2)
+                    guard let forwarders, schedule?.isDue(now: now) == true else { return }
                     var directions: [ForwardReport.Direction] = []
                     for (index, forwarder) in forwarders.enumerated() {
                         let stats = retired[index] + forwarder.statistics()

@@ -42,3 +42,19 @@ public struct IntervalLine {
         return LinkRun.clock() + " " + parts.joined(separator: " | ")
     }
 }
+
+/// When the next `--stats-interval` line is due: at the first turn, then every interval; a turn
+/// that comes late moves the schedule on rather than printing a burst of lines to catch up.
+public struct IntervalSchedule {
+    private let nanoseconds: UInt64
+    private var next: UInt64 = 0
+
+    public init(seconds: Double) { nanoseconds = UInt64(seconds * 1e9) }
+
+    public mutating func isDue(now: UInt64) -> Bool {
+        if next == 0 { next = now }
+        guard now >= next else { return false }
+        next = max(next + nanoseconds, now + nanoseconds / 2)
+        return true
+    }
+}

@@ -42,17 +42,12 @@ public final class MetricsEndpoint: Sendable {
     /// Receives what swift-metrics counts (the engine's `wirecap_capture_drops`,
     /// `wirecap_kernel_packets`) once `bootstrap()` has run.
     static let processRegistry = PrometheusCollectorRegistry()
-    private static let bootstrapped = Mutex(false)
+    /// A static's initialiser runs once, on first use, whichever thread gets there.
+    private static let bootstrapped: Void = MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: processRegistry))
 
     /// Makes swift-metrics report into the endpoint's registry. Before any engine opens (its
-    /// counters are made then); once per process.
-    public static func bootstrap() {
-        let first = bootstrapped.withLock { done in
-            defer { done = true }
-            return !done
-        }
-        if first { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: processRegistry)) }
-    }
+    /// counters are made then); once per process, however often called.
+    public static func bootstrap() { _ = bootstrapped }
 
     /// `PORT` (on 127.0.0.1) or `IPV4:PORT`; nil when it is neither.
     public static func parse(_ text: String) -> (host: String, port: UInt16)? {

@@ -18,8 +18,8 @@ struct CaptureQueue {
         count += 1
     }
 
-    /// Lets `body` change every waiting chunk in place, oldest first (the capture thread takes
-    /// back its lent blocks this way when the ring runs short).
+    /// Lets `body` change every waiting chunk in place, oldest first (the capture thread turns
+    /// its waiting loans into copies this way: `BuddyGroup.reclaimLoans`).
     mutating func updateEach(_ body: (inout FilledChunk) -> Void) {
         for i in 0..<count { body(&slots[(head + i) % slots.count]) }
     }

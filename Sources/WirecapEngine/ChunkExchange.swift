@@ -158,8 +158,9 @@ package final class ChunkExchange: Sendable {
         blocks.giveBack(Int(chunk.ringBlock))
     }
 
-    /// Capture thread of `queue`, when the kernel comes near a lent block: the lent blocks still
-    /// waiting for a consumer are copied into their reserved chunks and go back to the kernel.
+    /// Capture thread of `queue`, when the backlog passes the loan limit or the kernel comes near a
+    /// lent block: the lent blocks still waiting for a consumer are copied into their reserved
+    /// chunks and go back to the kernel.
     /// Those already in a handler stay lent (the handler is reading them). Returns how many.
     @usableFromInline
     func reclaimLoans(of queue: Int) -> Int {

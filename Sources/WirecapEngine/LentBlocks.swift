@@ -11,7 +11,7 @@ import WirecapLinux
 /// The capture thread lends a retired block only while lending is safe for the ring and cheap
 /// for the pool (`mayLend`): few blocks are out on loan, the queue's consumer has almost no
 /// backlog (a block lent behind a long queue would hold ring memory for as long as the queue
-/// takes), and the kernel is not catching up with the capture thread. Otherwise the block is
+/// takes), and the kernel leaves at least half the ring free. Otherwise the block is
 /// copied into a pool chunk and given back at once, as before. A lent block reserves a pool
 /// chunk too, so that a handler that keeps it (`ChunkLease.keep()`) gets its copy without
 /// waiting, and a burst finds the pool exactly as full as with copies.
@@ -42,8 +42,8 @@ package final class LentBlocks: @unchecked Sendable {
     /// Blocks out on loan now.
     @usableFromInline let outstanding = Atomic<Int>(0)
     /// Chunks made as loans, ever; chunks made as copies by the capture thread; loans copied
-    /// later (a handler kept the chunk, or the capture thread reclaimed a waiting loan because the
-    /// kernel came near it).
+    /// later (a handler kept the chunk, a reader moved it out of the ring, or the capture thread
+    /// reclaimed a waiting loan behind a backlog or because the kernel came near it).
     @usableFromInline let lent = Atomic<UInt64>(0)
     @usableFromInline let copiedAtCapture = Atomic<UInt64>(0)
     @usableFromInline let copiedLater = Atomic<UInt64>(0)
@@ -56,7 +56,7 @@ package final class LentBlocks: @unchecked Sendable {
     @usableFromInline let disabled = Atomic<Bool>(false)
     /// Up while the capture thread waits at a lent block: only then does a return signal it.
     @usableFromInline let captureWaiting = Atomic<Bool>(false)
-    /// Signalled when a lent block goes back while the capture thread waits at one: the capture thread waits on it at a lent block.
+    /// Signalled when a loan ends while the capture thread waits at a lent block (`captureWaiting`).
     @usableFromInline let returned: EventFD
 
     /// - Parameter owner: what keeps `base` mapped (the `RxRing`, or a test's memory).
@@ -163,24 +163,21 @@ final class RingSleeper {
         epoll = CWirecapLinux_epoll_create()
         self.wake = wake
         self.returned = returned
-        guard epoll >= 0 else { return nil }
-        guard CWirecapLinux_epoll_add(epoll, ring, 1, 0) == 0, CWirecapLinux_epoll_add(epoll, wake, 0, 1) == 0,
+        // A failed init still runs deinit, which closes the descriptor (close(-1) is harmless).
+        guard epoll >= 0, CWirecapLinux_epoll_add(epoll, ring, 1, 0) == 0, CWirecapLinux_epoll_add(epoll, wake, 0, 1) == 0,
             CWirecapLinux_epoll_add(epoll, returned, 0, 2) == 0
-        else {
-            close(epoll)
-            return nil
-        }
+        else { return nil }
     }
 
     /// Sleeps until the kernel retires a block, a stop is asked (until `stopWaking`), a loan
     /// comes back to a waiting thread, or the time-out; says whether the ring reported an error.
     @usableFromInline
-    func sleep(milliseconds: Int32) -> (ring: Bool, ringError: Bool) {
+    func sleep(milliseconds: Int32) -> Bool {
         let ready = CWirecapLinux_epoll_wait(epoll, milliseconds)
         // Level-triggered: read back to zero, or every later sleep would end at once (a return
         // may signal just after the thread stopped waiting at its block).
         if ready & (1 << 2) != 0 { _ = CWirecapLinux_eventfd_reset(returned) }
-        return (ready & 1 != 0, ready & (1 << 16) != 0)
+        return ready & (1 << 16) != 0
     }
 
     /// While draining: the stop eventfd stays readable, so it must not wake the sleep.

@@ -43,8 +43,9 @@ public struct QueueStatistics: Sendable, Equatable {
     /// The most chunks ever waiting in the capture queue at once.
     public var backlogMax: Int = 0
     /// The hybrid pool (pool mode): chunks made of ring blocks lent to handlers in place, chunks
-    /// the capture thread copied into the pool, loans copied later (a handler kept the chunk, or
-    /// the kernel came near a loan still waiting for its consumer), and times the capture thread
+    /// the capture thread copied into the pool, loans copied later (a handler kept the chunk, a
+    /// reader moved it out of the ring, or a loan still waiting for its consumer was reclaimed
+    /// behind a backlog or ahead of the kernel), and times the capture thread
     /// came round the ring to a block still lent (lending then pauses until every loan is
     /// back). Without zero copy every chunk is copied at capture.
     public var blocksLent: UInt64 = 0
@@ -84,7 +85,7 @@ public struct QueueStatistics: Sendable, Equatable {
     }
 
     public var inFlight: UInt64 { inRing + queued + inHandler }
-    /// Blocks copied (at capture, or when kept) per block that became a chunk: 0 when every
+    /// Blocks copied (at capture, or later) per block that became a chunk: 0 when every
     /// chunk was a lent ring block, 1 when every one was copied (pool mode; 0 without a pool).
     public var copyRate: Double {
         let chunks = blocksLent + blocksCopied

@@ -183,8 +183,9 @@ package final class ReceiveQueue: Sendable {
             }
             fds.0.revents = 0
             fds.1.revents = 0
-            if let woke = sleeper?.sleep(milliseconds: 1000) {
-                if woke.ringError { fds.0.revents = Int16(POLLERR) }
+            if let sleeper {
+                // The epoll sleep reports a socket error as poll would: the same handling below.
+                if sleeper.sleep(milliseconds: 1000) { fds.0.revents = Int16(POLLERR) }
             } else {
                 withUnsafeMutablePointer(to: &fds) { pair in
                     pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }

@@ -223,7 +223,7 @@ struct CaptureCommand: ParsableCommand {
         var socketError: (queue: Int, error: Errno)? = nil
         let showProgress = isatty(STDERR_FILENO) == 1
         var lastProgress: UInt64 = 0
-        var nextReport = statsInterval.map { _ in CWirecapLinux_monotonic_ns() }
+        var schedule = statsInterval.map(IntervalSchedule.init(seconds:))
         var intervalLine = IntervalLine()
         var started: UInt64 = 0
         let end: LinkRun.End
@@ -285,10 +285,7 @@ struct CaptureCommand: ParsableCommand {
                         let stats = total(retired, engine)
                         FileHandle.standardError.write(Data("\r\(stats.processed) processed, \(stats.captureDrops) dropped   ".utf8))
                     }
-                    if let interval = statsInterval, let due = nextReport, now >= due {
-                        // The next line an interval after this one was due, or after now if turns
-                        // fell behind (no burst of lines to catch up).
-                        nextReport = max(due + UInt64(interval * 1e9), now + UInt64(interval * 1e9) / 2)
+                    if schedule?.isDue(now: now) == true {
                         let stats = total(retired, engine)
                         if showProgress { FileHandle.standardError.write(Data("\r".utf8)) }
                         printError(intervalLine.line(stats.queues, now: now, since: started))
@@ -376,7 +373,6 @@ struct CaptureCommand: ParsableCommand {
         ).write(to: statsJson, appending: statsInterval != nil)
     }
 
-    /// An output file that cannot be opened: the fix is another `-w`.
     /// Starts the engine with the sink's handler, wrapped in the synthetic work only when there
     /// is work: with the wrapper the walk was not specialised even with nothing to do (witness
     /// calls and a metadata lookup per packet; callgrind, scripts/cpu-vs-c-reference.sh: 84.5
@@ -389,6 +385,7 @@ struct CaptureCommand: ParsableCommand {
         }
     }
 
+    /// An output file that cannot be opened: the fix is another `-w`.
     static func cannotOpen(_ error: SavefileError) -> String {
         "cannot write \(error.path): \(error.reason) (choose a writable path with -w)"
     }

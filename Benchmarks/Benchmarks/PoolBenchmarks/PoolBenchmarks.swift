@@ -118,6 +118,19 @@ extension SyntheticBlockRun {
     }
 }
 
+// As in BlockWalkBenchmarks: no .cpuTotal (10 ms resolution on Linux); .instructions only
+// where hardware performance counters are available.
+func poolConfiguration(maxDuration: Duration = .seconds(5)) -> Benchmark.Configuration {
+    .init(
+        metrics: [.wallClock, .throughput, .instructions, .mallocCountTotal],
+        timeUnits: .nanoseconds,
+        warmupIterations: 10,
+        scalingFactor: scalingFactor,
+        maxDuration: maxDuration,
+        maxIterations: 1_000
+    )
+}
+
 /// What one benchmark uses, built by its setup hook so that a filtered run builds only its own.
 final class Slot: @unchecked Sendable {
     var harness: PoolHarness?
@@ -134,32 +147,12 @@ final class Slot: @unchecked Sendable {
 }
 
 let benchmarks: @Sendable () -> Void = {
-    // As in BlockWalkBenchmarks: no .cpuTotal (10 ms resolution on Linux); .instructions only
-    // where hardware performance counters are available.
-    let metrics: [BenchmarkMetric] = [
-        .wallClock,
-        .throughput,
-        .instructions,
-        .mallocCountTotal,
-    ]
-
-    func configuration(maxDuration: Duration = .seconds(5)) -> Benchmark.Configuration {
-        .init(
-            metrics: metrics,
-            timeUnits: .nanoseconds,
-            warmupIterations: 10,
-            scalingFactor: scalingFactor,
-            maxDuration: maxDuration,
-            maxIterations: 1_000
-        )
-    }
-
     // 1. Chunk operations: one take and one recycle per unit (goal: under 100 ns per chunk
     //    operation, no allocation). `take()` is the plain take; `take(waitingUpTo:)` is the one
     //    CopyingConsumer calls, which takes the same path while a chunk is free.
     do {
         let slot = Slot()
-        Benchmark("ChunkPool take+recycle", configuration: configuration()) { benchmark in
+        Benchmark("ChunkPool take+recycle", configuration: poolConfiguration()) { benchmark in
             let harness = slot.harness!
             var sum = 0
             benchmark.startMeasurement()
@@ -176,7 +169,7 @@ let benchmarks: @Sendable () -> Void = {
     }
     do {
         let slot = Slot()
-        Benchmark("ChunkPool take(waitingUpTo:)+recycle", configuration: configuration()) { benchmark in
+        Benchmark("ChunkPool take(waitingUpTo:)+recycle", configuration: poolConfiguration()) { benchmark in
             let harness = slot.harness!
             var sum = 0
             benchmark.startMeasurement()
@@ -195,7 +188,7 @@ let benchmarks: @Sendable () -> Void = {
     // 2. The capture queue: push a filled chunk, pop it, mark it processed, per unit.
     do {
         let slot = Slot()
-        Benchmark("Capture queue push+pop+processed", configuration: configuration()) { benchmark in
+        Benchmark("Capture queue push+pop+processed", configuration: poolConfiguration()) { benchmark in
             let harness = slot.harness!
             var sum: Int64 = 0
             benchmark.startMeasurement()
@@ -216,7 +209,7 @@ let benchmarks: @Sendable () -> Void = {
     //     queue, so every push runs the policy and lands on queue 1, whose work thread pops it.
     do {
         let slot = OffloadSlot()
-        Benchmark("Offload decision + hand-over", configuration: configuration()) { benchmark in
+        Benchmark("Offload decision + hand-over", configuration: poolConfiguration()) { benchmark in
             let harness = slot.harness!
             var sum: Int64 = 0
             let before = harness.offloadedOut(of: 0)
@@ -242,7 +235,7 @@ let benchmarks: @Sendable () -> Void = {
         do {
             let slot = Slot()
             Benchmark(
-                "Copy-out capture of a 1 MiB block (\(frameLength)B frames)", configuration: configuration()
+                "Copy-out capture of a 1 MiB block (\(frameLength)B frames)", configuration: poolConfiguration()
             ) { benchmark in
                 let blocks = slot.blocks!
                 let harness = slot.harness!
@@ -259,65 +252,49 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
 
-        // 4. Plain path against pool path, per packet. The difference of the two is the extra
-        //    per-packet cost of the pool path over the plain ring path.
-        do {
-            let slot = Slot()
-            Benchmark("Plain path per packet (\(frameLength)B frames)", configuration: configuration()) { benchmark in
-                let blocks = slot.blocks!
-                var handler = SumHandler()
-                benchmark.startMeasurement()
-                let walked = blocks.walk(into: &handler)
-                benchmark.stopMeasurement()
-                precondition(walked == unitsPerIteration)
-                blackHole(handler.capturedBytes &+ handler.byteSum)
-            } setup: {
-                slot.blocks = BlockFixture(frameLength: frameLength)
-                print("Plain path \(frameLength)B: \(slot.blocks!.summary)")
-            } teardown: {
-                slot.clear()
-            }
+        // 4. Plain path against the pool paths, per packet. The differences are what the copying
+        //    pool and the hybrid pool (block lent in place) add per packet over the plain ring.
+        //    The path runs in a closure called once per iteration (a million packets), so the
+        //    call costs nothing per packet; the walk inside it is specialised for SumHandler.
+        perPacket("Plain path per packet (\(frameLength)B frames)", "Plain path", frameLength: frameLength) { blocks, _, handler in
+            blocks.walk(into: &handler)
         }
-        do {
-            let slot = Slot()
-            Benchmark("Pool path per packet (\(frameLength)B frames)", configuration: configuration()) { benchmark in
-                let blocks = slot.blocks!
-                let harness = slot.harness!
-                var handler = SumHandler()
-                benchmark.startMeasurement()
-                let walked = blocks.poolPath(harness: harness, into: &handler)
-                benchmark.stopMeasurement()
-                precondition(walked == unitsPerIteration)
-                blackHole(handler.capturedBytes &+ handler.byteSum)
-            } setup: {
-                slot.blocks = BlockFixture(frameLength: frameLength)
-                slot.harness = makePool()
-                print("Pool path \(frameLength)B: \(slot.blocks!.summary)")
-            } teardown: {
-                slot.clear()
-            }
+        perPacket("Pool path per packet (\(frameLength)B frames)", "Pool path", frameLength: frameLength, harness: { _, _ in makePool() }) {
+            blocks, harness, handler in blocks.poolPath(harness: harness!, into: &handler)
         }
-        do {
-            let slot = Slot()
-            Benchmark("Hybrid pool path per packet, block lent in place (\(frameLength)B frames)", configuration: configuration()) { benchmark in
-                let blocks = slot.blocks!
-                let harness = slot.harness!
-                var handler = SumHandler()
-                benchmark.startMeasurement()
-                let walked = blocks.lendPath(harness: harness, into: &handler)
-                benchmark.stopMeasurement()
-                precondition(walked == unitsPerIteration)
-                blackHole(handler.capturedBytes &+ handler.byteSum)
-            } setup: {
-                let blocks = BlockFixture(frameLength: frameLength)
-                slot.blocks = blocks
+        perPacket(
+            "Hybrid pool path per packet, block lent in place (\(frameLength)B frames)", "Hybrid pool path", frameLength: frameLength,
+            harness: { blocks, slot in
                 slot.ring = blocks.ring()
-                slot.harness = try! PoolHarness(chunks: poolChunks, chunkSize: blockBytes, ring: (slot.ring!, 2))
-                print("Hybrid pool path \(frameLength)B: \(blocks.summary)")
-            } teardown: {
-                slot.clear()
+                return try! PoolHarness(chunks: poolChunks, chunkSize: blockBytes, ring: (slot.ring!, 2))
             }
-        }
+        ) { blocks, harness, handler in blocks.lendPath(harness: harness!, into: &handler) }
+    }
+}
+
+/// A per-packet benchmark over a million packets of `frameLength`-byte frames: `harness` (if
+/// any) made in setup from the blocks, `path` run once per iteration into a `SumHandler`.
+func perPacket(
+    _ name: String, _ label: String, frameLength: Int, harness: ((BlockFixture, Slot) -> PoolHarness)? = nil,
+    path: @escaping @Sendable (BlockFixture, PoolHarness?, inout SumHandler) -> Int
+) {
+    let slot = Slot()
+    Benchmark(name, configuration: poolConfiguration()) { benchmark in
+        let blocks = slot.blocks!
+        let harness = slot.harness
+        var handler = SumHandler()
+        benchmark.startMeasurement()
+        let walked = path(blocks, harness, &handler)
+        benchmark.stopMeasurement()
+        precondition(walked == unitsPerIteration)
+        blackHole(handler.capturedBytes &+ handler.byteSum)
+    } setup: {
+        let blocks = BlockFixture(frameLength: frameLength)
+        slot.blocks = blocks
+        slot.harness = harness?(blocks, slot)
+        print("\(label) \(frameLength)B: \(blocks.summary)")
+    } teardown: {
+        slot.clear()
     }
 }
 
