@@ -3,17 +3,26 @@
 # hybrid pool, and the pool copying every block) against the C reference consumer in Benchmarks/
 # (a bare TPACKET_V3 loop), on the same traffic.
 #
-# Usage: scripts/cpu-vs-c-reference.sh [PACKETS] [VALGRIND_PPS] [POOL_CHUNKS] [REPEATS]
-#        (defaults 1000000 100000 64 5; POOL_CHUNKS 0 leaves out the pool runs)
+# Usage: scripts/cpu-vs-c-reference.sh [PACKETS] [VALGRIND_PPS] [POOL_CHUNKS] [REPEATS] [SEND_PPS]
+#        (defaults 1000000 100000 64 5 300000; POOL_CHUNKS 0 leaves out the pool runs; SEND_PPS 0
+#        sends at full speed)
+#
+# The same traffic for every consumer: SEND_PPS frames a second, a rate all of them keep up
+# with. At full speed the sender's rate depends on the consumer (the veth receive path runs on
+# the sender's core), so a consumer that slowed the sender had fewer packets per retired block,
+# more wake-ups per packet, and a higher figure for a reason outside its own loop. Placement is
+# fixed too: the sender on the last CPU, every consumer on CPU 0 (wirecap pins its one capture
+# thread there by itself; the whole process runs under `taskset -c 0`, as the C loop does).
 #
 # In a private veth sandbox (make_sandbox in common.sh), for each consumer:
 #   cpu       REPEATS normal runs, the consumers interleaved (cref, plain, pool, pool-copy, cref,
 #             ...), so that a slow spell of the machine hits all of them: started with no count,
 #             ready ("listening on"), PACKETS 64-byte frames over 256 flows from `wirecap send`
-#             at full speed, 1 s wait, SIGINT; CPU ns per packet from /proc/PID/task/*/schedstat
+#             at SEND_PPS, 1 s wait, SIGINT; CPU ns per packet from /proc/PID/task/*/schedstat
 #             between readiness and SIGINT, as cpu-vs-tcpdump.sh measures it (so without
 #             start-up, with the idle tail). The median of the runs, and each run; for the pool,
-#             the copy rate the capture reported (blocks copied / blocks handled).
+#             the copy rate the capture reported (blocks copied / blocks handled); the sleeps
+#             (voluntary context switches of all threads, same window) per run.
 #   idle      under `valgrind --tool=callgrind`: started, ready, 2 s with no traffic, SIGINT. Its
 #             Ir is the start-up, 2 s of idling and shutdown.
 #   callgrind under callgrind: started with a count of PACKETS, ready, the same frames sent at
@@ -30,6 +39,7 @@ PACKETS=${1:-1000000}
 VG_PPS=${2:-100000}
 POOL_CHUNKS=${3:-64}
 REPEATS=${4:-5}
+SEND_PPS=${5:-300000}
 FLOWS=256
 SIZE=64
 TAIL_WAIT=1
@@ -42,6 +52,7 @@ require_count PACKETS "$PACKETS"
 require_count VALGRIND_PPS "$VG_PPS"
 [[ $POOL_CHUNKS =~ ^[0-9]+$ ]] || die "POOL_CHUNKS must be a number"
 require_count REPEATS "$REPEATS"
+[[ $SEND_PPS =~ ^[0-9]+$ ]] || die "SEND_PPS must be a number"
 require_root_and valgrind strip
 command -v callgrind_annotate >/dev/null || die "callgrind_annotate not found (apt-get install -y valgrind)"
 build_wirecap
@@ -76,7 +87,7 @@ consumer_cmd() {
 start() {
     local prefix=$1 i
     shift
-    ip netns exec "$NS_RX" "$@" </dev/null >"$prefix.out" 2>"$prefix.err" &
+    ip netns exec "$NS_RX" "${PIN_CONSUMER[@]}" "$@" </dev/null >"$prefix.out" 2>"$prefix.err" &
     CAP_PID=$!
     for ((i = 0; i < 1200; i++)); do
         grep -qs 'listening on' "$prefix.err" && return 0
@@ -98,7 +109,7 @@ finish() {
 send() { # send PPS (0: full speed)
     local -a rate=()
     if (($1 > 0)); then rate=(--pps "$1"); fi
-    ip netns exec "$NS_TX" "$WIRECAP" send -i vtx --packets "$PACKETS" --flows "$FLOWS" \
+    ip netns exec "$NS_TX" "${PIN_SENDER[@]}" "$WIRECAP" send -i vtx --packets "$PACKETS" --flows "$FLOWS" \
         --size "$SIZE" "${rate[@]}" >"$WORK/send.out" 2>&1 || die "send failed: $(cat "$WORK/send.out")"
 }
 
@@ -112,9 +123,19 @@ callgrind() { VG=(valgrind --tool=callgrind --log-file="$1.vg" --callgrind-out-f
 # copy_rate PREFIX: the pool's copy rate from the capture's per-queue summary line, or "-".
 copy_rate() { grep -o 'copy rate [0-9.]* %' "$1.err" | awk '{ print $3 }' | tail -1 | grep . || echo -; }
 
+# sleeps PID: voluntary context switches of all threads of PID so far.
+sleeps() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
+
+PIN_CONSUMER=()
+PIN_SENDER=()
+if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
+    PIN_CONSUMER=(taskset -c 0)
+    PIN_SENDER=(taskset -c "$(($(nproc) - 1))")
+fi
+
 CONSUMERS=(cref plain)
 if ((POOL_CHUNKS > 0)); then CONSUMERS+=(pool pool-copy); fi
-echo "# packets=$PACKETS size=$SIZE flows=$FLOWS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS repeats=$REPEATS ring=32x1MiB,8ms cpus=$(nproc)"
+echo "# packets=$PACKETS size=$SIZE flows=$FLOWS send_pps=$SEND_PPS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS repeats=$REPEATS ring=32x1MiB,8ms cpus=$(nproc) pinning=${PIN_CONSUMER[*]:-none}/${PIN_SENDER[*]:-none}"
 # 1. CPU ns per packet, native, the consumers interleaved.
 for ((r = 1; r <= REPEATS; r++)); do
     for name in "${CONSUMERS[@]}"; do
@@ -123,15 +144,17 @@ for ((r = 1; r <= REPEATS; r++)); do
         [[ $name == cref ]] && CMD[0]=$CREF
         start "$p" "${CMD[@]}"
         ns_ready=$(task_cpu_ns "$CAP_PID")
-        send 0
+        sleeps_ready=$(sleeps "$CAP_PID")
+        send "$SEND_PPS"
         sleep "$TAIL_WAIT"
         ns_sig=$(task_cpu_ns "$CAP_PID")
+        sleeps_run=$(($(sleeps "$CAP_PID") - sleeps_ready))
         finish "$p" INT
         n=$(captured "$p")
         ns_pkt=$(awk -v a="$ns_ready" -v b="$ns_sig" -v n="$n" 'BEGIN { printf "%.1f", (n > 0) ? (b - a) / n : 0 }')
         echo "$ns_pkt" >>"$WORK/$name.ns"
         [[ $name == pool* ]] && copy_rate "$p" >>"$WORK/$name.copy"
-        echo "cpu run $r $name captured=$n dropped=$(dropped "$p") ns_per_pkt_after_ready=$ns_pkt copy_rate_pct=$(copy_rate "$p") send: $(grep -m1 '^sent' "$WORK/send.out" || true)"
+        echo "cpu run $r $name captured=$n dropped=$(dropped "$p") ns_per_pkt_after_ready=$ns_pkt sleeps=$sleeps_run copy_rate_pct=$(copy_rate "$p") send: $(grep -m1 '^sent' "$WORK/send.out" || true)"
     done
 done
 for name in "${CONSUMERS[@]}"; do

@@ -243,17 +243,6 @@ int CWirecapLinux_epoll_add(int epfd, int fd, int edge_triggered, unsigned tag) 
 
 int CWirecapLinux_epoll_remove(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
 
-unsigned CWirecapLinux_epoll_wait(int epfd, int timeout_ms) {
-    struct epoll_event events[4];
-    int n = epoll_wait(epfd, events, 4, timeout_ms);
-    unsigned ready = 0;
-    for (int i = 0; i < n; i++) {
-        if (events[i].data.u32 < 16) ready |= 1u << events[i].data.u32;
-        if (events[i].events & (EPOLLERR | EPOLLHUP)) ready |= 1u << (events[i].data.u32 + 16);
-    }
-    return ready;
-}
-
 double CWirecapLinux_thread_cpu_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);

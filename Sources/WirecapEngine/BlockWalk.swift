@@ -65,6 +65,35 @@ public enum BlockWalk {
         return consumed
     }
 
+    /// A packet offset as one number that is at most `(blk_len - TPACKET3_HDRLEN) / 8` exactly
+    /// when the offset is 8-byte aligned and its header fits: rotated right by 3 bits, an
+    /// aligned offset becomes offset / 8 and a misaligned one gets its low bits at the top, so
+    /// it exceeds any limit. Two checks for the price of one compare.
+    @inlinable @inline(__always)
+    static func headerSlot(_ offset: Int) -> UInt {
+        let bits = UInt(bitPattern: offset)
+        return bits &>> 3 | bits &<< (UInt.bitWidth - 3)
+    }
+
+    /// Writes the VLAN tag the kernel stripped into the header back into the frame at `frame`,
+    /// with its real TPID, in the 4 bytes of headroom in front of it (as libpcap does), when
+    /// the frame has its two MAC addresses (`captured` at least 12). Returns whether it did;
+    /// the frame then starts 4 bytes earlier and is 4 bytes longer. Out of line: tagged frames
+    /// are rare on most links, and inlined, its checks were merged into every packet's path.
+    @usableFromInline @inline(never)
+    static func reinsertTag(packet: UnsafeMutableRawPointer, status: UInt32, frame: UnsafeMutableRawPointer, captured: Int) -> Bool {
+        guard captured >= 12 else { return false }
+        let tci = packet.load(fromByteOffset: offsetVLANTCI, as: UInt16.self)
+        let tpid: UInt16 =
+            status & statusVLANTPIDValid != 0
+            ? packet.load(fromByteOffset: offsetVLANTPID, as: UInt16.self) : 0x8100
+        let tagged = frame - 4
+        tagged.copyMemory(from: frame, byteCount: 12)
+        tagged.storeBytes(of: tpid.bigEndian, toByteOffset: 12, as: UInt16.self)
+        tagged.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
+        return true
+    }
+
     /// The smallest `tp_mac` a packet may have: the kernel puts the frame after the header and a
     /// link-layer address (`TPACKET3_HDRLEN`), so VLAN reinsertion, which writes 4 bytes before
     /// the frame, never reaches the 48-byte header.
@@ -107,37 +136,34 @@ public enum BlockWalk {
         let count = Int(block.load(fromByteOffset: offsetNumPackets, as: UInt32.self))
         // Every offset the kernel wrote is checked against the block's used length before it is
         // followed, so a corrupted block (or a future kernel change) ends the walk instead of
-        // reading outside the block: the header must be aligned and fit, the frame (`tp_mac` + `tp_snaplen`)
-        // must lie inside, and `tp_next_offset` must step past this packet. A few compares a
-        // packet, on values already loaded.
+        // reading outside the block: the header must be aligned and fit, the frame (`tp_mac` +
+        // `tp_snaplen`) must lie inside and after the header, and `tp_next_offset` must step
+        // past this packet. The checks are arranged for the fewest instructions on the common
+        // path (issue 14: they were most of the plain ring's instructions per packet): alignment
+        // and "the header fits" are one compare (`headerSlot`), and a VLAN tag costs one test of
+        // the status word, the rest of its work out of line.
         let end = Int(block.load(fromByteOffset: offsetBlockLength, as: UInt32.self))
+        let lastHeaderSlot = end >= minimumMac ? UInt(end &- minimumMac) &>> 3 : 0
         var offset = Int(block.load(fromByteOffset: offsetFirstPacket, as: UInt32.self))
-        for _ in 0..<count {
-            guard offset & alignmentMask == 0, offset &+ minimumMac <= end else { break }
+        var left = end >= minimumMac ? count : 0
+        while left > 0 {
+            guard headerSlot(offset) <= lastHeaderSlot else { break }
             let packet = block + offset
-            let status = packet.load(fromByteOffset: offsetStatus, as: UInt32.self)
             var captured = Int(packet.load(fromByteOffset: offsetSnapLength, as: UInt32.self))
-            var wire = Int(packet.load(fromByteOffset: offsetLength, as: UInt32.self))
             let mac = Int(packet.load(fromByteOffset: offsetMac, as: UInt16.self))
             let extent = mac &+ captured
-            guard mac >= minimumMac, offset &+ extent <= end else { break }
+            guard offset &+ extent <= end, mac >= minimumMac else { break }
+            var wire = Int(packet.load(fromByteOffset: offsetLength, as: UInt32.self))
             var frame = packet + mac
-            if reinsertVLAN && status & statusVLANValid != 0 && captured >= 12 {
-                let tci = packet.load(fromByteOffset: offsetVLANTCI, as: UInt16.self)
-                let tpid: UInt16 =
-                    status & statusVLANTPIDValid != 0
-                    ? packet.load(fromByteOffset: offsetVLANTPID, as: UInt16.self) : 0x8100
+            let status = packet.load(fromByteOffset: offsetStatus, as: UInt32.self)
+            if reinsertVLAN && status & statusVLANValid != 0 && reinsertTag(packet: packet, status: status, frame: frame, captured: captured) {
                 frame -= 4
-                frame.copyMemory(from: frame + 4, byteCount: 12)
-                frame.storeBytes(of: tpid.bigEndian, toByteOffset: 12, as: UInt16.self)
-                frame.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
-                captured += 4
-                wire += 4
+                captured &+= 4
+                wire &+= 4
             }
-            if captured > snapLength { captured = snapLength }
             handler.handle(
                 Packet(
-                    bytes: UnsafeRawBufferPointer(start: frame, count: captured),
+                    bytes: UnsafeRawBufferPointer(start: frame, count: min(captured, snapLength)),
                     wireLength: wire,
                     seconds: packet.load(fromByteOffset: offsetSeconds, as: UInt32.self),
                     nanoseconds: packet.load(fromByteOffset: offsetNanoseconds, as: UInt32.self),
@@ -149,8 +175,9 @@ public enum BlockWalk {
             CWirecapLinux_prefetch(packet + 8 &* next)
             CWirecapLinux_prefetch(packet + (8 &* next &+ 64))
             // A step shorter than the packet (0 included) would walk over it again.
-            if next < extent { break }
+            guard next >= extent else { break }
             offset &+= next
+            left &-= 1
         }
         if blockDone { handler.blockDone(queue: queue) }
         return count

@@ -177,6 +177,7 @@ public final class CaptureEngine: Sendable {
     private static func joinFanout(_ rings: [RxRing], configuration: CaptureConfiguration) throws(CaptureError) -> UInt16 {
         let mode = configuration.fanout.kernelType
         let flags: PacketSocket.FanoutFlags = configuration.rollover ? [.rollover] : []
+        if rings.count == 1 { return 0 }
         do throws(SystemError) {
             try rings[0].socket.joinFanout(group: 0, mode: mode, flags: flags.union(.uniqueID))
             let group = try rings[0].socket.fanoutGroup()

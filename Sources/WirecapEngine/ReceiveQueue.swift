@@ -78,11 +78,14 @@ package final class ReceiveQueue: Sendable {
         // when it comes round the ring, nor sleep in a poll that a lent block keeps readable.
         let loans = exchange?.loans(of: self.index)
         var waitingAtLoan = false
-        // With loans the thread sleeps in epoll with the ring edge-triggered (woken once per
-        // retired block), since poll(2) finds the ring readable while a lent block precedes the
-        // kernel's. Without epoll, no loans.
-        let sleeper = loans == nil ? nil : RingSleeper(ring: ring.fd, wake: control.wakeFD, returned: loans!.returned.descriptor)
+        // The thread sleeps in epoll with the ring edge-triggered (woken once per retired block):
+        // cheaper per sleep than poll(2) on two descriptors, and with loans the only way, since
+        // poll finds the ring readable while a lent block precedes the kernel's. Without epoll
+        // (it cannot be set up), poll, and no loans.
+        let sleeper = RingSleeper(ring: ring.fd, wake: control.wakeFD, returned: loans?.returned.descriptor)
         if let loans, sleeper == nil { loans.disable() }
+        // The sleeper stays alive to the end of the loop (its stopWaking is called in the drain).
+        let sleep = sleeper?.descriptors
 
         while true {
             let block = ring.block(index)
@@ -183,9 +186,9 @@ package final class ReceiveQueue: Sendable {
             }
             fds.0.revents = 0
             fds.1.revents = 0
-            if let sleeper {
+            if let sleep {
                 // The epoll sleep reports a socket error as poll would: the same handling below.
-                if sleeper.sleep(milliseconds: 1000) { fds.0.revents = Int16(POLLERR) }
+                if sleep.sleep(milliseconds: 1000) { fds.0.revents = Int16(POLLERR) }
             } else {
                 withUnsafeMutablePointer(to: &fds) { pair in
                     pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }

@@ -82,7 +82,7 @@ struct HybridPoolTests {
         // The ring block can be overwritten now: the copy stays intact.
         ring.block(0).initializeMemory(as: UInt8.self, repeating: 0xee, count: ring.size)
         var handler = RecordingHandler()
-        BlockWalk.walk(block: kept.block, queue: 0, snapLength: 65535, reinsertVLAN: false, handler: &handler)
+        _ = BlockWalk.walk(block: kept.block, queue: 0, snapLength: 65535, reinsertVLAN: false, handler: &handler)
         #expect(handler.seen.map(\.bytes) == ring.frames[0].map(\.bytes))
         #expect(exchange.pools[0].snapshot().free == 7, "the copy stays out of the pool while kept")
         kept.recycle()

@@ -11,6 +11,7 @@
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <linux/filter.h>
+#include <sys/epoll.h>
 
 // Byte offsets into TPACKET_V3 structures. The block walk reads fields at these offsets so that
 // the hot loop is plain loads that Swift can inline, and so that synthetic test blocks are laid
@@ -107,14 +108,24 @@ int CWirecapLinux_wait_stop_signal(int timeout_ms);
 // that asks for a stop): returns the signal number, -1 for the descriptor, 0 on timeout.
 // fd < 0: the signals alone.
 int CWirecapLinux_wait_stop_signal_or_readable(int fd, int timeout_ms);
-// epoll for the pool's capture threads, which must sleep on the ring edge-triggered: poll(2)
-// reports a ring readable while the block before the kernel's is held, and a lent block is.
+// epoll for the capture threads, which sleep on the ring edge-triggered: poll(2) reports a ring
+// readable while the block before the kernel's is held, and a lent block is.
 // Tags 0..15 name the descriptors; the wait returns a bit per readable tag, and bit tag + 16
-// for an error or hang-up on it (0: time-out or interrupted).
+// for an error or hang-up on it (0: time-out or interrupted). The wait is inline: it runs once
+// per retired block, right after a wake-up, when every code page it touches is cold.
 int CWirecapLinux_epoll_create(void);
 int CWirecapLinux_epoll_add(int epfd, int fd, int edge_triggered, unsigned tag);
 int CWirecapLinux_epoll_remove(int epfd, int fd);
-unsigned CWirecapLinux_epoll_wait(int epfd, int timeout_ms);
+static inline unsigned CWirecapLinux_epoll_wait(int epfd, int timeout_ms) {
+    struct epoll_event events[4];
+    int n = epoll_wait(epfd, events, 4, timeout_ms);
+    unsigned ready = 0;
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.u32 < 16) ready |= 1u << events[i].data.u32;
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) ready |= 1u << (events[i].data.u32 + 16);
+    }
+    return ready;
+}
 double CWirecapLinux_thread_cpu_seconds(void);
 // Privileges. Keeps only the capabilities in `keep` (bit n: capability n) in the calling
 // thread's effective and permitted sets (threads it starts afterwards inherit them), clears
