@@ -87,7 +87,7 @@ package struct ExperimentRunner {
         let engine: EngineRun =
             switch point.setup.engine {
             case .libpcap: try LibpcapRun(point: point, sandbox: sandbox, ledger: ledger)
-            case .facade: try FacadeRun(point: point, sandbox: sandbox, ledger: ledger)
+            case .facade, .facadeOffload: try FacadeRun(point: point, sandbox: sandbox, ledger: ledger)
             default: try WirecapRun(point: point, sandbox: sandbox, ledger: ledger)
             }
         let report: FrameSender.Report

@@ -33,6 +33,7 @@ final class FacadeRun: EngineRun, @unchecked Sendable {
         options.bufferSize = setup.blockSize * setup.blockCount
         options.poolChunks = setup.poolChunks
         options.timeoutMilliseconds = 8
+        if setup.engine == .facadeOffload { options.offloadThreshold = setup.threshold }
         let interface = sandbox.receiverInterface
         handle = try sandbox.receiver.run { try PcapHandle.openLive(device: interface, options: options) }
         let readers = Readers(count: handle.queues.count)

@@ -126,6 +126,7 @@ package struct Plotter {
         case .basic: p.scenario == .burst ? "basic R=\(p.setup.poolChunks)" : "basic"
         case .facade: p.scenario == .burst ? "facade R=\(p.setup.poolChunks)" : "facade"
         case .advanced: "adv T=\(ExperimentPoint.format(p.setup.threshold))"
+        case .facadeOffload: "facade T=\(ExperimentPoint.format(p.setup.threshold))"
         case .bridge: "bridge"
         case .netsniff: "netsniff-ng"
         case .fwdPlain: "fwd plain R=\(p.setup.poolChunks)"
