@@ -24,7 +24,7 @@ final class FacadeRun: EngineRun, @unchecked Sendable {
         init(count: Int) { cpuSeconds = Mutex(Array(repeating: 0, count: count)) }
     }
 
-    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger) throws {
+    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger, order: FlowOrder) throws {
         let setup = point.setup
         var options = PcapHandle.LiveOptions()
         options.queues = setup.queues
@@ -43,7 +43,7 @@ final class FacadeRun: EngineRun, @unchecked Sendable {
         let placement = CPUPlacement(queues: handle.queues.count)
         do {
             for (queue, reader) in handle.queues.enumerated() {
-                let box = UncheckedBox((reader, point.handler(ledger: ledger, queue: queue)))
+                let box = UncheckedBox((reader, point.handler(ledger: ledger, order: order, queue: queue)))
                 threads.append(
                     try PinnedThread.spawn(cpu: placement.cpus[queue]) {
                         var (reader, handler) = box.value
