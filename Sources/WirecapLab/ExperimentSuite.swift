@@ -48,7 +48,7 @@ package struct ExperimentSuite: Sendable {
                 for s in setups {
                     points.append(
                         ExperimentPoint(
-                            scenario: .imbalance, variable: "T", value: s.engine == .advanced ? s.threshold : 0,
+                            scenario: .imbalance, variable: "T", value: s.engine == .advanced || s.engine == .facadeOffload ? s.threshold : 0,
                             series: "elephant=\(share)%", setup: s, traffic: traffic, workNanoseconds: 7_000, workMode: workMode.rawValue))
                 }
             }

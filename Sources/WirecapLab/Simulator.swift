@@ -116,6 +116,52 @@ package struct Simulator {
         return all
     }
 
+    /// Series names of the WireCAP figures, which the plots and tables keep apart.
+    package static let rxmSeries = "RxM"
+    package static let thresholdSeries = "T sweep"
+
+    /// WireCAP's two figures, by name, on the model. Drop rate against R x M (pool chunks times
+    /// chunk size) at a fixed burst: the default suite's burst (300,000 frames sent flat out into
+    /// one queue with 5 us of work, a 4 MiB ring), at `senderRate`, for chunks of 64 KiB, 256 KiB
+    /// and 1 MiB. Drop rate against T for several imbalances: the imbalance scenario's two queues
+    /// (250,000 frames/s, 7 us, 4 MiB ring and 16 chunks of 256 KiB a queue), an elephant of 50,
+    /// 70 or 90 % of the frames, T from 0.1 to 1 (at 1 a backlog never passes T: no offloading),
+    /// each run 2 s, long enough for the basic mode's buffer to fill several times over.
+    package static func wirecapFigurePoints(senderRate: Double, quick: Bool) -> [ExperimentPoint] {
+        var points: [ExperimentPoint] = []
+        let burst = Traffic(packets: quick ? 30_000 : 300_000, rate: nil, flows: 64, size: 64)
+        for chunk in quick ? [256 << 10] : [64 << 10, 256 << 10, 1 << 20] {
+            for r in quick ? [0, 16, 64] : [0, 4, 8, 16, 32, 64, 128, 256] {
+                let setup = EngineSetup(
+                    engine: r == 0 ? .fanout : .basic, queues: 1, blockSize: chunk, blockCount: (4 << 20) / chunk, poolChunks: r, threshold: 0.5)
+                points.append(
+                    ExperimentPoint(
+                        scenario: .burst, variable: "R", value: Double(r), series: "\(rxmSeries) M=\(chunk >> 10)KiB", setup: setup, traffic: burst,
+                        workNanoseconds: 5_000, workMode: "model"))
+            }
+        }
+        for share in quick ? [90] : [50, 70, 90] {
+            let traffic = Traffic(packets: quick ? 100_000 : 500_000, rate: 250_000, flows: 64, size: 64, elephantPercent: share)
+            for t in quick ? [0.5, 1.0] : [0.1, 0.25, 0.5, 0.75, 0.9, 1.0] {
+                let setup = EngineSetup(engine: .advanced, queues: 2, blockSize: 256 << 10, blockCount: 16, poolChunks: 16, threshold: t)
+                points.append(
+                    ExperimentPoint(
+                        scenario: .imbalance, variable: "T", value: t, series: "\(thresholdSeries) elephant=\(share)%", setup: setup, traffic: traffic,
+                        workNanoseconds: 7_000, workMode: "model"))
+            }
+        }
+        return points
+    }
+
+    /// The WireCAP figures' points, run; the burst at the sender rate measured in the default
+    /// suite's 300,000-frame burst when there is one, else 800,000 frames/s.
+    package static func wirecapFigures(measured: [PointResult], quick: Bool) -> [PointResult] {
+        let rates = measured.filter { !$0.simulated && $0.point.scenario == .burst && $0.point.traffic.packets >= 300_000 }
+            .flatMap(\.runs).filter { $0.sendSeconds > 0 }.map { Double($0.offered) / $0.sendSeconds }
+        let machine = Machine(senderRate: rates.isEmpty ? 800_000 : Spread(rates).median)
+        return runAll(wirecapFigurePoints(senderRate: machine.senderRate, quick: quick).map { ($0, machine) })
+    }
+
     // MARK: the model
 
     private enum BlockState: UInt8 { case free, filling, retired, held }

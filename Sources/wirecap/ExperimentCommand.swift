@@ -111,7 +111,7 @@ struct ExperimentCommand: ParsableCommand {
         }
         if simulate || modelOnly {
             printError("running the discrete-event model of a 16-queue machine...")
-            points += Simulator.bigMachine(quick: quick)
+            points += Simulator.bigMachine(quick: quick) + Simulator.wirecapFigures(measured: points, quick: quick)
         }
         let formatter = ISO8601DateFormatter()
         var host = [CChar](repeating: 0, count: 256)

@@ -35,15 +35,15 @@ extension SandboxSuites {
             let simulatedPoints = results.points.filter(\.simulated).count
             #expect(simulatedPoints > 0, "--simulate adds the model's points")
             // Per-flow order from the sequence numbers: engines that keep a flow on one thread in
-            // capture order reorder nothing; the facade with offloading is told every chunk's
-            // owner and sequence, and restoring by them leaves nothing out of order.
+            // capture order reorder nothing; the facade's readers are told every chunk's owner and
+            // sequence, and restoring by them leaves nothing out of order, with offloading too.
             for point in measured where point.point.traffic.tracePath == nil {
                 for run in point.runs {
                     #expect(run.reordered != nil && run.secondHalf != nil, "\(point.point.label): sequence-numbered frames give order and halves")
                     if [.libpcap, .fanout, .basic, .facade].contains(point.point.setup.engine) {
                         #expect(run.reordered == 0, "\(point.point.label)")
                     }
-                    if point.point.setup.engine == .facadeOffload {
+                    if [.facade, .facadeOffload].contains(point.point.setup.engine) {
                         #expect(run.reorderedRestored == 0, "\(point.point.label): restored by chunk sequence")
                     } else {
                         #expect(run.reorderedRestored == nil, "\(point.point.label): the engine does not tell chunks' owners")
