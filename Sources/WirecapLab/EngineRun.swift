@@ -35,10 +35,10 @@ protocol EngineRun: AnyObject {
 final class WirecapRun: EngineRun {
     let engine: CaptureEngine
 
-    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger) throws {
+    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger, order: FlowOrder) throws {
         let configuration = point.setup.captureConfiguration(interface: sandbox.receiverInterface)
         engine = try sandbox.receiver.run { try CaptureEngine(configuration: configuration) }
-        try engine.start { point.handler(ledger: ledger, queue: $0) }
+        try engine.start { point.handler(ledger: ledger, order: order, queue: $0) }
     }
 
     func statistics() -> [QueueFigures] {

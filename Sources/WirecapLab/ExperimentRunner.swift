@@ -84,11 +84,12 @@ package struct ExperimentRunner {
         let ledger = SequenceLedger(
             expected: traceFrames == nil ? traffic.packets : 0, frames: frames, queues: point.setup.engine == .libpcap ? 1 : point.setup.queues,
             compareBytes: false)
+        let order = FlowOrder(frames: frames, expected: ledger.expected, slots: point.setup.engine == .libpcap ? 1 : point.setup.queues)
         let engine: EngineRun =
             switch point.setup.engine {
-            case .libpcap: try LibpcapRun(point: point, sandbox: sandbox, ledger: ledger)
-            case .facade: try FacadeRun(point: point, sandbox: sandbox, ledger: ledger)
-            default: try WirecapRun(point: point, sandbox: sandbox, ledger: ledger)
+            case .libpcap: try LibpcapRun(point: point, sandbox: sandbox, ledger: ledger, order: order)
+            case .facade, .facadeOffload: try FacadeRun(point: point, sandbox: sandbox, ledger: ledger, order: order)
+            default: try WirecapRun(point: point, sandbox: sandbox, ledger: ledger, order: order)
             }
         let report: FrameSender.Report
         if let traceFrames {
@@ -112,6 +113,9 @@ package struct ExperimentRunner {
         let conserved = queues.allSatisfy { $0.received == $0.processed + $0.deliveryDrops + $0.inFlight }
         return RunResult(
             offered: report.sent, refusedBySender: report.refused.values.reduce(0, +), queues: queues, cpuSeconds: engine.cpuSeconds,
-            sendSeconds: report.seconds, duplicated: verdict.duplicated, conserved: conserved)
+            sendSeconds: report.seconds, duplicated: verdict.duplicated, conserved: conserved,
+            // A replayed trace's frames carry no sequence numbers: no order or halves to measure.
+            secondHalf: traceFrames == nil ? order.secondHalf(sent: report.sent) : nil, reordered: traceFrames == nil ? order.reordered : nil,
+            reorderedRestored: traceFrames == nil ? order.reorderedAfterRestoring : nil)
     }
 }

@@ -42,10 +42,13 @@ package struct ExperimentSuite: Sendable {
                 let traffic = Traffic(packets: n(400_000), rate: 250_000, flows: 64, size: 64, elephantPercent: share)
                 var setups = [setup(.libpcap, queues: 2), setup(.fanout, queues: 2), setup(.rollover, queues: 2), setup(.basic, queues: 2)]
                 setups += (quick ? [0.5] : [0.25, 0.5, 0.75]).map { setup(.advanced, queues: 2, threshold: $0) }
+                // The facade with offloading: its readers are told each chunk's owner and sequence,
+                // so the reorder column has its "restored" figure here.
+                setups.append(setup(.facadeOffload, queues: 2, threshold: 0.5))
                 for s in setups {
                     points.append(
                         ExperimentPoint(
-                            scenario: .imbalance, variable: "T", value: s.engine == .advanced ? s.threshold : 0,
+                            scenario: .imbalance, variable: "T", value: s.engine == .advanced || s.engine == .facadeOffload ? s.threshold : 0,
                             series: "elephant=\(share)%", setup: s, traffic: traffic, workNanoseconds: 7_000, workMode: workMode.rawValue))
                 }
             }

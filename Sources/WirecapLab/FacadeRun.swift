@@ -24,7 +24,7 @@ final class FacadeRun: EngineRun, @unchecked Sendable {
         init(count: Int) { cpuSeconds = Mutex(Array(repeating: 0, count: count)) }
     }
 
-    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger) throws {
+    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger, order: FlowOrder) throws {
         let setup = point.setup
         var options = PcapHandle.LiveOptions()
         options.queues = setup.queues
@@ -33,6 +33,7 @@ final class FacadeRun: EngineRun, @unchecked Sendable {
         options.bufferSize = setup.blockSize * setup.blockCount
         options.poolChunks = setup.poolChunks
         options.timeoutMilliseconds = 8
+        if setup.engine == .facadeOffload { options.offloadThreshold = setup.threshold }
         let interface = sandbox.receiverInterface
         handle = try sandbox.receiver.run { try PcapHandle.openLive(device: interface, options: options) }
         let readers = Readers(count: handle.queues.count)
@@ -42,7 +43,7 @@ final class FacadeRun: EngineRun, @unchecked Sendable {
         let placement = CPUPlacement(queues: handle.queues.count)
         do {
             for (queue, reader) in handle.queues.enumerated() {
-                let box = UncheckedBox((reader, point.handler(ledger: ledger, queue: queue)))
+                let box = UncheckedBox((reader, point.handler(ledger: ledger, order: order, queue: queue)))
                 threads.append(
                     try PinnedThread.spawn(cpu: placement.cpus[queue]) {
                         var (reader, handler) = box.value

@@ -18,8 +18,9 @@ struct InspectedHandler<Inner: PacketHandler>: PacketHandler {
     mutating func blockDone(queue: Int) { inner.blockDone(queue: queue) }
 }
 
-/// What every engine of a run does per packet.
-typealias LabHandler = WorkingHandler<InspectedHandler<SequenceLedger.Handler>>
+/// What every engine of a run does per packet: the flow-order check as the thread takes the
+/// frame up, then the ledger, the inspection (ids) and the work.
+typealias LabHandler = FlowOrder.Handler<WorkingHandler<InspectedHandler<SequenceLedger.Handler>>>
 
 extension ExperimentPoint {
     /// The work mode of the ids scenario: no synthetic work, the inspector instead.
@@ -33,8 +34,8 @@ extension ExperimentPoint {
         "eval(", "hex:deadbeef", "hex:90909090", "root", "admin",
     ]
 
-    func handler(ledger: SequenceLedger, queue: Int) -> LabHandler {
+    func handler(ledger: SequenceLedger, order: FlowOrder, queue: Int) -> LabHandler {
         let inspector = workMode == Self.idsWorkMode ? Inspector(signatures: Self.idsSignatures.map { try! Signature(parsing: $0) }) : nil
-        return WorkingHandler(InspectedHandler(inner: ledger.handler(queue: queue), inspector: inspector), work: work)
+        return order.handler(slot: queue, inner: WorkingHandler(InspectedHandler(inner: ledger.handler(queue: queue), inspector: inspector), work: work))
     }
 }

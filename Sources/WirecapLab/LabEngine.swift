@@ -16,6 +16,10 @@ package enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
     /// reader per queue (`handle.queues[i]`), each read by a thread of its own with `dispatch`, as
     /// a multi-threaded IDS written for libpcap reads it.
     case facade
+    /// The facade with buddy offloading (`LiveOptions.offloadThreshold`): each reader is told
+    /// every chunk's owner and sequence number (`chunkBegins`), so the order of each flow can be
+    /// restored per owner by chunk sequence; the lab measures the reordering with and without.
+    case facadeOffload
     // The forwarders of the fwd scenario (sender -> forwarder -> sink), all on the same traffic.
     /// The kernel's bridge between IN and OUT: no user space, the ceiling.
     case bridge
@@ -43,6 +47,7 @@ package enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
         case .basic: "wirecap basic"
         case .advanced: "wirecap advanced"
         case .facade: "wirecap pcap facade"
+        case .facadeOffload: "wirecap pcap facade, offloading"
         case .bridge: "kernel bridge"
         case .netsniff: "netsniff-ng"
         case .fwdPlain: "wirecap fwd plain"
@@ -52,7 +57,7 @@ package enum LabEngine: String, CaseIterable, Sendable, Codable, Comparable {
     }
 
     /// Whether the engine buffers in a ring-buffer pool behind its rings.
-    package var usesPool: Bool { self == .basic || self == .advanced || self == .facade || self == .fwdPlain || self == .fwdPool || self == .fwdOffload }
+    package var usesPool: Bool { self == .basic || self == .advanced || self == .facade || self == .facadeOffload || self == .fwdPlain || self == .fwdPool || self == .fwdOffload }
 
     package static func < (a: LabEngine, b: LabEngine) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!

@@ -30,7 +30,7 @@ final class LibpcapRun: EngineRun, @unchecked Sendable {
         init(handler: LabHandler) { self.handler = handler }
     }
 
-    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger) throws {
+    init(point: ExperimentPoint, sandbox: Sandbox, ledger: SequenceLedger, order: FlowOrder) throws {
         let setup = point.setup
         let interface = sandbox.receiverInterface
         let bufferBytes = setup.blockSize * setup.blockCount
@@ -51,7 +51,7 @@ final class LibpcapRun: EngineRun, @unchecked Sendable {
             }
             return p
         }
-        context = Context(handler: point.handler(ledger: ledger, queue: 0))
+        context = Context(handler: point.handler(ledger: ledger, order: order, queue: 0))
         let handle = self.handle
         let context = self.context
         let box = UncheckedBox((handle, context))

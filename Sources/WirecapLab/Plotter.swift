@@ -20,9 +20,16 @@ package struct Plotter {
             throw LabError.gnuplotMissing
         }
         var written: [String] = []
+        let figures = results.filter { Self.isWirecapFigure($0.point) }
         let measured = results.filter { !$0.simulated }
-        let big = results.filter { $0.simulated && $0.point.setup.queues >= 16 }
-        let modelHere = results.filter { $0.simulated && $0.point.setup.queues < 16 }
+        let big = results.filter { $0.simulated && $0.point.setup.queues >= 16 && !Self.isWirecapFigure($0.point) }
+        let modelHere = results.filter { $0.simulated && $0.point.setup.queues < 16 && !Self.isWirecapFigure($0.point) }
+        if let name = try rxm(figures.filter { $0.point.series.hasPrefix(Simulator.rxmSeries) }, measured: measured, file: "wirecap-drop-vs-RxM", gnuplot: gnuplot) {
+            written.append(name)
+        }
+        if let name = try thresholds(figures.filter { $0.point.series.hasPrefix(Simulator.thresholdSeries) }, measured: measured, file: "wirecap-drop-vs-T", gnuplot: gnuplot) {
+            written.append(name)
+        }
         for source in [("", measured), ("simulated-", modelHere), ("big-machine-", big)] where !source.1.isEmpty {
             if let name = try clustered(
                 source.1.filter { $0.point.scenario == .burst }, file: "\(source.0)burst-drop-rate-vs-pool", gnuplot: gnuplot,
@@ -118,6 +125,107 @@ package struct Plotter {
         return try draw(file: file, data: data, script: script, gnuplot: gnuplot)
     }
 
+    /// The model's sweeps for WireCAP's two figures (`Simulator.wirecapFigurePoints`).
+    static func isWirecapFigure(_ p: ExperimentPoint) -> Bool {
+        p.series.hasPrefix(Simulator.rxmSeries) || p.series.hasPrefix(Simulator.thresholdSeries)
+    }
+
+    /// WireCAP's figure of drop rate against R x M at a fixed burst: the model, one line per chunk
+    /// size M; the shape the paper's argument predicts (a fluid bound: what neither the buffer nor
+    /// the worker during the burst can take is lost, so the drop rate falls linearly with R x M
+    /// and is 0 once the pool holds the burst's excess); and the sandbox's measured burst points
+    /// of the same length, where the run has them.
+    func rxm(_ points: [PointResult], measured: [PointResult], file: String, gnuplot: String) throws -> String? {
+        guard let first = points.first else { return nil }
+        var sizes: [Int] = []
+        for p in points where !sizes.contains(p.point.setup.blockSize) { sizes.append(p.point.setup.blockSize) }
+        func mebibytes(_ p: ExperimentPoint) -> Double { Double(p.setup.engine.usesPool ? p.setup.poolChunks * p.setup.blockSize : 0) / Double(1 << 20) }
+        var data = ""
+        var plots: [String] = []
+        for (i, size) in sizes.enumerated() {
+            data += "# model, M = \(size >> 10) KiB: R x M (MiB), drop %\n"
+            for p in points.filter({ $0.point.setup.blockSize == size }).sorted(by: { $0.point.value < $1.point.value }) {
+                data += String(format: "%.3f %.3f\n", mebibytes(p.point), p.dropRate.median * 100)
+            }
+            data += "\n\n"
+            plots.append("'\(file).dat' index \(i) using 1:2 with linespoints title \"model, M = \(size >> 10) KiB\"")
+        }
+        // The fluid bound, for the middle chunk size.
+        let shape = points.filter { $0.point.setup.blockSize == sizes[sizes.count / 2] }.sorted { $0.point.value < $1.point.value }
+        data += "# the paper's shape (fluid bound): R x M (MiB), drop %\n"
+        for p in shape {
+            let regime = p.regime
+            let frames = Double(p.point.traffic.packets)
+            let lost = max(0, frames - Double(p.point.setup.bufferFrames(frameSize: p.point.traffic.size)) - regime.duration * (regime.capacity ?? 0))
+            data += String(format: "%.3f %.3f\n", mebibytes(p.point), lost / frames * 100)
+        }
+        data += "\n\n"
+        plots.append("'\(file).dat' index \(sizes.count) using 1:2 with lines dashtype 2 lw 2 title \"expected shape (fluid bound)\"")
+        let sandbox = measured.filter { $0.point.scenario == .burst && $0.point.traffic.packets == first.point.traffic.packets && $0.point.setup.engine != .libpcap && $0.point.setup.engine != .facade }
+        if !sandbox.isEmpty {
+            data += "# measured in the sandbox: R x M (MiB), drop % median, min, max\n"
+            for p in sandbox.sorted(by: { $0.point.value < $1.point.value }) {
+                data += String(format: "%.3f %.3f %.3f %.3f\n", mebibytes(p.point), p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100)
+            }
+            data += "\n\n"
+            plots.append("'\(file).dat' index \(sizes.count + 1) using 1:2:3:4 with yerrorbars pt 7 ps 1.5 title \"measured (sandbox, M = 256 KiB)\"")
+        }
+        let t = first.point.traffic
+        let script = """
+            set terminal pngcairo size 900,460 font ",10"
+            set output '\(file).png'
+            set title "Drop rate against R x M at a fixed burst (\(t.packets) frames flat out, \(first.point.workNanoseconds / 1000) us a packet, 4 MiB ring)"
+            set xlabel "pool R x M (MiB)"
+            set ylabel "frames not processed (%)"
+            set yrange [-2:105]
+            set key top right
+            plot \(plots.joined(separator: ", "))
+            """
+        return try draw(file: file, data: data, script: script, gnuplot: gnuplot)
+    }
+
+    /// WireCAP's figure of drop rate against the offload threshold T, one line per imbalance
+    /// (the model), with the sandbox's advanced-mode points where the run has them.
+    func thresholds(_ points: [PointResult], measured: [PointResult], file: String, gnuplot: String) throws -> String? {
+        guard let first = points.first else { return nil }
+        var series: [String] = []
+        for p in points where !series.contains(p.point.series) { series.append(p.point.series) }
+        var data = ""
+        var plots: [String] = []
+        for (i, name) in series.enumerated() {
+            data += "# model, \(name): T, drop %\n"
+            for p in points.filter({ $0.point.series == name }).sorted(by: { $0.point.value < $1.point.value }) {
+                data += String(format: "%.3f %.3f\n", p.point.value, p.dropRate.median * 100)
+            }
+            data += "\n\n"
+            plots.append("'\(file).dat' index \(i) using 1:2 with linespoints title \"model, \(name.replacingOccurrences(of: Simulator.thresholdSeries + " ", with: ""))\"")
+        }
+        let sandbox = measured.filter { $0.point.scenario == .imbalance && $0.point.setup.engine == .advanced }
+        var index = series.count
+        for share in Set(sandbox.map(\.point.traffic.elephantPercent)).sorted() {
+            data += "# measured in the sandbox, elephant \(share) %: T, drop % median, min, max\n"
+            for p in sandbox.filter({ $0.point.traffic.elephantPercent == share }).sorted(by: { $0.point.value < $1.point.value }) {
+                data += String(format: "%.3f %.3f %.3f %.3f\n", p.point.value, p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100)
+            }
+            data += "\n\n"
+            plots.append("'\(file).dat' index \(index) using 1:2:3:4 with yerrorbars pt 7 ps 1.5 title \"measured, elephant=\(share)%\"")
+            index += 1
+        }
+        let t = first.point.traffic
+        let script = """
+            set terminal pngcairo size 900,460 font ",10"
+            set output '\(file).png'
+            set title "Drop rate against offload threshold T (2 queues, \(Int(t.rate ?? 0) / 1000) kframes/s, \(first.point.workNanoseconds / 1000) us a packet, R = \(first.point.setup.poolChunks))"
+            set xlabel "T (share of the pool a backlog may reach before chunks go to a buddy; 1: never)"
+            set ylabel "frames not processed (%)"
+            set yrange [-2:105]
+            set xrange [0:1.05]
+            set key top left
+            plot \(plots.joined(separator: ", "))
+            """
+        return try draw(file: file, data: data, script: script, gnuplot: gnuplot)
+    }
+
     static func shortName(_ p: ExperimentPoint) -> String {
         switch p.setup.engine {
         case .libpcap: "libpcap"
@@ -126,6 +234,7 @@ package struct Plotter {
         case .basic: p.scenario == .burst ? "basic R=\(p.setup.poolChunks)" : "basic"
         case .facade: p.scenario == .burst ? "facade R=\(p.setup.poolChunks)" : "facade"
         case .advanced: "adv T=\(ExperimentPoint.format(p.setup.threshold))"
+        case .facadeOffload: "facade T=\(ExperimentPoint.format(p.setup.threshold))"
         case .bridge: "bridge"
         case .netsniff: "netsniff-ng"
         case .fwdPlain: "fwd plain R=\(p.setup.poolChunks)"
@@ -204,20 +313,28 @@ package struct Plotter {
     /// Lines of the median drop rate against the swept work per packet, one per engine.
     func lines(_ points: [PointResult], file: String, gnuplot: String) throws -> String? {
         guard !points.isEmpty else { return nil }
-        let engines = LabEngine.capture.filter { e in points.contains { $0.point.setup.engine == e } }
+        // One line per engine and series (the 16-queue model has a burst and a sustained series).
+        var series: [String] = []
+        for p in points where !series.contains(p.point.series) { series.append(p.point.series) }
+        var lines: [(LabEngine, String)] = []
+        for s in series {
+            for e in LabEngine.allCases where points.contains(where: { $0.point.setup.engine == e && $0.point.series == s }) { lines.append((e, s)) }
+        }
         var data = ""
-        for e in engines {
-            data += "# \(e.title)\n"
-            for p in points.filter({ $0.point.setup.engine == e }).sorted(by: { $0.point.value < $1.point.value }) {
+        for (e, s) in lines {
+            data += "# \(e.title), \(s)\n"
+            for p in points.filter({ $0.point.setup.engine == e && $0.point.series == s }).sorted(by: { $0.point.value < $1.point.value }) {
                 data += String(format: "%.3f %.3f %.3f %.3f\n", p.point.value / 1000, p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100)
             }
             data += "\n\n"
         }
-        let plots = engines.enumerated().map { i, e in "'\(file).dat' index \(i) using 1:2:3:4 with yerrorlines title \"\(e.title)\"" }
+        let plots = lines.enumerated().map { i, line in
+            "'\(file).dat' index \(i) using 1:2:3:4 with yerrorlines title \"\(line.0.title)\(series.count > 1 ? ", " + line.1 : "")\""
+        }
         let script = """
             set terminal pngcairo size 900,460 font ",10"
             set output '\(file).png'
-            set title "Load: drop rate against work per packet (\(points[0].point.series), \(points[0].point.workMode) mode)"
+            set title "Load: drop rate against work per packet (\(series.joined(separator: "; ")), \(points[0].point.workMode) mode)"
             set xlabel "work per packet x (us)"
             set ylabel "frames not processed (%)"
             set yrange [-2:105]

@@ -14,6 +14,17 @@ package struct RunResult: Sendable, Codable, Equatable {
     /// sink received, `queues` are the forwarder's own counts where it reports them, and
     /// `cpuSeconds` is the forwarder process's CPU time.
     package var forward: ForwardFigures? = nil
+    /// The second half of the run by sequence number (frames are sent in sequence order): frames
+    /// offered and frames the handler never processed. For a sustained point this is the steady
+    /// state, the buffers' first fill being in the first half. nil where frames carry no sequence
+    /// number (a replayed trace).
+    package var secondHalf: HalfFigures? = nil
+    /// Frames of a flow processed after a later frame of the same flow (FlowOrder), in the order
+    /// the handlers ran; nil where frames carry no sequence number, or in the model.
+    package var reordered: Int? = nil
+    /// The same after restoring each owner queue's order by chunk sequence, as a reader told
+    /// every chunk's owner and sequence (`chunkBegins`) can: nil for engines that do not tell.
+    package var reorderedRestored: Int? = nil
 
     /// Frames the handler processed; in the fwd scenario, numbered frames delivered at the sink.
     package var processed: UInt64 { forward.map { UInt64($0.delivered) } ?? queues.reduce(0) { $0 + $1.processed } }
@@ -22,6 +33,36 @@ package struct RunResult: Sendable, Codable, Equatable {
     /// Share of offered frames the handler never processed.
     package var dropRate: Double { offered > 0 ? max(0, Double(offered) - Double(processed)) / Double(offered) : 0 }
     package var cpuNanosecondsPerPacket: Double { processed > 0 ? cpuSeconds / Double(processed) * 1e9 : 0 }
+
+    package init(
+        offered: Int, refusedBySender: Int, queues: [QueueFigures], cpuSeconds: Double, sendSeconds: Double, duplicated: Int, conserved: Bool,
+        forward: ForwardFigures? = nil, secondHalf: HalfFigures? = nil, reordered: Int? = nil, reorderedRestored: Int? = nil
+    ) {
+        self.offered = offered
+        self.refusedBySender = refusedBySender
+        self.queues = queues
+        self.cpuSeconds = cpuSeconds
+        self.sendSeconds = sendSeconds
+        self.duplicated = duplicated
+        self.conserved = conserved
+        self.forward = forward
+        self.secondHalf = secondHalf
+        self.reordered = reordered
+        self.reorderedRestored = reorderedRestored
+    }
+}
+
+/// Frames offered in a stretch of a run, and how many of them the handler never processed.
+package struct HalfFigures: Sendable, Codable, Equatable {
+    package var offered: Int
+    package var lost: Int
+
+    package init(offered: Int, lost: Int) {
+        self.offered = offered
+        self.lost = lost
+    }
+
+    package var lossRate: Double { offered > 0 ? Double(lost) / Double(offered) : 0 }
 }
 
 /// What one run of the fwd scenario measured: at the sender, at the sink, and of the forwarder.
@@ -203,6 +244,29 @@ package struct PointResult: Sendable, Codable, Equatable {
 }
 
 extension PointResult {
+    /// The loss over the second half of the runs (the steady state of a sustained point); nil
+    /// when no run has it.
+    package var secondHalfLoss: Spread? {
+        let values = runs.compactMap { $0.secondHalf?.lossRate }
+        return values.isEmpty ? nil : Spread(values)
+    }
+
+    package var reordered: Spread? {
+        let values = runs.compactMap { $0.reordered.map(Double.init) }
+        return values.isEmpty ? nil : Spread(values)
+    }
+
+    package var reorderedRestored: Spread? {
+        let values = runs.compactMap { $0.reorderedRestored.map(Double.init) }
+        return values.isEmpty ? nil : Spread(values)
+    }
+
+    /// What the point measures, with a flat-out sender at the rate its runs reached.
+    package var regime: Regime {
+        let rates = runs.filter { $0.sendSeconds > 0 }.map { Double($0.offered) / $0.sendSeconds }
+        return point.regime(senderRate: rates.isEmpty ? 800_000 : Spread(rates).median)
+    }
+
     /// The median and spread of one of the fwd scenario's figures over the runs that have it; nil
     /// when none has (a capture scenario, or the bridge's forwarder CPU).
     package func forwardSpread(_ figure: (ForwardFigures) -> Double?) -> Spread? {

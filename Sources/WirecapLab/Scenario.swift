@@ -76,7 +76,7 @@ package struct ExperimentPoint: Sendable, Codable, Equatable {
     package var label: String {
         var name = setup.engine.title
         if setup.engine.usesPool { name += " R=\(setup.poolChunks)" }
-        if setup.engine == .advanced || setup.engine == .fwdOffload { name += " T=\(setup.threshold)" }
+        if setup.engine == .advanced || setup.engine == .fwdOffload || setup.engine == .facadeOffload { name += " T=\(setup.threshold)" }
         return "\(scenario.rawValue) \(series) \(variable)=\(Self.format(value)): \(name)"
     }
 

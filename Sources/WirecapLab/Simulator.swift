@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import WirecapEngine
 
 /// A discrete-event model of the engines: TPACKET_V3 rings filled in ring order with a retire
@@ -32,10 +34,21 @@ package struct Simulator {
     /// The model of every measured point (traces aside), with the sender as fast as it was measured
     /// to be in that point's runs, so that the two can be compared.
     package static func model(of measured: [PointResult]) -> [PointResult] {
-        measured.filter { $0.point.traffic.tracePath == nil && !$0.simulated && Self.models($0.point.setup) }.map { m in
-            let senderRate = Spread(m.runs.map { $0.sendSeconds > 0 ? Double($0.offered) / $0.sendSeconds : 800_000 }).median
-            return PointResult(point: m.point, runs: [Simulator(point: m.point, machine: Machine(senderRate: senderRate)).run()], simulated: true)
+        runAll(
+            measured.filter { $0.point.traffic.tracePath == nil && !$0.simulated && Self.models($0.point.setup) }.map { m in
+                let senderRate = Spread(m.runs.map { $0.sendSeconds > 0 ? Double($0.offered) / $0.sendSeconds : 800_000 }).median
+                return (m.point, Machine(senderRate: senderRate))
+            })
+    }
+
+    /// Runs the model of every point, on every core (each run is independent), in the given order.
+    package static func runAll(_ jobs: [(ExperimentPoint, Machine)]) -> [PointResult] {
+        let results = Mutex<[PointResult?]>(Array(repeating: nil, count: jobs.count))
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            let result = PointResult(point: jobs[i].0, runs: [Simulator(point: jobs[i].0, machine: jobs[i].1).run()], simulated: true)
+            results.withLock { $0[i] = result }
         }
+        return results.withLock { $0.compactMap { $0 } }
     }
 
     /// Whether the model describes the setup: it gives every queue a worker of its own (the
@@ -44,33 +57,109 @@ package struct Simulator {
         !setup.engine.isForwarding
     }
 
-    /// A machine the size of the WireCAP paper's: 16 queues, 64-byte frames at 10GbE line rate
-    /// (14.88 Mpps, 0.93 Mpps a queue), 0.1 s of traffic, 4 MiB rings; an even load rising past
-    /// what 16 workers can do (x = 1.075 us is exactly their capacity), and one flow carrying 20 %
-    /// of the traffic.
+    /// Frames a sustained point offers at `rate`: enough for `Regime.sustainedFactor` (plus half)
+    /// times the longest fill time of the points' buffers at the excess rate, and at least
+    /// `minimumSeconds` of traffic.
+    package static func sustainedPackets(for points: [ExperimentPoint], rate: Double, minimumSeconds: Double) -> Int {
+        let fill = points.compactMap { $0.regime(senderRate: rate).fillSeconds }.max() ?? 0
+        return Int((max(minimumSeconds, fill * (Regime.sustainedFactor + 0.5)) * rate).rounded(.up))
+    }
+
+    /// The machine of the WireCAP paper's size: 16 queues, 64-byte frames at 10GbE line rate
+    /// (14.88 Mpps, 0.93 Mpps a queue), 4 MiB rings and 64 chunks of 256 KiB per queue; an even
+    /// load rising past what 16 workers can do (x = 1.075 us is exactly their capacity), and one
+    /// flow carrying 20 % of the traffic. Every setting twice: as a 100 ms burst (what the model
+    /// replayed before: it answers "does a 100 ms burst fit the buffers") and as a sustained
+    /// load that fills the largest buffer at least ten times over (it answers "does the machine
+    /// keep up"). --quick keeps the bursts at 2 us only, 20 ms long.
     package static func bigMachine(quick: Bool) -> [PointResult] {
-        let machine = Machine(senderRate: 14_880_000)
-        let packets = quick ? 300_000 : 1_488_000
-        var points: [ExperimentPoint] = []
-        func setup(_ engine: LabEngine, pool: Int = 64, threshold: Double = 0.5) -> EngineSetup {
-            EngineSetup(engine: engine, queues: 16, blockSize: 256 << 10, blockCount: 16, poolChunks: pool, threshold: threshold)
+        runAll(bigMachinePoints(quick: quick).map { ($0, bigMachineModel) })
+    }
+
+    /// 10GbE line rate for 64-byte frames.
+    package static let bigMachineModel = Machine(senderRate: 14_880_000)
+
+    /// The points of `bigMachine`, not yet run.
+    package static func bigMachinePoints(quick: Bool) -> [ExperimentPoint] {
+        let rate = bigMachineModel.senderRate
+        let engines: [LabEngine] = [.fanout, .rollover, .basic, .advanced]
+        func setup(_ engine: LabEngine) -> EngineSetup {
+            EngineSetup(engine: engine, queues: 16, blockSize: 256 << 10, blockCount: 16, poolChunks: 64, threshold: 0.5)
         }
-        for x in quick ? [1_600] : [1_000, 1_300, 1_600, 2_000] {
-            for engine in [LabEngine.fanout, .rollover, .basic, .advanced] {
-                points.append(
-                    ExperimentPoint(
-                        scenario: .load, variable: "x_ns", value: Double(x), series: "16q-14.88Mpps", setup: setup(engine),
-                        traffic: Traffic(packets: packets, rate: 14_880_000, flows: 4096, size: 64), workNanoseconds: x, workMode: "model"))
+        func points(x: Int, elephant: Int, packets: Int, series: String) -> [ExperimentPoint] {
+            engines.map { engine in
+                let traffic = Traffic(packets: packets, rate: rate, flows: 4096, size: 64, elephantPercent: elephant)
+                return elephant > 0
+                    ? ExperimentPoint(
+                        scenario: .imbalance, variable: "T", value: engine == .advanced ? 0.5 : 0, series: series, setup: setup(engine),
+                        traffic: traffic, workNanoseconds: x, workMode: "model")
+                    : ExperimentPoint(
+                        scenario: .load, variable: "x_ns", value: Double(x), series: series, setup: setup(engine), traffic: traffic,
+                        workNanoseconds: x, workMode: "model")
             }
         }
-        for engine in [LabEngine.fanout, .rollover, .basic, .advanced] {
-            points.append(
-                ExperimentPoint(
-                    scenario: .imbalance, variable: "T", value: engine == .advanced ? 0.5 : 0, series: "16q-elephant=20%",
-                    setup: setup(engine), traffic: Traffic(packets: packets, rate: 14_880_000, flows: 4096, size: 64, elephantPercent: 20),
-                    workNanoseconds: 900, workMode: "model"))
+        let burst = quick ? 297_600 : 1_488_000
+        let burstName = quick ? "20ms" : "100ms"
+        var all: [ExperimentPoint] = []
+        for x in quick ? [2_000] : [1_000, 1_300, 1_600, 2_000] {
+            all += points(x: x, elephant: 0, packets: burst, series: "16q burst \(burstName)")
+            if !quick {
+                let packets = sustainedPackets(for: points(x: x, elephant: 0, packets: 0, series: ""), rate: rate, minimumSeconds: 1)
+                all += points(x: x, elephant: 0, packets: packets, series: "16q sustained")
+            }
         }
-        return points.map { PointResult(point: $0, runs: [Simulator(point: $0, machine: machine).run()], simulated: true) }
+        if !quick {
+            all += points(x: 900, elephant: 20, packets: burst, series: "16q elephant=20% burst \(burstName)")
+            let packets = sustainedPackets(for: points(x: 900, elephant: 20, packets: 0, series: ""), rate: rate, minimumSeconds: 1)
+            all += points(x: 900, elephant: 20, packets: packets, series: "16q elephant=20% sustained")
+        }
+        return all
+    }
+
+    /// Series names of the WireCAP figures, which the plots and tables keep apart.
+    package static let rxmSeries = "RxM"
+    package static let thresholdSeries = "T sweep"
+
+    /// WireCAP's two figures, by name, on the model. Drop rate against R x M (pool chunks times
+    /// chunk size) at a fixed burst: the default suite's burst (300,000 frames sent flat out into
+    /// one queue with 5 us of work, a 4 MiB ring), at `senderRate`, for chunks of 64 KiB, 256 KiB
+    /// and 1 MiB. Drop rate against T for several imbalances: the imbalance scenario's two queues
+    /// (250,000 frames/s, 7 us, 4 MiB ring and 16 chunks of 256 KiB a queue), an elephant of 50,
+    /// 70 or 90 % of the frames, T from 0.1 to 1 (at 1 a backlog never passes T: no offloading),
+    /// each run 2 s, long enough for the basic mode's buffer to fill several times over.
+    package static func wirecapFigurePoints(senderRate: Double, quick: Bool) -> [ExperimentPoint] {
+        var points: [ExperimentPoint] = []
+        let burst = Traffic(packets: quick ? 30_000 : 300_000, rate: nil, flows: 64, size: 64)
+        for chunk in quick ? [256 << 10] : [64 << 10, 256 << 10, 1 << 20] {
+            for r in quick ? [0, 16, 64] : [0, 4, 8, 16, 32, 64, 128, 256] {
+                let setup = EngineSetup(
+                    engine: r == 0 ? .fanout : .basic, queues: 1, blockSize: chunk, blockCount: (4 << 20) / chunk, poolChunks: r, threshold: 0.5)
+                points.append(
+                    ExperimentPoint(
+                        scenario: .burst, variable: "R", value: Double(r), series: "\(rxmSeries) M=\(chunk >> 10)KiB", setup: setup, traffic: burst,
+                        workNanoseconds: 5_000, workMode: "model"))
+            }
+        }
+        for share in quick ? [90] : [50, 70, 90] {
+            let traffic = Traffic(packets: quick ? 100_000 : 500_000, rate: 250_000, flows: 64, size: 64, elephantPercent: share)
+            for t in quick ? [0.5, 1.0] : [0.1, 0.25, 0.5, 0.75, 0.9, 1.0] {
+                let setup = EngineSetup(engine: .advanced, queues: 2, blockSize: 256 << 10, blockCount: 16, poolChunks: 16, threshold: t)
+                points.append(
+                    ExperimentPoint(
+                        scenario: .imbalance, variable: "T", value: t, series: "\(thresholdSeries) elephant=\(share)%", setup: setup, traffic: traffic,
+                        workNanoseconds: 7_000, workMode: "model"))
+            }
+        }
+        return points
+    }
+
+    /// The WireCAP figures' points, run; the burst at the sender rate measured in the default
+    /// suite's 300,000-frame burst when there is one, else 800,000 frames/s.
+    package static func wirecapFigures(measured: [PointResult], quick: Bool) -> [PointResult] {
+        let rates = measured.filter { !$0.simulated && $0.point.scenario == .burst && $0.point.traffic.packets >= 300_000 }
+            .flatMap(\.runs).filter { $0.sendSeconds > 0 }.map { Double($0.offered) / $0.sendSeconds }
+        let machine = Machine(senderRate: rates.isEmpty ? 800_000 : Spread(rates).median)
+        return runAll(wirecapFigurePoints(senderRate: machine.senderRate, quick: quick).map { ($0, machine) })
     }
 
     // MARK: the model
@@ -103,15 +192,13 @@ package struct Simulator {
         // The facade is modelled as basic mode: its reader of queue i is basic's work thread i.
         let pooled = setup.engine.usesPool
         let queueCount = setup.engine == .libpcap ? 1 : setup.queues
-        // Packets per block: the TPACKET3 header and headroom (86 bytes before the frame), aligned to 16.
-        let perPacket = (86 + max(point.traffic.size, 60) + 15) & ~15
-        let perBlock = max(1, (setup.blockSize - 48) / perPacket)
+        let perBlock = setup.framesPerBlock(frameSize: point.traffic.size)
         var queues = (0..<queueCount).map { _ in
             Queue(
                 state: Array(repeating: .free, count: setup.blockCount), count: Array(repeating: 0, count: setup.blockCount),
                 serial: Array(repeating: 0, count: setup.blockCount), poolFree: pooled ? setup.poolChunks : 0)
         }
-        let policy = setup.engine == .advanced ? OffloadPolicy(threshold: setup.threshold, capacity: setup.poolChunks) : nil
+        let policy = setup.engine == .advanced || setup.engine == .facadeOffload ? OffloadPolicy(threshold: setup.threshold, capacity: setup.poolChunks) : nil
         var offloading = [Bool](repeating: false, count: queueCount)
         var backlogs = [Int](repeating: 0, count: queueCount)
         let members = Array(0..<queueCount)
@@ -127,6 +214,8 @@ package struct Simulator {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return Int((z ^ (z >> 31)) % UInt64(queueCount))
         }
+        // Looked up per packet: a long sustained run offers tens of millions of them.
+        let queueOfFlow = (0..<flows).map(queueOf)
 
         func startWorker(_ q: Int, now: Double) {
             guard !queues[q].busy else { return }
@@ -187,7 +276,8 @@ package struct Simulator {
             return queues[q].state[ahead] == .free || ahead == queues[q].active && queues[q].state[ahead] == .filling
         }
 
-        func kernelReceive(_ q: Int, now: Double) {
+        @discardableResult
+        func kernelReceive(_ q: Int, now: Double) -> Bool {
             let b = queues[q].active
             if queues[q].state[b] == .free {
                 queues[q].state[b] = .filling
@@ -197,11 +287,12 @@ package struct Simulator {
             }
             guard queues[q].state[b] == .filling else {
                 queues[q].captureDrops += 1
-                return
+                return false
             }
             queues[q].count[b] += 1
             queues[q].received += 1
             if queues[q].count[b] == perBlock { retire(q, b, now: now) }
+            return true
         }
 
         func handle(_ event: Event, at now: Double) {
@@ -223,18 +314,26 @@ package struct Simulator {
         }
 
         let total = point.traffic.packets
+        // Every frame the kernel accepts is processed in the end (the model drains), so the frames
+        // lost in the second half are the capture drops among its arrivals.
+        let half = total / 2
+        var lostInSecondHalf = 0
         for i in 0..<total {
             let now = Double(i) / rate
             while let next = heap.peekTime, next <= now, let (t, event) = heap.pop() { handle(event, at: t) }
             let flow = elephant > 0 ? (i % 100 < elephant ? 0 : 1 + i % max(flows - 1, 1)) : i % flows
-            var q = queueOf(flow)
+            var q = queueOfFlow[flow]
             if setup.engine == .rollover && !hasRoom(q) {
-                if let other = (1..<queueCount).map({ (q + $0) % queueCount }).first(where: hasRoom) {
+                // The first member after q with room (no array per packet: under a sustained
+                // overload every packet looks).
+                for step in 1..<max(queueCount, 1) where hasRoom((q + step) % queueCount) {
+                    let other = (q + step) % queueCount
                     queues[other].rolledIn += 1
                     q = other
+                    break
                 }
             }
-            kernelReceive(q, now: now)
+            if !kernelReceive(q, now: now) && i >= half { lostInSecondHalf += 1 }
         }
         while let (t, event) = heap.pop() { handle(event, at: t) }
 
@@ -246,7 +345,8 @@ package struct Simulator {
         }
         return RunResult(
             offered: total, refusedBySender: 0, queues: figures, cpuSeconds: 0, sendSeconds: Double(total) / rate, duplicated: 0,
-            conserved: figures.allSatisfy { $0.received == $0.processed + $0.inFlight })
+            conserved: figures.allSatisfy { $0.received == $0.processed + $0.inFlight },
+            secondHalf: HalfFigures(offered: total - half, lost: lostInSecondHalf))
     }
 }
 

@@ -18,8 +18,11 @@ struct ExperimentCommand: ParsableCommand {
             writes results.json, results.csv, report.md and PNG plots (gnuplot) into --out. Engines: libpcap, plain \
             fanout, kernel rollover, wirecap basic and advanced, and wirecap through its pcap facade (a PcapHandle with \
             a reader per queue, each on a thread of its own, pinned as basic's work threads). Needs root: it creates \
-            network namespaces; nothing leaves them. --simulate adds the same scenarios on a discrete-event model, and a \
-            16-queue 10GbE machine. --scenarios fwd compares forwarders (wirecap fwd plain, with the pool, with offloading; \
+            network namespaces; nothing leaves them. Every measured point with synthetic traffic is run again on the \
+            discrete-event model, and the report sets the two side by side; each point says whether it measures a burst (does \
+            it fit the buffers) or a sustained load (does the machine keep up), with the loss in the run's second half (the \
+            steady state of a sustained point) and per-flow reordering. --simulate adds the model of a 16-queue 10GbE \
+            machine, as bursts and as sustained loads; --model-only runs that alone. --scenarios fwd compares forwarders (wirecap fwd plain, with the pool, with offloading; \
             netsniff-ng when installed; the kernel bridge) through three namespaces: delivered rate, loss, CPU per frame, \
             reordering and one-way latency, flat out and at half rate (about 2 minutes).
             """)
@@ -42,10 +45,10 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "How the per-packet work is spent: sleep (no CPU; stands in for a core per queue) or spin.")
     var workMode: SyntheticWork.Mode = .sleep
 
-    @Flag(help: "Also run the scenarios on the discrete-event model, and the model of a 16-queue 10GbE machine.")
+    @Flag(help: "Also run the model of a 16-queue 10GbE machine (bursts and sustained loads; about 30 s).")
     var simulate = false
 
-    @Flag(help: "Only the model of a 16-queue 10GbE machine: no sandbox, no root needed.")
+    @Flag(help: "Only the model of a 16-queue 10GbE machine and the WireCAP figures: no sandbox, no root needed.")
     var modelOnly = false
 
     func optionProblem() -> String? {
@@ -101,9 +104,14 @@ struct ExperimentCommand: ParsableCommand {
             // The suite's configurations, not the flags: in the engine's own terms.
             throw fail(error.description)
         }
+        // The model of every measured point, always: the report's measured-vs-model table.
+        if !points.isEmpty {
+            printError("running the discrete-event model of the measured points...")
+            points += Simulator.model(of: points)
+        }
         if simulate || modelOnly {
-            printError("running the discrete-event model...")
-            points += Simulator.model(of: points) + Simulator.bigMachine(quick: quick)
+            printError("running the discrete-event model of a 16-queue machine...")
+            points += Simulator.bigMachine(quick: quick) + Simulator.wirecapFigures(measured: points, quick: quick)
         }
         let formatter = ISO8601DateFormatter()
         var host = [CChar](repeating: 0, count: 256)
@@ -126,7 +134,7 @@ struct ExperimentCommand: ParsableCommand {
         } catch {
             throw fail("cannot write results into \(out): \(error.localizedDescription) (choose a writable directory)")
         }
-        print(Self.summary(points.filter { !$0.simulated }))
+        print(Self.summary(points.filter { modelOnly ? $0.simulated : !$0.simulated }))
         print("wrote \(directory.path)/results.json, results.csv, report.md and \(plots.count) plots in \(Int(Date().timeIntervalSince(started))) s")
     }
 
@@ -141,13 +149,14 @@ struct ExperimentCommand: ParsableCommand {
 
     /// The short table printed at the end: per scenario and engine, the median drop rate.
     static func summary(_ points: [PointResult]) -> String {
-        var lines = ["", "scenario   series          setting                           drop rate (median, min-max)"]
+        var lines = ["", "scenario   series                      setting                           drop rate (median, min-max)  second half  measures"]
         for p in points {
             let setting = "\(p.point.variable)=\(p.point.value == p.point.value.rounded() ? String(Int(p.point.value)) : String(p.point.value)) \(p.point.setup.engine.title)"
             func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count) }
             var line =
-                pad(p.point.scenario.rawValue, 11) + pad(p.point.series, 16) + pad(setting, 34)
-                + String(format: "%6.2f %% (%.2f-%.2f)", p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100)
+                pad(p.point.scenario.rawValue, 11) + pad(p.point.series, 28) + pad(setting, 34)
+                + pad(String(format: "%6.2f %% (%.2f-%.2f)", p.dropRate.median * 100, p.dropRate.minimum * 100, p.dropRate.maximum * 100), 29)
+                + pad(p.secondHalfLoss.map { String(format: "%6.2f %%", $0.median * 100) } ?? "     -", 13) + p.regime.short
             // A forwarder's line also says how fast and how late the frames reached the sink.
             if let rate = p.forwardSpread({ $0.deliveredRate }), let p99 = p.forwardSpread({ $0.latencyP99Microseconds }) {
                 line += String(format: "  delivered %.0f/s, p99 latency %.0f us", rate.median, p99.median)

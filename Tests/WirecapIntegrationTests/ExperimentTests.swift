@@ -22,7 +22,7 @@ extension SandboxSuites {
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             let results = try decoder.decode(ExperimentResults.self, from: data)
             let measured = results.points.filter { !$0.simulated }
-            #expect(Set(measured.map(\.point.setup.engine)) == Set(LabEngine.capture), "every engine ran")
+            #expect(Set(measured.map(\.point.setup.engine)) == Set(LabEngine.capture + [.facadeOffload]), "every engine ran")
             #expect(Set(measured.map(\.point.scenario)).isSuperset(of: [.burst, .imbalance, .load, .ids]))
             for point in measured {
                 for run in point.runs {
@@ -34,6 +34,28 @@ extension SandboxSuites {
             }
             let simulatedPoints = results.points.filter(\.simulated).count
             #expect(simulatedPoints > 0, "--simulate adds the model's points")
+            // Per-flow order from the sequence numbers: engines that keep a flow on one thread in
+            // capture order reorder nothing; the facade's readers are told every chunk's owner and
+            // sequence, and restoring by them leaves nothing out of order, with offloading too.
+            for point in measured where point.point.traffic.tracePath == nil {
+                for run in point.runs {
+                    #expect(run.reordered != nil && run.secondHalf != nil, "\(point.point.label): sequence-numbered frames give order and halves")
+                    if [.libpcap, .fanout, .basic, .facade].contains(point.point.setup.engine) {
+                        #expect(run.reordered == 0, "\(point.point.label)")
+                    }
+                    if [.facade, .facadeOffload].contains(point.point.setup.engine) {
+                        #expect(run.reorderedRestored == 0, "\(point.point.label): restored by chunk sequence")
+                    } else {
+                        #expect(run.reorderedRestored == nil, "\(point.point.label): the engine does not tell chunks' owners")
+                    }
+                }
+            }
+            // Every measured point with synthetic traffic has its model, and the report sets them side by side.
+            let modelled = measured.filter { $0.point.traffic.tracePath == nil }
+            #expect(modelled.allSatisfy { m in results.points.contains { $0.simulated && $0.point == m.point } })
+            let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+            #expect(report.contains("## Model against measurement") && report.contains("| model - measured (points) |"))
+            #expect(report.contains("| measures |") && report.contains("| reordered (restored) |"))
             let csv = try String(contentsOf: out.appendingPathComponent("results.csv"), encoding: .utf8)
             #expect(csv.split(separator: "\n").count > measured.count, "a CSV row per point and queue")
             if Plotter.gnuplotPath != nil {
