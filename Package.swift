@@ -28,6 +28,8 @@ let package = Package(
         // A product only so that the fuzz package (Fuzz/, a package of its own) can check the
         // tools' option parsing; not an API for users.
         .library(name: "WirecapCommandLine", targets: ["WirecapCommandLine"]),
+        // The libpcap drop-in: LD_PRELOAD=libwirecap-pcap.so tcpdump -i wirecap:eth0 ...
+        .library(name: "wirecap-pcap", type: .dynamic, targets: ["WirecapPcapABI"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
         .executable(name: "wirecap-ids", targets: ["wirecap-ids"]),
         .executable(name: "wirecap-fwd", targets: ["wirecap-fwd"]),
@@ -61,6 +63,10 @@ let package = Package(
         .target(
             name: "WirecapPcap", dependencies: ["CWirecapPcap", "CWirecapLinux", "WirecapLinux", "WirecapEngine", "WirecapSavefile"],
             exclude: ["WirecapPcap.docc"]),
+        // The C-ABI libpcap library: the real libpcap reached through dlsym(RTLD_NEXT), and the
+        // table of which pcap_t pointers are wirecap's.
+        .target(name: "CWirecapPcapABI", dependencies: ["CWirecapPcap"]),
+        .target(name: "WirecapPcapABI", dependencies: ["CWirecapPcapABI", "WirecapPcap", "WirecapEngine"]),
         .target(name: "WirecapSandbox", dependencies: ["CWirecapLinux", "WirecapLinux", "WirecapEngine"]),
         .target(name: "WirecapTraffic", dependencies: ["CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapSandbox"]),
         .target(name: "WirecapIDS", dependencies: ["CWirecapLinux", "WirecapEngine"]),

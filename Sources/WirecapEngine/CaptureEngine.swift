@@ -17,6 +17,7 @@ public final class CaptureEngine: Sendable {
     public let configuration: CaptureConfiguration
     @usableFromInline package let queues: [ReceiveQueue]
     @usableFromInline package let control: CaptureControl
+    /// The kernel fanout group the queues joined; 0 for a single queue, which joins none.
     public let fanoutGroup: UInt16
     let logger: Logger
     @usableFromInline let threads = ThreadList()
@@ -172,11 +173,13 @@ public final class CaptureEngine: Sendable {
     }
 
     /// The first member asks the kernel for an unused group id (FLAG_UNIQUEID), the others join
-    /// it: group ids are per namespace and 16-bit, so a fixed or random id could collide with
+    /// it (a single queue joins none, and the group is 0): group ids are per namespace and 16-bit, so a fixed or random id could collide with
     /// another capture's group.
     private static func joinFanout(_ rings: [RxRing], configuration: CaptureConfiguration) throws(CaptureError) -> UInt16 {
         let mode = configuration.fanout.kernelType
         let flags: PacketSocket.FanoutFlags = configuration.rollover ? [.rollover] : []
+        // One queue needs no group: a member makes the kernel hash every packet (a flow
+        // dissection on the receiving core) to pick among itself. 0: no group.
         if rings.count == 1 { return 0 }
         do throws(SystemError) {
             try rings[0].socket.joinFanout(group: 0, mode: mode, flags: flags.union(.uniqueID))

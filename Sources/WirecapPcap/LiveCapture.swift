@@ -214,6 +214,17 @@ final class LiveCapture: @unchecked Sendable {
         }
     }
 
+    /// Installs a program compiled elsewhere (pcap_setfilter with a `bpf_program` that did not
+    /// come from this capture's compiler): the same swap, the one program in the kernel and in
+    /// user space. It sees frames with their VLAN tags inline in user space but, in the kernel,
+    /// after the kernel stripped them, so its tests of a tag match only in the re-check.
+    func setFilter(program: [BPFInstruction]) throws(PcapError) {
+        guard !program.isEmpty else { throw PcapError("a filter program needs at least one instruction") }
+        try filterState.withLock { (state) throws(PcapError) in
+            try install(kernel: program, recheckingWith: UserSpaceFilter(program), in: &state)
+        }
+    }
+
     /// Direction changes apply to what the kernel accepts from now on; the packets already in the
     /// rings are not re-tested by direction (libpcap tests it per packet in user space; here the
     /// kernel never copies the other direction).

@@ -21,6 +21,26 @@ extension PcapHandle {
         try using(reading: true) { (source) throws(PcapError) in try setFilter(expression, optimize: optimize, netmask: netmask, on: source) }
     }
 
+    /// Installs a compiled classic BPF program, as pcap_setfilter with a program from elsewhere
+    /// (libpcap's compiler on another handle, or hand-written): on a file libpcap runs it;
+    /// live, it is swapped in as `setFilter(_:)` swaps an expression's, but the kernel runs
+    /// this one program as it is (a live compile would have tested VLAN tags through the
+    /// kernel's extensions: prefer the expression where there is one).
+    public func setFilter(program: [BPFInstruction]) throws(PcapError) {
+        try using(reading: true) { (source) throws(PcapError) in
+            switch source {
+            case .savefile(let pointer):
+                var instructions = program.map { bpf_insn(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
+                try instructions.withUnsafeMutableBufferPointer { (buffer) throws(PcapError) in
+                    var compiled = bpf_program(bf_len: UInt32(buffer.count), bf_insns: buffer.baseAddress)
+                    guard pcap_setfilter(pointer, &compiled) == 0 else { throw lastError(pointer) }
+                }
+            case .live(let reader):
+                try reader.capture.setFilter(program: program)
+            }
+        }
+    }
+
     private func setFilter(_ expression: String, optimize: Bool, netmask: UInt32, on source: Source) throws(PcapError) {
         switch source {
         case .savefile(let pointer):
