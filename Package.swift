@@ -101,6 +101,11 @@ let package = Package(
         // that the article cannot stop compiling unnoticed; a test runs it in a sandbox.
         .executableTarget(name: "first-capture", dependencies: ["WirecapEngine"], path: "Examples/FirstCapture"),
 
+        // Plain libpcap programs in the style of Zeek's and Suricata's pcap sources, which the
+        // tests run with libwirecap-pcap.so preloaded.
+        .executableTarget(name: "zeek-style-reader", path: "Tests/PreloadPrograms/ZeekStyle", linkerSettings: [.linkedLibrary("pcap")]),
+        .executableTarget(name: "suricata-style-reader", path: "Tests/PreloadPrograms/SuricataStyle", linkerSettings: [.linkedLibrary("pcap")]),
+
         // What the test targets share (a test target cannot import another): running peer
         // programs, scratch paths, hand-made savefiles.
         .target(name: "WirecapTestSupport", path: "Tests/WirecapTestSupport"),
@@ -117,6 +122,7 @@ let package = Package(
             dependencies: [
                 "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
                 "WirecapForward", "WirecapIDS", "WirecapTestSupport", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
+                "zeek-style-reader", "suricata-style-reader",
             ]),
     ],
     swiftLanguageModes: [.v6]
