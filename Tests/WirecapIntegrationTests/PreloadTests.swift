@@ -99,7 +99,7 @@ extension SandboxSuites {
             #expect(wirecapFrames == plainFrames, "the same frames, byte for byte")
         }
 
-        @Test("tcpdump's -c, -Q in, --time-stamp-precision=nano and -Z nobody over the preload", .timeLimit(.minutes(2)))
+        @Test("tcpdump's -c, -Q in, --time-stamp-precision=nano and -Z nobody, with a filter, over the preload", .timeLimit(.minutes(2)))
         func tcpdumpOptions() throws {
             let tcpdump = try Preload.tcpdump()
             let file = temporaryPath("preload", "options.pcap")
@@ -107,7 +107,7 @@ extension SandboxSuites {
             try Sandbox.with(queues: 2) { sandbox in
                 let device = "wirecap:\(sandbox.receiverInterface):queues=2"
                 let run = try Preload.capture(
-                    Preload.preloaded([tcpdump, "-i", device, "-c", "20000", "-Q", "in", "--time-stamp-precision=nano", "-Z", "nobody", "-w", file]),
+                    Preload.preloaded([tcpdump, "-i", device, "-c", "20000", "-Q", "in", "--time-stamp-precision=nano", "-Z", "nobody", "-w", file, "udp"]),
                     in: sandbox, packets: 30_000, pps: 50_000, interrupt: false)
                 #expect(run.status == 0, "tcpdump ends by itself at -c: \(run.stderr)")
                 #expect(Preload.figure(run.stderr, "packets captured") == 20_000, "\(run.stderr)")
