@@ -91,6 +91,44 @@ public enum BPFCompiler {
         return .compiled(try compile(expression, on: live, optimize: optimize, netmask: netmask))
     }
 
+    /// A libpcap handle on a device kept open only to compile filters for its kernel, so that a
+    /// capture can take a new filter after the process gave up CAP_NET_RAW (tcpdump drops root
+    /// before it sets its filter when it does not write a file). Opened while the privilege is
+    /// there; a drop-all program on its socket, so the kernel copies nothing into its ring (it
+    /// still runs that one-instruction filter on every packet of the device).
+    public final class KeptCompiler: @unchecked Sendable {
+        // @unchecked: the handle is used by one filter swap at a time (the capture's filter lock).
+        private let handle: OpaquePointer
+        let device: String
+
+        /// Opens the handle on `device` in the calling thread's namespace; nil when libpcap
+        /// cannot (the capture's own compile then says why, as without a kept compiler).
+        init?(device: String, snapLength: Int) {
+            var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+            guard let live = pcap_create(device, &errbuf) else { return nil }
+            _ = pcap_set_snaplen(live, Int32(clamping: snapLength))
+            _ = pcap_set_buffer_size(live, 1 << 16)
+            var dropAll = bpf_insn(code: UInt16(BPF_RET | BPF_K), jt: 0, jf: 0, k: 0)
+            let dropped = withUnsafeMutablePointer(to: &dropAll) { instruction in
+                var program = bpf_program(bf_len: 1, bf_insns: instruction)
+                return pcap_activate(live) >= 0 && pcap_setfilter(live, &program) == 0
+            }
+            guard dropped else {
+                pcap_close(live)
+                return nil
+            }
+            handle = live
+            self.device = device
+        }
+
+        deinit { pcap_close(handle) }
+
+        /// `expression` as libpcap compiles it for this device's kernel.
+        func compile(_ expression: String, optimize: Bool, netmask: UInt32) throws(PcapError) -> [BPFInstruction] {
+            try BPFCompiler.compile(expression, on: handle, optimize: optimize, netmask: netmask)
+        }
+    }
+
     private static func compile(_ expression: String, on handle: OpaquePointer, optimize: Bool, netmask: UInt32) throws(PcapError) -> [BPFInstruction] {
         var program = bpf_program()
         if pcap_compile(handle, &program, expression, optimize ? 1 : 0, netmask) != 0 {

@@ -37,6 +37,12 @@ extension PcapHandle {
         /// A filter expression in tcpdump's syntax, installed before the first packet flows (the
         /// same as `setFilter` right after the open, without a window where everything passes).
         public var filter: String? = nil
+        /// Keep a libpcap handle on the device, opened with the capture, only to compile filters
+        /// for its kernel (`BPFCompiler.KeptCompiler`), so that `setFilter` works after the
+        /// process gave up CAP_NET_RAW. Costs one more socket on the device, which drops every
+        /// packet at its filter. libwirecap-pcap.so sets it: tcpdump sets its filter after
+        /// dropping root when it does not write a file.
+        public var keepsFilterCompiler = false
 
         public init() {}
 
@@ -133,6 +139,8 @@ final class LiveCapture: @unchecked Sendable {
     /// Read once per chunk by every reader, written by `setFilter`/`setDirection` (which one
     /// thread at a time runs: the lock also orders two swaps from two readers).
     private let filterState: Locked<FilterState>
+    /// `LiveOptions.keepsFilterCompiler`'s handle, or nil.
+    private let keptCompiler: BPFCompiler.KeptCompiler?
 
     init(device: String, options: PcapHandle.LiveOptions) throws(PcapError) {
         try options.validate(device: device)
@@ -147,6 +155,7 @@ final class LiveCapture: @unchecked Sendable {
             configuration.filter = state.kernelFilter
         }
         filterState = Locked(state)
+        keptCompiler = options.keepsFilterCompiler && ifindex != 0 ? BPFCompiler.KeptCompiler(device: device, snapLength: snap) : nil
         let engine: CaptureEngine
         do {
             namespace = try NetworkNamespace.current()
@@ -206,8 +215,13 @@ final class LiveCapture: @unchecked Sendable {
     /// user-space one for frames with their tags inline, as the engine hands them over.
     func setFilter(_ expression: String, optimize: Bool, netmask: UInt32) throws(PcapError) {
         let user = try BPFCompiler.compile(expression, snapLength: options.snapLength, optimize: optimize, netmask: netmask)
-        let kernel = try inDeviceNamespace { () throws(PcapError) in
-            try BPFCompiler.compileLive(expression, snapLength: options.snapLength, device: device, optimize: optimize, netmask: netmask)
+        let kernel: [BPFInstruction]
+        if let keptCompiler {
+            kernel = try keptCompiler.compile(expression, optimize: optimize, netmask: netmask)
+        } else {
+            kernel = try inDeviceNamespace { () throws(PcapError) in
+                try BPFCompiler.compileLive(expression, snapLength: options.snapLength, device: device, optimize: optimize, netmask: netmask)
+            }
         }
         try filterState.withLock { (state) throws(PcapError) in
             try install(kernel: kernel, recheckingWith: UserSpaceFilter(user), in: &state)

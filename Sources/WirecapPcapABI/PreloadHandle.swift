@@ -40,6 +40,9 @@ final class PreloadHandle: @unchecked Sendable {
         options.snapLength = 262_144
         options.timeoutMilliseconds = 0
         options.promiscuous = false
+        // Programs set their filter after activation, some after giving up root (tcpdump
+        // without -w drops root first): the facade keeps a handle to compile with.
+        options.keepsFilterCompiler = true
         device.apply(to: &options)
         interface = device.interface
     }

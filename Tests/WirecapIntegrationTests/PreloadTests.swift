@@ -122,6 +122,31 @@ extension SandboxSuites {
             #expect(records.allSatisfy { $0.bytes.count == 64 && $0.bytes[23] == 17 }, "the sender's UDP frames, whole")
         }
 
+        /// Without -w, tcpdump gives up root (Debian's tcpdump runs as the user tcpdump) before
+        /// it compiles and sets its filter; libpcap's own socket stays open and needs nothing
+        /// more, and neither does a wirecap handle (the facade keeps a compile handle from the
+        /// open). Before, the filter was refused for want of CAP_NET_RAW.
+        @Test("tcpdump printing (no -w, root given up before the filter is set) decodes every frame through the filter", .timeLimit(.minutes(2)))
+        func tcpdumpPrinting() throws {
+            let tcpdump = try Preload.tcpdump()
+            let output = temporaryPath("preload", "printed.txt")
+            defer { unlink(output) }
+            try Sandbox.with(queues: 2) { sandbox in
+                let device = "wirecap:\(sandbox.receiverInterface):queues=2"
+                let running = try BackgroundCapture(
+                    [], in: sandbox.receiver, command: Preload.preloaded([tcpdump, "-i", device, "-nn", Self.filter]), stdoutPath: output)
+                try running.waitUntilListening()
+                let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "6400", "--flows", "64", "--pps", "20000"], in: sandbox.sender)
+                #expect(sent.status == 0, "\(sent.stderr)")
+                usleep(1_000_000)
+                #expect(running.interrupt() == 0, "\(running.stderr)")
+                #expect(Preload.figure(running.stderr, "packets captured") == 3_200, "\(running.stderr)")
+            }
+            let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 3_200)
+            #expect(lines.allSatisfy { $0.contains(" IP 198.18.") && $0.contains(": UDP, length ") }, "\(lines.prefix(3))")
+        }
+
         @Test("Zeek-style (non-blocking, selectable fd, pcap_next_ex) and Suricata-style (pcap_dispatch(64), pcap_stats a second) readers lose nothing", .timeLimit(.minutes(3)))
         func styleReaders() throws {
             let packets = 100_000
