@@ -11,8 +11,11 @@
 # with. At full speed the sender's rate depends on the consumer (the veth receive path runs on
 # the sender's core), so a consumer that slowed the sender had fewer packets per retired block,
 # more wake-ups per packet, and a higher figure for a reason outside its own loop. Placement is
-# fixed too: the sender on the last CPU, every consumer on CPU 0 (wirecap pins its one capture
-# thread there by itself; the whole process runs under `taskset -c 0`, as the C loop does).
+# fixed too: the sender on the last CPU; the C loop on CPU 0 (`taskset -c 0`), where wirecap
+# pins its queue's capture thread by itself; wirecap's other threads (the pool's work thread,
+# the main thread) where wirecap puts them, as a user gets them. (With the whole wirecap process
+# forced onto CPU 0 the pool's two threads take turns on one CPU: 1.47x the plain ring against
+# 1.21x, 5 runs each.)
 #
 # In a private veth sandbox (make_sandbox in common.sh), for each consumer:
 #   cpu       REPEATS normal runs, the consumers interleaved (cref, plain, pool, pool-copy, cref,
@@ -87,7 +90,9 @@ consumer_cmd() {
 start() {
     local prefix=$1 i
     shift
-    ip netns exec "$NS_RX" "${PIN_CONSUMER[@]}" "$@" </dev/null >"$prefix.out" 2>"$prefix.err" &
+    local -a pin=()
+    [[ ${1##*/} == c-reference-consumer* || ${*} == *c-reference-consumer* ]] && pin=("${PIN_CONSUMER[@]}")
+    ip netns exec "$NS_RX" "${pin[@]}" "$@" </dev/null >"$prefix.out" 2>"$prefix.err" &
     CAP_PID=$!
     for ((i = 0; i < 1200; i++)); do
         grep -qs 'listening on' "$prefix.err" && return 0
@@ -135,7 +140,7 @@ fi
 
 CONSUMERS=(cref plain)
 if ((POOL_CHUNKS > 0)); then CONSUMERS+=(pool pool-copy); fi
-echo "# packets=$PACKETS size=$SIZE flows=$FLOWS send_pps=$SEND_PPS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS repeats=$REPEATS ring=32x1MiB,8ms cpus=$(nproc) pinning=${PIN_CONSUMER[*]:-none}/${PIN_SENDER[*]:-none}"
+echo "# packets=$PACKETS size=$SIZE flows=$FLOWS send_pps=$SEND_PPS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS repeats=$REPEATS ring=32x1MiB,8ms cpus=$(nproc) cref_on=${PIN_CONSUMER[*]:-any} sender_on=${PIN_SENDER[*]:-any} wirecap=its_own_placement"
 # 1. CPU ns per packet, native, the consumers interleaved.
 for ((r = 1; r <= REPEATS; r++)); do
     for name in "${CONSUMERS[@]}"; do
