@@ -105,6 +105,7 @@ let package = Package(
         // tests run with libwirecap-pcap.so preloaded.
         .executableTarget(name: "zeek-style-reader", path: "Tests/PreloadPrograms/ZeekStyle", linkerSettings: [.linkedLibrary("pcap")]),
         .executableTarget(name: "suricata-style-reader", path: "Tests/PreloadPrograms/SuricataStyle", linkerSettings: [.linkedLibrary("pcap")]),
+        .executableTarget(name: "foreign-filter-reader", path: "Tests/PreloadPrograms/ForeignFilter", linkerSettings: [.linkedLibrary("pcap")]),
 
         // What the test targets share (a test target cannot import another): running peer
         // programs, scratch paths, hand-made savefiles.
@@ -122,7 +123,7 @@ let package = Package(
             dependencies: [
                 "CWirecapLinux", "WirecapEngine", "WirecapSavefile", "WirecapPcap", "WirecapSandbox", "WirecapTraffic", "WirecapLab",
                 "WirecapForward", "WirecapIDS", "WirecapTestSupport", "wirecap", "wirecap-ids", "wirecap-fwd", "first-capture",
-                "zeek-style-reader", "suricata-style-reader",
+                "zeek-style-reader", "suricata-style-reader", "foreign-filter-reader",
             ]),
     ],
     swiftLanguageModes: [.v6]

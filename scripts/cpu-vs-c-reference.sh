@@ -91,7 +91,7 @@ start() {
     local prefix=$1 i
     shift
     local -a pin=()
-    [[ ${1##*/} == c-reference-consumer* || ${*} == *c-reference-consumer* ]] && pin=("${PIN_CONSUMER[@]}")
+    if [[ $* == *c-reference-consumer* ]]; then pin=("${PIN_CREF[@]}"); fi
     ip netns exec "$NS_RX" "${pin[@]}" "$@" </dev/null >"$prefix.out" 2>"$prefix.err" &
     CAP_PID=$!
     for ((i = 0; i < 1200; i++)); do
@@ -131,16 +131,16 @@ copy_rate() { grep -o 'copy rate [0-9.]* %' "$1.err" | awk '{ print $3 }' | tail
 # sleeps PID: voluntary context switches of all threads of PID so far.
 sleeps() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 
-PIN_CONSUMER=()
+PIN_CREF=()
 PIN_SENDER=()
 if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
-    PIN_CONSUMER=(taskset -c 0)
+    PIN_CREF=(taskset -c 0)
     PIN_SENDER=(taskset -c "$(($(nproc) - 1))")
 fi
 
 CONSUMERS=(cref plain)
 if ((POOL_CHUNKS > 0)); then CONSUMERS+=(pool pool-copy); fi
-echo "# packets=$PACKETS size=$SIZE flows=$FLOWS send_pps=$SEND_PPS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS repeats=$REPEATS ring=32x1MiB,8ms cpus=$(nproc) cref_on=${PIN_CONSUMER[*]:-any} sender_on=${PIN_SENDER[*]:-any} wirecap=its_own_placement"
+echo "# packets=$PACKETS size=$SIZE flows=$FLOWS send_pps=$SEND_PPS valgrind_pps=$VG_PPS pool_chunks=$POOL_CHUNKS repeats=$REPEATS ring=32x1MiB,8ms cpus=$(nproc) cref_on=${PIN_CREF[*]:-any} sender_on=${PIN_SENDER[*]:-any} wirecap=its_own_placement"
 # 1. CPU ns per packet, native, the consumers interleaved.
 for ((r = 1; r <= REPEATS; r++)); do
     for name in "${CONSUMERS[@]}"; do

@@ -176,11 +176,11 @@ public final class CaptureEngine: Sendable {
     /// it (a single queue joins none, and the group is 0): group ids are per namespace and 16-bit, so a fixed or random id could collide with
     /// another capture's group.
     private static func joinFanout(_ rings: [RxRing], configuration: CaptureConfiguration) throws(CaptureError) -> UInt16 {
-        let mode = configuration.fanout.kernelType
-        let flags: PacketSocket.FanoutFlags = configuration.rollover ? [.rollover] : []
         // One queue needs no group: a member makes the kernel hash every packet (a flow
         // dissection on the receiving core) to pick among itself. 0: no group.
         if rings.count == 1 { return 0 }
+        let mode = configuration.fanout.kernelType
+        let flags: PacketSocket.FanoutFlags = configuration.rollover ? [.rollover] : []
         do throws(SystemError) {
             try rings[0].socket.joinFanout(group: 0, mode: mode, flags: flags.union(.uniqueID))
             let group = try rings[0].socket.fanoutGroup()

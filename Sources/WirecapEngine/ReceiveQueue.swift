@@ -84,7 +84,6 @@ package final class ReceiveQueue: Sendable {
         // (it cannot be set up), poll, and no loans.
         let sleeper = RingSleeper(ring: ring.fd, wake: control.wakeFD, returned: loans?.returned.descriptor)
         if let loans, sleeper == nil { loans.disable() }
-        // The sleeper stays alive to the end of the loop (its stopWaking is called in the drain).
         let sleep = sleeper?.descriptors
 
         while true {
@@ -201,6 +200,9 @@ package final class ReceiveQueue: Sendable {
                 nextStats = now + statsInterval
             }
         }
+        // `sleep` holds the sleeper's descriptors, not the sleeper: keep it (and its epoll) open
+        // to here.
+        withExtendedLifetime(sleeper) {}
         counters.refresh(socket: ring.socket)
         counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
         counters.captureFinished.store(true, ordering: .releasing)

@@ -23,14 +23,22 @@ final class FlowOrder: @unchecked Sendable {
     let frames: SequencedFrame
     let expected: Int
     let slots: Int
-    private let highest: UnsafeMutablePointer<Atomic<UInt64>>
+    /// One cache line per flow and per slot: the queues' threads write them for every packet,
+    /// and neighbours in one line would bounce it between the cores under measurement.
+    private let highest: UnsafeMutablePointer<FlowMaximum>
     private let tallies: UnsafeMutablePointer<Tally>
     private let logs: UnsafeMutablePointer<[Entry]>
+
+    struct FlowMaximum: ~Copyable {
+        let value = Atomic<UInt64>(0)
+        private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0)
+    }
 
     struct Tally {
         var reordered = 0
         var secondHalfProcessed = 0
         var told = false
+        private let padding: (Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0)
     }
 
     /// One processed frame, placed by its chunk.
@@ -46,7 +54,7 @@ final class FlowOrder: @unchecked Sendable {
         self.expected = expected
         self.slots = max(slots, 1)
         highest = .allocate(capacity: frames.flows)
-        for flow in 0..<frames.flows { (highest + flow).initialize(to: Atomic(0)) }
+        for flow in 0..<frames.flows { (highest + flow).initialize(to: FlowMaximum()) }
         tallies = .allocate(capacity: self.slots)
         tallies.initialize(repeating: Tally(), count: self.slots)
         logs = .allocate(capacity: self.slots)
@@ -111,7 +119,7 @@ final class FlowOrder: @unchecked Sendable {
             if let sequence = SequencedFrame.sequence(of: packet.bytes), sequence < UInt64(order.expected) {
                 let flow = order.frames.flow(of: sequence)
                 // Stored as sequence + 1 so that 0 means "none yet".
-                let before = order.highest[flow].max(sequence + 1, ordering: .relaxed).oldValue
+                let before = order.highest[flow].value.max(sequence + 1, ordering: .relaxed).oldValue
                 if before > sequence + 1 { order.tallies[slot].reordered += 1 }
                 if sequence >= UInt64(order.expected / 2) { order.tallies[slot].secondHalfProcessed += 1 }
                 if owner >= 0 {
@@ -131,7 +139,11 @@ final class FlowOrder: @unchecked Sendable {
                 chunk = sequence
                 position = 0
             }
-            order.tallies[slot].told = true
+            if !order.tallies[slot].told {
+                // Every frame may land in this slot's log: grown once here, not while measuring.
+                order.logs[slot].reserveCapacity(order.expected)
+                order.tallies[slot].told = true
+            }
             inner.chunkBegins(owner: owner, sequence: sequence)
         }
     }

@@ -9,6 +9,13 @@ import WirecapPcap
 // which compiles it for the kernel of the device (VLAN tests through the kernel's extensions)
 // and swaps it in on every queue without a window. pcap_freecode needs no wirecap side.
 
+/// A libpcap program's instructions as the engine's.
+func instructions(of program: bpf_program) -> [BPFInstruction] {
+    UnsafeBufferPointer(start: program.bf_insns, count: program.bf_insns == nil ? 0 : Int(program.bf_len)).map {
+        BPFInstruction(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k)
+    }
+}
+
 @_cdecl("pcap_compile")
 public func wirecap_pcap_compile(
     _ p: OpaquePointer?, _ program: UnsafeMutablePointer<bpf_program>?, _ expression: UnsafePointer<CChar>?, _ optimize: Int32,
@@ -24,8 +31,12 @@ public func wirecap_pcap_compile(
     guard libpcap.pointee.compile(scratch, program, expression, optimize, netmask) == 0 else {
         return handle.fail(PCAP_ERROR, realError(scratch))
     }
-    if let instructions = program?.pointee.bf_insns {
-        handle.compiled[UInt(bitPattern: instructions)] = (expression.map { String(cString: $0) } ?? "", optimize != 0, netmask)
+    if let program {
+        handle.compiled.append(
+            CompiledFilter(
+                instructions: instructions(of: program.pointee), expression: expression.map { String(cString: $0) } ?? "", optimize: optimize != 0,
+                netmask: netmask))
+        if handle.compiled.count > PreloadHandle.compiledKept { handle.compiled.removeFirst() }
     }
     return 0
 }
@@ -33,15 +44,15 @@ public func wirecap_pcap_compile(
 @_cdecl("pcap_setfilter")
 public func wirecap_pcap_setfilter(_ p: OpaquePointer?, _ program: UnsafeMutablePointer<bpf_program>?) -> Int32 {
     guard let handle = Handles.find(p) else { return libpcap.pointee.setfilter(p, program) }
-    guard let program = program?.pointee, let instructions = program.bf_insns else {
+    guard let program = program?.pointee, program.bf_insns != nil else {
         return handle.fail(PCAP_ERROR, "\(handle.name): pcap_setfilter needs a compiled program")
     }
+    let given = instructions(of: program)
     return handle.live(PCAP_ERROR) { (live) throws(PcapError) in
-        if let source = handle.compiled[UInt(bitPattern: instructions)] {
+        if let source = handle.compiled.last(where: { $0.instructions == given }) {
             try live.setFilter(source.expression, optimize: source.optimize, netmask: source.netmask)
         } else {
-            let buffer = UnsafeBufferPointer(start: instructions, count: Int(program.bf_len))
-            try live.setFilter(program: buffer.map { BPFInstruction(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) })
+            try live.setFilter(program: given)
         }
         return 0
     }

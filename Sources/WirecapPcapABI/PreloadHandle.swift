@@ -1,4 +1,5 @@
 import CWirecapPcapABI
+import WirecapEngine
 import WirecapPcap
 
 /// A wirecap handle as a libpcap program holds it. To the program it is a `pcap_t *`, and a real
@@ -25,13 +26,17 @@ final class PreloadHandle: @unchecked Sendable {
     /// pcap_setnonblock before activation.
     var nonblocking = false
     private(set) var handle: PcapHandle?
-    /// What `pcap_compile` compiled on this handle, by the address of the instructions it gave
-    /// the program: `pcap_setfilter` installs the expression (the facade compiles it for the
-    /// kernel, VLAN tests included) rather than the user-space program.
-    var compiled: [UInt: (expression: String, optimize: Bool, netmask: UInt32)] = [:]
-    /// pcap_next_ex's packet and header, valid until the next read, as libpcap's are.
-    var lastPacket: OwnedPacket?
-    var lastHeader = pcap_pkthdr()
+    /// The last few programs `pcap_compile` made on this handle, with their expressions:
+    /// `pcap_setfilter` given one of them (the same instructions) installs the expression (the
+    /// facade compiles it for the kernel, VLAN tests included) rather than the program. Matched
+    /// by content, not by address: a freed program's memory may hold another one later.
+    var compiled: [CompiledFilter] = []
+    static let compiledKept = 8
+    /// pcap_next_ex's packet (in `nextBuffer`, allocated at activation, snap length bytes) and
+    /// header, valid until the next read, as libpcap's are.
+    var nextBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// Memory of its own, not a stored property: a pointer to it outlives the call.
+    let nextHeader = UnsafeMutablePointer<pcap_pkthdr>.allocate(capacity: 1)
 
     init(dead: OpaquePointer, name: String, device: DeviceName) {
         self.dead = dead
@@ -46,6 +51,8 @@ final class PreloadHandle: @unchecked Sendable {
         device.apply(to: &options)
         interface = device.interface
     }
+
+    deinit { nextHeader.deallocate() }
 
     /// The interface under the wirecap name (`eth0`).
     let interface: String
@@ -63,6 +70,7 @@ final class PreloadHandle: @unchecked Sendable {
             let opened = try PcapHandle.openLive(device: interface, options: options)
             if nonblocking { try opened.setNonblocking(true) }
             handle = opened
+            nextBuffer = .allocate(byteCount: options.snapLength, alignment: 16)
             return 0
         } catch {
             return fail(Self.status(of: error), "\(name): \(error.message)")
@@ -116,6 +124,8 @@ final class PreloadHandle: @unchecked Sendable {
         handle?.close()
         handle = nil
         libpcap.pointee.close(dead)
+        nextBuffer.deallocate()
+        nextBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
 }
 
@@ -142,6 +152,14 @@ enum Handles {
             Unmanaged<PreloadHandle>.fromOpaque(state).release()
         }
     }
+}
+
+/// A program `pcap_compile` made, and what it was made from.
+struct CompiledFilter {
+    let instructions: [BPFInstruction]
+    let expression: String
+    let optimize: Bool
+    let netmask: UInt32
 }
 
 /// The real libpcap's functions (`CWirecapPcapABI_real`, filled when the library was loaded).

@@ -32,15 +32,31 @@ public func wirecap_pcap_dispatch(_ p: OpaquePointer?, _ count: Int32, _ callbac
     }
 }
 
+/// Copies one packet into the handle's buffer (allocated once, at activation) and its header:
+/// pcap_next_ex's read, with no allocation per packet.
+struct CopyingHandler: PacketHandler {
+    let buffer: UnsafeMutableRawBufferPointer
+    let nanoseconds: Bool
+    var header = pcap_pkthdr()
+
+    mutating func handle(_ packet: Packet) {
+        let count = min(packet.bytes.count, buffer.count)
+        buffer.baseAddress!.copyMemory(from: packet.bytes.baseAddress!, byteCount: count)
+        header = pcap_pkthdr(
+            ts: timeval(tv_sec: Int(packet.seconds), tv_usec: Int(nanoseconds ? packet.nanoseconds : packet.nanoseconds / 1000)),
+            caplen: UInt32(count), len: UInt32(truncatingIfNeeded: packet.wireLength))
+    }
+
+    mutating func blockDone(queue: Int) {}
+}
+
 /// The next packet into the handle's own storage (valid until the next read, as libpcap's):
 /// 1 with a packet, 0 when the timeout passed or a non-blocking handle had none, -1 on error.
 func readNext(_ handle: PreloadHandle) -> Int32 {
     handle.live(PCAP_ERROR) { (live) throws(PcapError) in
-        guard let packet = try live.next() else { return 0 }
-        handle.lastPacket = packet
-        handle.lastHeader = pcap_pkthdr(
-            ts: timeval(tv_sec: packet.seconds, tv_usec: packet.fraction),
-            caplen: UInt32(truncatingIfNeeded: packet.caplen), len: UInt32(truncatingIfNeeded: packet.len))
+        var copier = CopyingHandler(buffer: handle.nextBuffer, nanoseconds: handle.options.precision == .nano)
+        guard try live.dispatch(count: 1, handler: &copier).processed == 1 else { return 0 }
+        handle.nextHeader.pointee = copier.header
         return 1
     }
 }
@@ -52,8 +68,8 @@ public func wirecap_pcap_next_ex(
     guard let handle = Handles.find(p) else { return libpcap.pointee.next_ex(p, header, data) }
     let status = readNext(handle)
     guard status == 1 else { return status }
-    withUnsafeMutablePointer(to: &handle.lastHeader) { header?.pointee = $0 }
-    data?.pointee = handle.lastPacket!.bytes.withUnsafeBufferPointer { $0.baseAddress }
+    header?.pointee = handle.nextHeader
+    data?.pointee = UnsafePointer(handle.nextBuffer.baseAddress?.assumingMemoryBound(to: u_char.self))
     return 1
 }
 
@@ -61,8 +77,8 @@ public func wirecap_pcap_next_ex(
 public func wirecap_pcap_next(_ p: OpaquePointer?, _ header: UnsafeMutablePointer<pcap_pkthdr>?) -> UnsafePointer<u_char>? {
     guard let handle = Handles.find(p) else { return libpcap.pointee.next(p, header) }
     guard readNext(handle) == 1 else { return nil }
-    header?.pointee = handle.lastHeader
-    return handle.lastPacket!.bytes.withUnsafeBufferPointer { $0.baseAddress }
+    header?.pointee = handle.nextHeader.pointee
+    return UnsafePointer(handle.nextBuffer.baseAddress?.assumingMemoryBound(to: u_char.self))
 }
 
 @_cdecl("pcap_breakloop")

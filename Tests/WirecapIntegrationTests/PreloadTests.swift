@@ -172,6 +172,31 @@ extension SandboxSuites {
             }
         }
 
+        /// pcap_setfilter with a program compiled elsewhere (on a dead handle), in memory that
+        /// held a program the wirecap handle compiled: the library once recognised its own
+        /// programs by address, and installed the old expression for whatever lay there.
+        @Test("a filter compiled on another handle is the one installed, even in memory that held the handle's own program", .timeLimit(.minutes(1)))
+        func foreignFilter() throws {
+            let output = temporaryPath("preload", "ports.txt")
+            defer { unlink(output) }
+            try Sandbox.with(queues: 2) { sandbox in
+                let device = "wirecap:\(sandbox.receiverInterface):queues=2"
+                let running = try BackgroundCapture(
+                    [], in: sandbox.receiver,
+                    command: Preload.preloaded([Tool.built("foreign-filter-reader"), device, "udp src port 1024", "udp src port 1025", "100", "5"]),
+                    stdoutPath: output)
+                try running.waitUntilListening()
+                let sent = try Tool.run(["send", "-i", sandbox.senderInterface, "--packets", "6400", "--flows", "64", "--pps", "20000"], in: sandbox.sender)
+                #expect(sent.status == 0, "\(sent.stderr)")
+                running.process.waitUntilExit()
+                #expect(running.process.terminationStatus == 0, "\(running.stderr)")
+                #expect(Preload.figure(running.stderr, "packets captured") == 100, "\(running.stderr)")
+            }
+            let ports = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+            #expect(ports.count == 100)
+            #expect(ports.allSatisfy { $0 == "1025" }, "only the foreign filter's port: \(Set(ports))")
+        }
+
         @Test("files and other interfaces go to the real libpcap untouched", .timeLimit(.minutes(2)))
         func othersUntouched() throws {
             let tcpdump = try Preload.tcpdump()
@@ -224,7 +249,8 @@ struct PreloadErrorTests {
             ("wirecap:lo:offload=2", "offload=2 is not a threshold in 0...1"),
             ("wirecap:lo:bogus=1", "unknown setting \"bogus=1\""),
             ("wirecap:", "no interface after \"wirecap:\""),
-            ("wirecap:nosuch0", "nosuch0"),
+            // libpcap's status for a missing device (tcpdump prints pcap_statustostr of it), then why.
+            ("wirecap:nosuch0", "No such device exists\n(wirecap:nosuch0: cannot capture on nosuch0: no such interface"),
         ])
     func badNames(device: String, phrase: String) throws {
         let tcpdump = try Preload.tcpdump()
