@@ -174,6 +174,11 @@ int CWirecapLinux_allowed_cpus(int *cpus, int capacity) {
 
 int CWirecapLinux_current_cpu(void) { return sched_getcpu(); }
 
+int CWirecapLinux_make_current_thread_batch(void) {
+    struct sched_param param = {0};
+    return sched_setscheduler(0, SCHED_BATCH, &param);
+}
+
 int CWirecapLinux_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
 
 int CWirecapLinux_unshare_net(void) { return unshare(CLONE_NEWNET); }
@@ -238,6 +243,11 @@ int CWirecapLinux_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
 int CWirecapLinux_epoll_add(int epfd, int fd, int edge_triggered, unsigned tag) {
     struct epoll_event event = { .events = EPOLLIN | (edge_triggered ? EPOLLET : 0), .data.u32 = tag };
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+}
+
+int CWirecapLinux_epoll_add_exclusive(int epfd, int fd, unsigned tag) {
+    struct epoll_event event = { .events = EPOLLIN | EPOLLET | EPOLLEXCLUSIVE, .data.u32 = tag };
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
 }
 

@@ -46,32 +46,37 @@ package struct WalkingConsumer<H: PacketHandler>: BlockConsumer {
 package struct PoolConsumer: BlockConsumer {
     @usableFromInline let exchange: ChunkExchange
     @usableFromInline let loans: LentBlocks?
-    @usableFromInline var sequence: UInt64 = 0
+    /// Shared with the work thread, which may make chunks of this queue's blocks too: the chunk
+    /// sequence lives there (`RingCursor`).
+    @usableFromInline let cursor: RingCursor
     /// The owner's backlog after the last push: stale by the consumer's progress since, so it is
     /// read again (one lock round trip) before it can forbid a loan.
     @usableFromInline var backlog = 0
     /// How long one `consume` waits for a recycle before giving the loop a turn.
     @usableFromInline static let waitNanoseconds: UInt64 = 2_000_000
 
-    @inlinable package init(exchange: ChunkExchange, queue: Int) {
+    @inlinable package init(exchange: ChunkExchange, queue: Int, cursor: RingCursor = RingCursor()) {
         self.exchange = exchange
         loans = exchange.loans(of: queue)
+        self.cursor = cursor
     }
 
     @inlinable
     package mutating func consume(block: UnsafeMutableRawPointer, index: Int, readyAfter: Int, queue: Int) -> BlockDisposition {
         if let loans, backlog > loans.limit { backlog = exchange.backlog(of: queue) }
         if let loans, loans.mayLend(backlog: backlog, readyAfter: readyAfter) {
-            guard let after = exchange.lend(ringBlock: index, queue: queue, sequence: sequence, waitingUpTo: Self.waitNanoseconds)
+            guard
+                let after = exchange.lend(
+                    ringBlock: index, queue: queue, sequence: cursor.sequence, waitingUpTo: Self.waitNanoseconds)
             else { return .notNow }
             backlog = after
-            sequence &+= 1
+            cursor.sequence &+= 1
             return .lent
         }
-        guard let after = exchange.fill(from: block, queue: queue, sequence: sequence, waitingUpTo: Self.waitNanoseconds)
+        guard let after = exchange.fill(from: block, queue: queue, sequence: cursor.sequence, waitingUpTo: Self.waitNanoseconds)
         else { return .notNow }
         backlog = after
-        sequence &+= 1
+        cursor.sequence &+= 1
         // The consumer is falling behind: loans still waiting in its queue would hold ring
         // blocks for as long as the queue takes, so they become copies now, not only once the
         // kernel comes near them. (Those already in a handler stay.)

@@ -113,6 +113,20 @@ package final class BuddyGroup: @unchecked Sendable {
         return (target, backlogs[owner])
     }
 
+    /// The owner's work thread takes a block of its own ring itself (`ReceiveQueue.serveWorkThread`):
+    /// counted as captured and in a handler at once, never queued. Refused (false) while chunks
+    /// wait in the owner's capture queue: they are older, and go first.
+    @usableFromInline package func serve(_ chunk: FilledChunk) -> Bool {
+        let owner = Int(chunk.owner)
+        monitor.lock()
+        defer { monitor.unlock() }
+        guard fifos[owner].count == 0 else { return false }
+        counts[owner].captured &+= UInt64(chunk.packets)
+        counts[owner].chunksCaptured &+= 1
+        counts[owner].inHandler &+= UInt64(chunk.packets)
+        return true
+    }
+
     /// The next chunk for `member`'s work thread; waits for one; nil once every capture thread
     /// of the group has finished and the member's capture queue is empty.
     @usableFromInline package func pop(for member: Int) -> FilledChunk? {

@@ -220,15 +220,31 @@ public final class CaptureEngine: Sendable {
     /// Pool mode with work threads: one per queue, each running `handler` on every chunk its
     /// queue is lent (its own, and those buddies offloaded to it) until the capture has stopped
     /// and drained. The handler owns each lease: it may keep the chunk (`chunk.keep()`).
+    ///
+    /// With the hybrid pool and no offloading, a work thread with nothing waiting takes the ring's
+    /// next block itself (`RingCursor`), so that one thread wakes per block, not two.
     @inlinable
     public func startWorkers<H: ChunkHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
+        // Before the capture threads start: a work thread's place in the ring's wait queue comes
+        // before its capture thread's.
+        let sleepers = queues.map { workSleeper(for: $0) }
         try startCapture()
         for queue in queues {
             let engine = self
+            let sleeper = sleepers[queue.index]
             try spawn(cpu: queue.cpu) {
+                // SCHED_BATCH: the capture thread wakes it on the CPU they share, and it then waits
+                // for the capture thread to sleep instead of preempting it at once. Preempted, the
+                // capture thread had to be switched back in just to go to sleep: twice the
+                // switches per chunk, and with the ring unwatched meanwhile.
+                _ = CWirecapLinux_make_current_thread_batch()
                 var handler = makeHandler(queue.index)
-                while let chunk = engine.nextChunk(for: queue.index, waiting: .untilCaptureEnds) {
-                    handler.handle(chunk)
+                if let sleeper {
+                    engine.serveLoop(queue: queue, sleeper: sleeper, handler: &handler)
+                } else {
+                    while let chunk = engine.nextChunk(for: queue.index, waiting: .untilCaptureEnds) {
+                        handler.handle(chunk)
+                    }
                 }
                 queue.counters.recordWorkCPU(seconds: CWirecapLinux_thread_cpu_seconds())
             }
@@ -245,7 +261,7 @@ public final class CaptureEngine: Sendable {
         for queue in queues {
             let control = self.control
             try spawn(cpu: queue.cpu) {
-                var consumer = PoolConsumer(exchange: exchange, queue: queue.index)
+                var consumer = PoolConsumer(exchange: exchange, queue: queue.index, cursor: queue.cursor)
                 queue.run(consumer: &consumer, control: control)
             }
         }

@@ -91,6 +91,26 @@ package final class ChunkExchange: Sendable {
         ).ownerBacklog
     }
 
+    /// The work thread serving itself (`ReceiveQueue.serveWorkThread`): ring block `ringBlock` of
+    /// `queue` goes straight to that thread's handler as a lent chunk numbered `sequence`, with a
+    /// pool chunk reserved as for every loan. nil, and nothing changed, when no chunk is free or
+    /// chunks wait in the queue's capture queue (they are older: they go first).
+    @inlinable
+    func serve(ringBlock: Int, queue: Int, sequence: UInt64) -> FilledChunk? {
+        guard let lending, let chunk = pools[queue].take() else { return nil }
+        let blocks = lending[queue]
+        let packets = blocks.block(ringBlock).load(fromByteOffset: BlockWalk.offsetNumPackets, as: UInt32.self)
+        let filled = FilledChunk(
+            index: Int32(chunk), owner: Int32(queue), packets: Int32(clamping: packets), sequence: sequence,
+            ringBlock: Int32(ringBlock))
+        guard groupOfQueue[queue].serve(filled) else {
+            pools[queue].recycle(chunk)
+            return nil
+        }
+        blocks.markLent(ringBlock)
+        return filled
+    }
+
     /// One bulk copy of a block's used length, keeping its layout; the copy's used length is what
     /// was copied, since the walk bounds every packet by it.
     @inlinable

@@ -127,6 +127,12 @@ package final class LentBlocks: @unchecked Sendable {
         if captureWaiting.load(ordering: .sequentiallyConsistent) { returned.signal() }
     }
 
+    /// The work thread found the capture thread awake at the ring, or may not take the block it
+    /// was woken for: the capture thread must look at the ring again before it sleeps (the
+    /// work thread took the wake-up that would have woken it: `RingCursor`).
+    @usableFromInline
+    func kickCapture() { returned.signal() }
+
     /// Whether a block status says the block is out on loan.
     @inlinable @inline(__always)
     static func isLent(_ status: UInt32) -> Bool { status & UInt32(CWirecapLinux_BLOCK_STATUS_LENT) != 0 }

@@ -52,6 +52,9 @@ public struct QueueStatistics: Sendable, Equatable {
     public var blocksCopied: UInt64 = 0
     public var blocksCopiedLater: UInt64 = 0
     public var heldBlockReached: UInt64 = 0
+    /// Of the lent blocks, those the queue's work thread took from the ring itself, with nothing
+    /// waiting for it (one thread woken for the block instead of two: `RingCursor`).
+    public var blocksServedByWorkThread: UInt64 = 0
     /// Chunks this queue's capture thread sent to a buddy, and its work thread took from buddies.
     public var offloadedOut: UInt64 = 0
     public var offloadedIn: UInt64 = 0

@@ -28,6 +28,9 @@ package final class ReceiveQueue: Sendable {
     @usableFromInline let stopWaitNanoseconds: UInt64
     /// Pool mode only: where this queue's capture thread puts its chunks.
     @usableFromInline let exchange: ChunkExchange?
+    /// Where the ring is read next, by the capture thread or (pool mode with loans, basic mode)
+    /// the work thread serving itself.
+    @usableFromInline package let cursor = RingCursor()
 
     init(
         index: Int, cpu: Int?, ring: RxRing, interface: String, snapLength: Int, blockTimeoutMilliseconds: Int,
@@ -44,7 +47,9 @@ package final class ReceiveQueue: Sendable {
     }
 
     package func statistics() -> QueueStatistics {
-        counters.snapshot(ring: ring, exchange: exchange)
+        var statistics = counters.snapshot(ring: ring, exchange: exchange)
+        statistics.blocksServedByWorkThread = cursor.servedByWorkThread.load(ordering: .relaxed)
+        return statistics
     }
 
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
@@ -63,9 +68,10 @@ package final class ReceiveQueue: Sendable {
     package func run<C: BlockConsumer>(consumer: inout C, control: CaptureControl) {
         let statsInterval: UInt64 = 1_000_000_000
         var nextStats = CWirecapLinux_monotonic_coarse_ns() + statsInterval
-        var index = 0
-        var taken: UInt64 = 0
-        var blocks: UInt64 = 0
+        cursor.holdForCapture()
+        var index = cursor.index
+        var taken = cursor.taken
+        var blocks = cursor.blocks
         // Once a stop is seen: no new packets may enter (drop-all filter), and we keep taking
         // blocks until everything the kernel accepted has been taken, or the window ends.
         var drainTarget: UInt64? = nil
@@ -186,8 +192,18 @@ package final class ReceiveQueue: Sendable {
             fds.0.revents = 0
             fds.1.revents = 0
             if let sleep {
+                // Asleep, this thread lets the work thread take blocks (`RingCursor`); awake again,
+                // it goes on from wherever the work thread left the cursor.
+                cursor.index = index
+                cursor.taken = taken
+                cursor.blocks = blocks
+                cursor.release()
                 // The epoll sleep reports a socket error as poll would: the same handling below.
                 if sleep.sleep(milliseconds: 1000) { fds.0.revents = Int16(POLLERR) }
+                cursor.holdForCapture()
+                index = cursor.index
+                taken = cursor.taken
+                blocks = cursor.blocks
             } else {
                 withUnsafeMutablePointer(to: &fds) { pair in
                     pair.withMemoryRebound(to: pollfd.self, capacity: 2) { _ = poll($0, 2, 1000) }
@@ -207,6 +223,50 @@ package final class ReceiveQueue: Sendable {
         counters.recordCaptureCPU(seconds: CWirecapLinux_thread_cpu_seconds())
         counters.captureFinished.store(true, ordering: .releasing)
         exchange?.captureFinished(queue: self.index)
+    }
+
+    /// Pool mode with loans, basic mode: the queue's work thread, with nothing waiting for it, takes
+    /// the next retired block itself and walks it in place, so that one thread wakes per block
+    /// rather than two (`RingCursor`). The block is a loan like any other: a pool chunk is
+    /// reserved for it, it goes back when the lease ends, and the capture thread waits at it if
+    /// it comes round the ring first.
+    ///
+    /// nil when there is nothing to take, a stop was asked for, chunks wait in the queue, or the
+    /// capture thread is awake at the ring or must take this block itself (no loan allowed now):
+    /// then the capture thread is told to look at the ring before it sleeps, since the work
+    /// thread may have taken the wake-up meant for it.
+    @inlinable
+    package func serveWorkThread(control: CaptureControl) -> ChunkLease? {
+        guard let exchange, let loans = exchange.loans(of: index), !control.isStopping else { return nil }
+        guard cursor.tryHoldForWorkThread() else {
+            loans.kickCapture()
+            return nil
+        }
+        defer { cursor.release() }
+        let at = cursor.index
+        let block = ring.block(at)
+        let status = CWirecapLinux_block_status_acquire(block)
+        guard status & BlockWalk.statusUser != 0 && !LentBlocks.isLent(status) else { return nil }
+        // As the capture thread does: a corrupted used length must not send the walk outside.
+        if Int(block.load(fromByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)) > ring.blockSize {
+            block.storeBytes(of: UInt32(ring.blockSize), toByteOffset: BlockWalk.offsetBlockLength, as: UInt32.self)
+        }
+        let readyAfter = readyBlocks(after: at, upTo: ring.blockCount / 2)
+        guard loans.mayLend(backlog: 0, readyAfter: readyAfter),
+            let filled = exchange.serve(ringBlock: at, queue: index, sequence: cursor.sequence)
+        else {
+            loans.kickCapture()
+            return nil
+        }
+        cursor.sequence &+= 1
+        cursor.taken &+= UInt64(UInt32(bitPattern: filled.packets))
+        cursor.blocks &+= 1
+        cursor.index = at + 1 == ring.blockCount ? 0 : at + 1
+        cursor.servedByWorkThread.add(1, ordering: .relaxed)
+        counters.taken.store(cursor.taken, ordering: .releasing)
+        counters.blocks.store(cursor.blocks, ordering: .relaxed)
+        if status & BlockWalk.statusLosing != 0 { counters.refresh(socket: ring.socket) }
+        return ChunkLease(exchange: exchange, filled: filled, queue: index)
     }
 
     /// How many blocks after `index` the kernel has retired and the capture thread not yet

@@ -24,7 +24,7 @@ final class RingSleeper {
         self.wake = wake
         self.returned = returned ?? -1
         // A failed init still runs deinit, which closes the descriptor (close(-1) is harmless).
-        guard epoll >= 0, CWirecapLinux_epoll_add(epoll, ring, 1, 0) == 0, CWirecapLinux_epoll_add(epoll, wake, 0, 1) == 0,
+        guard epoll >= 0, CWirecapLinux_epoll_add_exclusive(epoll, ring, 0) == 0, CWirecapLinux_epoll_add(epoll, wake, 0, 1) == 0,
             returned.map({ CWirecapLinux_epoll_add(epoll, $0, 0, 2) == 0 }) ?? true
         else { return nil }
     }

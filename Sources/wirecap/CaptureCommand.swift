@@ -321,7 +321,7 @@ struct CaptureCommand: ParsableCommand {
                 var line = "queue \(q.queue): \(q.received) received, \(q.processed) processed, \(q.captureDrops) capture drops, \(q.freezes) freezes"
                 if poolChunks > 0 {
                     line += ", \(q.deliveryDrops) delivery drops, pool free min \(q.poolFreeMinimum)/\(q.poolChunks)"
-                    line += String(format: ", copy rate %.1f %% (%llu blocks lent, %llu copied", 100 * q.copyRate, q.blocksLent, q.blocksCopied + q.blocksCopiedLater)
+                    line += String(format: ", copy rate %.1f %% (%llu blocks lent, %llu of them taken by the work thread itself, %llu copied", 100 * q.copyRate, q.blocksLent, q.blocksServedByWorkThread, q.blocksCopied + q.blocksCopiedLater)
                     line += q.heldBlockReached > 0 ? ", a lent block reached \(q.heldBlockReached) times)" : ")"
                 }
                 if offloadThreshold != nil { line += ", chunks offloaded out \(q.offloadedOut) / in \(q.offloadedIn)" }

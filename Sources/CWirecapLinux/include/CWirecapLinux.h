@@ -92,6 +92,10 @@ int CWirecapLinux_interface_mtu(const char *name, int *mtu);
 int CWirecapLinux_pin_current_thread(int cpu);
 int CWirecapLinux_allowed_cpus(int *cpus, int capacity);
 int CWirecapLinux_current_cpu(void);
+
+// The calling thread becomes SCHED_BATCH (its nice value kept): a wake-up of it no longer
+// preempts the thread running on its CPU.
+int CWirecapLinux_make_current_thread_batch(void);
 int CWirecapLinux_setns_net(int fd);
 // Moves the calling thread into a new network namespace of its own (CAP_SYS_ADMIN).
 int CWirecapLinux_unshare_net(void);
@@ -115,6 +119,9 @@ int CWirecapLinux_wait_stop_signal_or_readable(int fd, int timeout_ms);
 // per retired block, right after a wake-up, when every code page it touches is cold.
 int CWirecapLinux_epoll_create(void);
 int CWirecapLinux_epoll_add(int epfd, int fd, int edge_triggered, unsigned tag);
+// Edge-triggered and exclusive: of the epoll instances that hold `fd` this way, a wake-up of
+// `fd` wakes only the first one (in the order they were added) that has a thread waiting in it.
+int CWirecapLinux_epoll_add_exclusive(int epfd, int fd, unsigned tag);
 int CWirecapLinux_epoll_remove(int epfd, int fd);
 static inline unsigned CWirecapLinux_epoll_wait(int epfd, int timeout_ms) {
     struct epoll_event events[4];

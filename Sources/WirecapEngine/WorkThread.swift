@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CWirecapLinux
+import WirecapLinux
+
+/// A pool-mode work thread's sleep when it may serve itself from its queue's ring
+/// (`RingCursor`): epoll on the ring, edge-triggered and exclusive and added before the capture
+/// thread's own, so that an idle work thread is the one a retired block wakes; and on the eventfd
+/// its buddy group signals when chunks arrive in its empty capture queue and when the captures
+/// have ended (`BuddyGroup.addNotifier`).
+@usableFromInline
+final class WorkSleeper: @unchecked Sendable {
+    // @unchecked: made before the threads start and then used by one work thread only.
+    @usableFromInline let epoll: Int32
+    @usableFromInline let arrivals: EventFD
+
+    /// nil when epoll cannot be set up: the work thread then waits for chunks only.
+    init?(ring: Int32) {
+        guard let arrivals = try? EventFD() else { return nil }
+        self.arrivals = arrivals
+        epoll = CWirecapLinux_epoll_create()
+        // A failed init still runs deinit, which closes the descriptor (close(-1) is harmless).
+        guard epoll >= 0, CWirecapLinux_epoll_add_exclusive(epoll, ring, 0) == 0,
+            CWirecapLinux_epoll_add(epoll, arrivals.descriptor, 0, 1) == 0
+        else { return nil }
+    }
+
+    /// Sleeps until a block is retired while this thread is first in line, chunks arrive, the
+    /// captures end, or the time-out.
+    @inlinable
+    func sleep(milliseconds: Int32) {
+        let ready = CWirecapLinux_epoll_wait(epoll, milliseconds)
+        // Level-triggered and signalled once per empty-to-non-empty change: read back to zero
+        // before the queue is looked at, so that a later arrival wakes the next sleep.
+        if ready & (1 << 1) != 0 { arrivals.reset() }
+    }
+
+    deinit { close(epoll) }
+}
+
+extension CaptureEngine {
+    /// The sleep for `queue`'s work thread if it may serve itself from the ring: the hybrid pool
+    /// lends blocks, and the queue is a buddy group of its own (with offloading, a buddy's chunks
+    /// would wait behind blocks it takes, and the capture thread decides where each block goes).
+    /// Made before the capture threads start, so that its place in the ring's wait queue comes
+    /// first.
+    @usableFromInline
+    func workSleeper(for queue: ReceiveQueue) -> WorkSleeper? {
+        guard let exchange, exchange.loans(of: queue.index) != nil, configuration.offload == nil,
+            let sleeper = WorkSleeper(ring: queue.ring.fd)
+        else { return nil }
+        exchange.addNotifier(sleeper.arrivals, for: queue.index)
+        return sleeper
+    }
+
+    /// A work thread that serves itself: the chunks waiting in its capture queue first, then,
+    /// with none waiting, the ring's next retired block in place (`ReceiveQueue.serveWorkThread`);
+    /// then it sleeps on both. Ends once the capture has ended and nothing is left.
+    @inlinable
+    func serveLoop<H: ChunkHandler>(queue: ReceiveQueue, sleeper: WorkSleeper, handler: inout H) {
+        let index = queue.index
+        while true {
+            if let chunk = nextChunk(for: index, waiting: .none) {
+                handler.handle(chunk)
+                continue
+            }
+            if let chunk = queue.serveWorkThread(control: control) {
+                handler.handle(chunk)
+                continue
+            }
+            if captureEnded(for: index) {
+                // Chunks queued before the end; once none is left, none can come.
+                guard let chunk = nextChunk(for: index, waiting: .none) else { break }
+                handler.handle(chunk)
+                continue
+            }
+            sleeper.sleep(milliseconds: 1000)
+        }
+        stopNotifying(sleeper.arrivals, for: index)
+    }
+}
