@@ -55,6 +55,9 @@ public struct QueueStatistics: Sendable, Equatable {
     /// Of the lent blocks, those the queue's work thread took from the ring itself, with nothing
     /// waiting for it (one thread woken for the block instead of two: `RingCursor`).
     public var blocksServedByWorkThread: UInt64 = 0
+    /// Times the capture thread woke from its sleep on the ring (a retired block, a stop, a
+    /// nudge from the work thread, or its one-second time-out).
+    public var captureWakeups: UInt64 = 0
     /// Chunks this queue's capture thread sent to a buddy, and its work thread took from buddies.
     public var offloadedOut: UInt64 = 0
     public var offloadedIn: UInt64 = 0
@@ -146,6 +149,7 @@ final class QueueCounters: Sendable {
     /// Packets taken out of the ring (walked in plain mode, copied into chunks in pool mode).
     @usableFromInline let taken = Atomic<UInt64>(0)
     @usableFromInline let blocks = Atomic<UInt64>(0)
+    @usableFromInline let captureWakeups = Atomic<UInt64>(0)
     /// Errors posted on the socket, and the latest one's errno (0: none yet).
     let socketErrors = Atomic<UInt64>(0)
     let lastSocketError = Atomic<Int32>(0)
@@ -240,6 +244,7 @@ final class QueueCounters: Sendable {
             stats.blocksCopied = counts.chunksCaptured
         }
         stats.blocks = blocks.load(ordering: .relaxed)
+        stats.captureWakeups = captureWakeups.load(ordering: .relaxed)
         stats.socketErrors = socketErrors.load(ordering: .acquiring)
         stats.lastSocketError = socketError
         // Fails (EINVAL) unless the group was joined with rollover: then the counts stay 0.

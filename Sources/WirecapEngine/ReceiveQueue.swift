@@ -200,6 +200,8 @@ package final class ReceiveQueue: Sendable {
                 cursor.release()
                 // The epoll sleep reports a socket error as poll would: the same handling below.
                 if sleep.sleep(milliseconds: 1000) { fds.0.revents = Int16(POLLERR) }
+                counters.captureWakeups.add(1, ordering: .relaxed)
+                if cursor.ringError.exchange(false, ordering: .acquiringAndReleasing) { fds.0.revents = Int16(POLLERR) }
                 cursor.holdForCapture()
                 index = cursor.index
                 taken = cursor.taken
@@ -267,6 +269,14 @@ package final class ReceiveQueue: Sendable {
         counters.blocks.store(cursor.blocks, ordering: .relaxed)
         if status & BlockWalk.statusLosing != 0 { counters.refresh(socket: ring.socket) }
         return ChunkLease(exchange: exchange, filled: filled, queue: index)
+    }
+
+    /// The work thread's sleep on the ring reported a socket error: the kernel woke it alone, so
+    /// the capture thread is told, and reads and reports the error as if it had seen it itself.
+    @usableFromInline
+    func passRingError() {
+        cursor.ringError.store(true, ordering: .releasing)
+        exchange?.loans(of: index)?.kickCapture()
     }
 
     /// How many blocks after `index` the kernel has retired and the capture thread not yet

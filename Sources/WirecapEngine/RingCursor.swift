@@ -42,6 +42,10 @@ package final class RingCursor: @unchecked Sendable {
     @exclusivity(unchecked) @usableFromInline var sequence: UInt64 = 0
     /// Blocks the work thread took itself.
     @usableFromInline let servedByWorkThread = Atomic<UInt64>(0)
+    /// Set by the work thread when its sleep on the ring reported a socket error (the interface
+    /// went down): the kernel wakes one exclusive waiter for it, maybe the work thread, but the
+    /// capture thread is the one that reads and reports it (`ReceiveQueue.takeSocketError`).
+    @usableFromInline let ringError = Atomic<Bool>(false)
 
     @usableFromInline package init() {}
 

@@ -27,13 +27,14 @@ final class WorkSleeper: @unchecked Sendable {
     }
 
     /// Sleeps until a block is retired while this thread is first in line, chunks arrive, the
-    /// captures end, or the time-out.
+    /// captures end, or the time-out; says whether the ring reported an error.
     @inlinable
-    func sleep(milliseconds: Int32) {
+    func sleep(milliseconds: Int32) -> Bool {
         let ready = CWirecapLinux_epoll_wait(epoll, milliseconds)
         // Level-triggered and signalled once per empty-to-non-empty change: read back to zero
         // before the queue is looked at, so that a later arrival wakes the next sleep.
         if ready & (1 << 1) != 0 { arrivals.reset() }
+        return ready & (1 << 16) != 0
     }
 
     deinit { close(epoll) }
@@ -75,7 +76,9 @@ extension CaptureEngine {
                 handler.handle(chunk)
                 continue
             }
-            sleeper.sleep(milliseconds: 1000)
+            // An error wake-up (the interface went down) reaches one exclusive waiter: if that
+            // was this thread, the capture thread must still hear of it.
+            if sleeper.sleep(milliseconds: 1000) { queue.passRingError() }
         }
         stopNotifying(sleeper.arrivals, for: index)
     }

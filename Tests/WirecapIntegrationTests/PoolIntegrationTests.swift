@@ -81,6 +81,30 @@ extension SandboxSuites {
             }
         }
 
+        /// Issue 14: with the work thread idle, a retired block woke the capture thread, which lent
+        /// it and woke the work thread: two threads woken per block where the plain ring wakes
+        /// one. The idle work thread now takes the block itself, first in line for the ring.
+        @Test(
+            "with nothing waiting, the work thread takes each block from the ring itself: the capture thread is not woken per block, every frame once",
+            .timeLimit(.minutes(2)))
+        func workThreadServesItself() throws {
+            let total = 40_000
+            try Sandbox.with { sandbox in
+                let run = try Self.burst(
+                    sandbox, total: total, rate: 20_000, pool: PoolConfiguration(chunks: 64), work: SyntheticWork(nanosecondsPerPacket: 0, mode: .spin))
+                let q = run.statistics.queues[0]
+                print(Self.describe("pool, 20,000 frames a second", run))
+                print("  \(q.blocks) blocks: \(q.blocksServedByWorkThread) taken by the work thread itself, \(q.blocksLent) lent in all, \(q.blocksCopied) copied; the capture thread woke \(q.captureWakeups) times")
+                #expect(run.verdict.exactlyOnce && run.verdict.captured == total, "\(run.verdict)")
+                #expect(run.statistics.captureDrops == 0 && run.statistics.inFlight == 0)
+                #expect(run.unconserved.isEmpty, "\(run.unconserved.prefix(3))")
+                #expect(q.blocks > 50, "the 8 ms block timeout retires a block at least every few hundred frames")
+                #expect(q.blocksServedByWorkThread * 2 > q.blocks, "most blocks went straight to the work thread")
+                #expect(q.captureWakeups * 4 < q.blocks, "the capture thread slept through most blocks")
+                #expect(q.blocksLent + q.blocksCopied == q.chunksCaptured, "every chunk was lent or copied")
+            }
+        }
+
         @Test("a handler that keeps one chunk for 2 seconds does not stall capture; on the plain ring it does", .timeLimit(.minutes(2)))
         func heldChunk() throws {
             let total = 150_000
