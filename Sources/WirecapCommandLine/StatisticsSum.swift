@@ -31,6 +31,8 @@ extension QueueStatistics {
         sum.blocksCopied += later.blocksCopied
         sum.blocksCopiedLater += later.blocksCopiedLater
         sum.heldBlockReached += later.heldBlockReached
+        sum.blocksServedByWorkThread += later.blocksServedByWorkThread
+        sum.captureWakeups += later.captureWakeups
         sum.offloadedOut += later.offloadedOut
         sum.offloadedIn += later.offloadedIn
         sum.rolledOver += later.rolledOver

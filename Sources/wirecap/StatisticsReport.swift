@@ -24,6 +24,8 @@ struct StatisticsReport: StatisticsJSON {
         let blocksCopiedLater: UInt64
         let copyRate: Double
         let heldBlockReached: UInt64
+        let blocksServedByWorkThread: UInt64
+        let captureWakeups: UInt64
         let rolledOver: UInt64
         let rolloverHuge: UInt64
         let rolloverFailed: UInt64
@@ -50,6 +52,8 @@ struct StatisticsReport: StatisticsJSON {
             blocksCopiedLater = q.blocksCopiedLater
             copyRate = q.copyRate
             heldBlockReached = q.heldBlockReached
+            blocksServedByWorkThread = q.blocksServedByWorkThread
+            captureWakeups = q.captureWakeups
             rolledOver = q.rolledOver
             rolloverHuge = q.rolloverHuge
             rolloverFailed = q.rolloverFailed
