@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CWirecapLinux
+import Synchronization
 import WirecapLinux
 
 /// A pool-mode work thread's sleep when it may serve itself from its queue's ring
@@ -70,7 +71,10 @@ extension CaptureEngine {
                 handler.handle(chunk)
                 continue
             }
-            if captureEnded(for: index) {
+            // The queue is a group of its own (no offloading), so its capture thread's end is the
+            // group's: one atomic load, where `captureEnded(for:)` takes two locks before every
+            // sleep.
+            if queue.counters.captureFinished.load(ordering: .acquiring) {
                 // Chunks queued before the end; once none is left, none can come.
                 guard let chunk = nextChunk(for: index, waiting: .none) else { break }
                 handler.handle(chunk)
