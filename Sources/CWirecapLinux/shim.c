@@ -175,6 +175,9 @@ int CWirecapLinux_allowed_cpus(int *cpus, int capacity) {
 int CWirecapLinux_current_cpu(void) { return sched_getcpu(); }
 
 int CWirecapLinux_make_current_thread_batch(void) {
+    // A real-time policy inherited from the thread that started this one (`--priority-high`)
+    // is kept: only a normal thread becomes a batch one.
+    if (sched_getscheduler(0) != SCHED_OTHER) return 0;
     struct sched_param param = {0};
     return sched_setscheduler(0, SCHED_BATCH, &param);
 }

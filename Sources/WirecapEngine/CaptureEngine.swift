@@ -225,10 +225,12 @@ public final class CaptureEngine: Sendable {
     /// next block itself (`RingCursor`), so that one thread wakes per block, not two.
     @inlinable
     public func startWorkers<H: ChunkHandler>(_ makeHandler: @escaping @Sendable (Int) -> H) throws(CaptureError) {
+        guard exchange != nil else { throw .configuration(.chunksNeedPool) }
+        try claimStart()
         // Before the capture threads start: a work thread's place in the ring's wait queue comes
         // before its capture thread's.
         let sleepers = queues.map { workSleeper(for: $0) }
-        try startCapture()
+        try spawnCaptureThreads()
         for queue in queues {
             let engine = self
             let sleeper = sleepers[queue.index]
@@ -254,10 +256,17 @@ public final class CaptureEngine: Sendable {
     /// Pool mode's capture threads alone: they fill chunks, and the application pulls them
     /// (`nextChunk(for:waiting:)`), on threads of its own (the pcap facade reads this way).
     public func startCapture() throws(CaptureError) {
-        guard let exchange else {
+        guard exchange != nil else {
             throw .configuration(.chunksNeedPool)
         }
         try claimStart()
+        try spawnCaptureThreads()
+    }
+
+    /// Pool mode: one capture thread per queue, filling chunks (the start is claimed).
+    @usableFromInline
+    func spawnCaptureThreads() throws(CaptureError) {
+        guard let exchange else { throw .configuration(.chunksNeedPool) }
         for queue in queues {
             let control = self.control
             try spawn(cpu: queue.cpu) {

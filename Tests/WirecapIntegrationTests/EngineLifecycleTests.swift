@@ -33,6 +33,37 @@ extension SandboxSuites {
             }
         }
 
+        final class Policies: Sendable {
+            let seen = Mutex<[Int32]>([])
+        }
+
+        /// Issue 14: the capture thread woke its work thread (on the CPU they share) inside the
+        /// buddy group's lock, and the work thread preempted it at once: about one involuntary
+        /// switch of the capture thread per block, which was then switched back in only to sleep.
+        @Test("pool work threads run SCHED_BATCH (a wake-up by their capture thread does not preempt it); plain capture threads stay SCHED_OTHER", .timeLimit(.minutes(1)))
+        func workThreadsAreBatch() throws {
+            try Sandbox.with { sandbox in
+                for pool in [PoolConfiguration(chunks: 4), nil] {
+                    let configuration = CaptureConfiguration(
+                        interface: sandbox.receiverInterface, queues: 2,
+                        ring: RingGeometry(blockSize: 1 << 16, blockCount: 4, blockTimeoutMilliseconds: 8), snapLength: 2048, pool: pool)
+                    let engine = try sandbox.receiver.run { try CaptureEngine(configuration: configuration) }
+                    let policies = Policies()
+                    // Each thread makes its handler itself, so this runs on the thread that handles.
+                    try engine.start { _ in
+                        policies.seen.withLock { $0.append(sched_getscheduler(0)) }
+                        return Counting()
+                    }
+                    let deadline = CWirecapLinux_monotonic_ns() + 10_000_000_000
+                    while policies.seen.withLock({ $0.count }) < 2 && CWirecapLinux_monotonic_ns() < deadline { usleep(1000) }
+                    engine.stop()
+                    // 3 is SCHED_BATCH, 0 SCHED_OTHER (linux/sched.h).
+                    let expected: Int32 = pool == nil ? 0 : 3
+                    #expect(policies.seen.withLock { $0 } == [expected, expected], "pool: \(pool != nil)")
+                }
+            }
+        }
+
         @Test("wait and stop from many threads at once join every thread exactly once", .timeLimit(.minutes(1)))
         func concurrentJoins() throws {
             try Sandbox.with { sandbox in

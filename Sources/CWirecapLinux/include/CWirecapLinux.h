@@ -93,8 +93,8 @@ int CWirecapLinux_pin_current_thread(int cpu);
 int CWirecapLinux_allowed_cpus(int *cpus, int capacity);
 int CWirecapLinux_current_cpu(void);
 
-// The calling thread becomes SCHED_BATCH (its nice value kept): a wake-up of it no longer
-// preempts the thread running on its CPU.
+// A SCHED_OTHER calling thread becomes SCHED_BATCH (its nice value kept): a wake-up of it no
+// longer preempts the thread running on its CPU. Other policies are left as they are.
 int CWirecapLinux_make_current_thread_batch(void);
 int CWirecapLinux_setns_net(int fd);
 // Moves the calling thread into a new network namespace of its own (CAP_SYS_ADMIN).
