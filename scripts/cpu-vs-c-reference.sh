@@ -229,5 +229,5 @@ for name in "${CONSUMERS[@]}"; do
     awk -F '\t' -v n="$n" 'NR == FNR { idle[$2] = $1; next }
         { d = $1 - idle[$2]; if (d > 0) printf "%8.2f Ir/pkt  %s\n", d / n, $2 }' \
         "$WORK/$name.idle.fn" "$WORK/$name.full.fn" \
-        | sort -gr | head -n "$TOP" | sed "s|$WORK/||" | swift demangle --simplified | cut -c1-220
+        | sort -gr | awk -v n="$TOP" 'NR <= n' | sed "s|$WORK/||" | swift demangle --simplified | cut -c1-220
 done
