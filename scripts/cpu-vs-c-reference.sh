@@ -25,7 +25,9 @@
 #             between readiness and SIGINT, as cpu-vs-tcpdump.sh measures it (so without
 #             start-up, with the idle tail). The median of the runs, and each run; for the pool,
 #             the copy rate the capture reported (blocks copied / blocks handled); the sleeps
-#             (voluntary context switches of all threads, same window) per run.
+#             (voluntary context switches of all threads, same window) per run; and per
+#             thread, in start order (wirecap: main, capture thread, work thread), its ns per packet /
+#             sleeps / preemptions (involuntary switches) over the same window.
 #   idle      under `valgrind --tool=callgrind`: started, ready, 2 s with no traffic, SIGINT. Its
 #             Ir is the start-up, 2 s of idling and shutdown.
 #   callgrind under callgrind: started with a count of PACKETS, ready, the same frames sent at
@@ -128,6 +130,21 @@ callgrind() { VG=(valgrind --tool=callgrind --log-file="$1.vg" --callgrind-out-f
 # copy_rate PREFIX: the pool's copy rate from the capture's per-queue summary line, or "-".
 copy_rate() { grep -o 'copy rate [0-9.]* %' "$1.err" | awk '{ print $3 }' | tail -1 | grep . || echo -; }
 
+# threads PID: one line per thread of PID: "TID ns-on-CPU voluntary-switches involuntary-switches".
+threads() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        echo "${t##*/} $(awk '{ print $1 }' "$t/schedstat" 2>/dev/null) $(awk '/^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 } END { print v + 0, n + 0 }' "$t/status" 2>/dev/null)"
+    done | sort -n
+}
+
+# per_thread BEFORE AFTER PACKETS: each thread (in start order) as ns-per-packet/sleeps/preemptions
+# over the window, threads that did not live through it left out.
+per_thread() {
+    awk -v n="$3" 'NR == FNR { ns[$1] = $2; vol[$1] = $3; inv[$1] = $4; next }
+        $1 in ns { printf "%s%.1f/%d/%d", sep, (n > 0) ? ($2 - ns[$1]) / n : 0, $3 - vol[$1], $4 - inv[$1]; sep = " " }' "$1" "$2"
+}
+
 # sleeps PID: voluntary context switches of all threads of PID so far.
 sleeps() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 
@@ -150,16 +167,18 @@ for ((r = 1; r <= REPEATS; r++)); do
         start "$p" "${CMD[@]}"
         ns_ready=$(task_cpu_ns "$CAP_PID")
         sleeps_ready=$(sleeps "$CAP_PID")
+        threads "$CAP_PID" >"$p.threads.ready"
         send "$SEND_PPS"
         sleep "$TAIL_WAIT"
         ns_sig=$(task_cpu_ns "$CAP_PID")
         sleeps_run=$(($(sleeps "$CAP_PID") - sleeps_ready))
+        threads "$CAP_PID" >"$p.threads.signal"
         finish "$p" INT
         n=$(captured "$p")
         ns_pkt=$(awk -v a="$ns_ready" -v b="$ns_sig" -v n="$n" 'BEGIN { printf "%.1f", (n > 0) ? (b - a) / n : 0 }')
         echo "$ns_pkt" >>"$WORK/$name.ns"
         [[ $name == pool* ]] && copy_rate "$p" >>"$WORK/$name.copy"
-        echo "cpu run $r $name captured=$n dropped=$(dropped "$p") ns_per_pkt_after_ready=$ns_pkt sleeps=$sleeps_run copy_rate_pct=$(copy_rate "$p") send: $(grep -m1 '^sent' "$WORK/send.out" || true)"
+        echo "cpu run $r $name captured=$n dropped=$(dropped "$p") ns_per_pkt_after_ready=$ns_pkt sleeps=$sleeps_run threads_ns/sleeps/preempted=[$(per_thread "$p.threads.ready" "$p.threads.signal" "$n")] copy_rate_pct=$(copy_rate "$p") send: $(grep -m1 '^sent' "$WORK/send.out" || true)"
     done
 done
 for name in "${CONSUMERS[@]}"; do
