@@ -9,10 +9,13 @@ import WirecapLinux
 /// mode its chunks go through the engine's `ChunkExchange`.
 ///
 /// `run` is the capture thread's loop: take the next block in ring order once the kernel has
-/// retired it, hand it to the consumer, give it back, and sleep in `poll` when there is nothing to
-/// take. Blocks go back strictly in ring order and right after the consumer is done, so user
-/// space never holds more than the one block in hand. The work thread's loop in pool mode is
-/// the engine's (`CaptureEngine.startWorkers`), over the exchange's leases.
+/// retired it, hand it to the consumer, give it back, and sleep in epoll (`RingSleeper`) when
+/// there is nothing to take. On the plain ring blocks go back strictly in ring order and right
+/// after the consumer is done, so user space never holds more than the one block in hand; in
+/// pool mode lent blocks go back when their leases end (`LentBlocks`). The work thread's loop in
+/// pool mode is the engine's (`CaptureEngine.startWorkers`, `WorkThread.swift`), over the
+/// exchange's leases; while it has nothing queued it takes blocks itself
+/// (`serveWorkThread`, `RingCursor`).
 ///
 /// (WireCAP's *capture queue* is something else: the FIFO of filled chunks waiting for a
 /// consumer, `CaptureQueue`.)
