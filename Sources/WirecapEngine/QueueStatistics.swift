@@ -150,6 +150,8 @@ final class QueueCounters: Sendable {
     @usableFromInline let taken = Atomic<UInt64>(0)
     @usableFromInline let blocks = Atomic<UInt64>(0)
     @usableFromInline let captureWakeups = Atomic<UInt64>(0)
+    /// Blocks the work thread took from the ring itself (`ReceiveQueue.serveWorkThread`).
+    @usableFromInline let servedByWorkThread = Atomic<UInt64>(0)
     /// Errors posted on the socket, and the latest one's errno (0: none yet).
     let socketErrors = Atomic<UInt64>(0)
     let lastSocketError = Atomic<Int32>(0)
@@ -245,6 +247,7 @@ final class QueueCounters: Sendable {
         }
         stats.blocks = blocks.load(ordering: .relaxed)
         stats.captureWakeups = captureWakeups.load(ordering: .relaxed)
+        stats.blocksServedByWorkThread = servedByWorkThread.load(ordering: .relaxed)
         stats.socketErrors = socketErrors.load(ordering: .acquiring)
         stats.lastSocketError = socketError
         // Fails (EINVAL) unless the group was joined with rollover: then the counts stay 0.

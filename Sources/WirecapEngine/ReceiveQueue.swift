@@ -50,9 +50,7 @@ package final class ReceiveQueue: Sendable {
     }
 
     package func statistics() -> QueueStatistics {
-        var statistics = counters.snapshot(ring: ring, exchange: exchange)
-        statistics.blocksServedByWorkThread = cursor.servedByWorkThread.load(ordering: .relaxed)
-        return statistics
+        counters.snapshot(ring: ring, exchange: exchange)
     }
 
     /// The member socket, for `poll`/`select` integration and diagnostics. Owned by the engine.
@@ -91,7 +89,7 @@ package final class ReceiveQueue: Sendable {
         // cheaper per sleep than poll(2) on two descriptors, and with loans the only way, since
         // poll finds the ring readable while a lent block precedes the kernel's. Without epoll
         // (it cannot be set up), poll, and no loans.
-        let sleeper = RingSleeper(ring: ring.fd, wake: control.wakeFD, returned: loans?.returned.descriptor)
+        let sleeper = RingSleeper(ring: ring.fd, wake: control.wakeFD, resetting: loans?.returned.descriptor)
         if let loans, sleeper == nil { loans.disable() }
         let sleep = sleeper?.descriptors
 
@@ -267,7 +265,7 @@ package final class ReceiveQueue: Sendable {
         cursor.taken &+= UInt64(UInt32(bitPattern: filled.packets))
         cursor.blocks &+= 1
         cursor.index = at + 1 == ring.blockCount ? 0 : at + 1
-        cursor.servedByWorkThread.add(1, ordering: .relaxed)
+        counters.servedByWorkThread.add(1, ordering: .relaxed)
         counters.taken.store(cursor.taken, ordering: .releasing)
         counters.blocks.store(cursor.blocks, ordering: .relaxed)
         if status & BlockWalk.statusLosing != 0 { counters.refresh(socket: ring.socket) }

@@ -10,7 +10,7 @@ import Synchronization
 /// Why a work thread may take blocks at all: with the work thread asleep and the queue empty,
 /// a retired block used to wake the capture thread, which lent it and woke the work thread:
 /// two threads woken per block where the plain ring wakes one. On this project's VM a wake-up
-/// costs tens of microseconds, so that second wake-up made the pool cost 1.4 to 1.6 times the
+/// costs tens of microseconds, so that second wake-up made the pool cost 1.4 to 2 times the
 /// plain ring per packet (issue 14). Now the work thread sleeps on the ring too, first in line
 /// (`EPOLLEXCLUSIVE`, registered before the capture thread's): an idle work thread is woken
 /// alone and walks the block in place; while it works, the next retired block wakes the capture
@@ -40,8 +40,6 @@ package final class RingCursor: @unchecked Sendable {
     /// Pool mode: the sequence number of the next chunk the queue's blocks make, whichever
     /// thread makes it (`FilledChunk.sequence`).
     @exclusivity(unchecked) @usableFromInline var sequence: UInt64 = 0
-    /// Blocks the work thread took itself.
-    @usableFromInline let servedByWorkThread = Atomic<UInt64>(0)
     /// Set by the work thread when its sleep on the ring reported a socket error (the interface
     /// went down): the kernel wakes one exclusive waiter for it, maybe the work thread, but the
     /// capture thread is the one that reads and reports it (`ReceiveQueue.takeSocketError`).

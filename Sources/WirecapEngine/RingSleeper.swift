@@ -1,10 +1,15 @@
 import CWirecapLinux
 import Glibc
 
-/// A capture thread's sleep: epoll on the ring (edge-triggered: woken when the kernel retires a
-/// block, not while a lent block makes the ring look readable), the stop eventfd and, with
-/// loans, the loans' `returned` eventfd (both level-triggered; `returned` is signalled only
-/// while the thread waits at a lent block).
+/// A thread's sleep on a ring: epoll on the ring (edge-triggered: woken when the kernel retires a
+/// block, not while a lent block makes the ring look readable; and exclusive, so that of the
+/// threads sleeping on one ring only the first in line that waits is woken), a stop eventfd and an
+/// eventfd that is read back to zero whenever it wakes the sleep (both level-triggered).
+///
+/// A capture thread sleeps on the ring, its stop eventfd and, with loans, the loans' `returned`
+/// eventfd (signalled while it waits at a lent block, or when its work thread took the wake-up
+/// meant for it). A work thread serving itself (`WorkSleeper`) sleeps on the ring and its queue's
+/// arrivals eventfd, and is first in line.
 ///
 /// Every capture thread sleeps here, loans or not: the descriptors are registered once, where
 /// poll(2) set up and tore down a wait on each of two descriptors at every sleep. With traffic
@@ -14,47 +19,53 @@ import Glibc
 final class RingSleeper {
     @usableFromInline let epoll: Int32
     @usableFromInline let wake: Int32
-    @usableFromInline let returned: Int32
-    @usableFromInline var waking = true
+    @usableFromInline let resetting: Int32
+    @usableFromInline var waking: Bool
 
-    /// - Parameter returned: the loans' eventfd, or nil without loans.
+    /// - Parameters:
+    ///   - wake: the stop eventfd, or nil.
+    ///   - resetting: an eventfd read back to zero when it wakes the sleep, or nil.
     @usableFromInline
-    init?(ring: Int32, wake: Int32, returned: Int32?) {
+    init?(ring: Int32, wake: Int32?, resetting: Int32?) {
         epoll = CWirecapLinux_epoll_create()
-        self.wake = wake
-        self.returned = returned ?? -1
+        self.wake = wake ?? -1
+        self.resetting = resetting ?? -1
+        waking = wake != nil
         // A failed init still runs deinit, which closes the descriptor (close(-1) is harmless).
-        guard epoll >= 0, CWirecapLinux_epoll_add_exclusive(epoll, ring, 0) == 0, CWirecapLinux_epoll_add(epoll, wake, 0, 1) == 0,
-            returned.map({ CWirecapLinux_epoll_add(epoll, $0, 0, 2) == 0 }) ?? true
+        guard epoll >= 0, CWirecapLinux_epoll_add_exclusive(epoll, ring, 0) == 0,
+            wake.map({ CWirecapLinux_epoll_add(epoll, $0, 0, 1) == 0 }) ?? true,
+            resetting.map({ CWirecapLinux_epoll_add(epoll, $0, 0, 2) == 0 }) ?? true
         else { return nil }
     }
 
-    /// Sleeps until the kernel retires a block, a stop is asked (until `stopWaking`), a loan
-    /// comes back to a waiting thread, or the time-out; says whether the ring reported an error.
+    /// Sleeps until the kernel retires a block, a stop is asked (until `stopWaking`), the
+    /// resetting eventfd is signalled, or the time-out; says whether the ring reported an error.
     @inlinable
     func sleep(milliseconds: Int32) -> Bool { descriptors.sleep(milliseconds: milliseconds) }
 
     /// The two descriptors a sleep uses, as a value: the capture loop takes them out once and
     /// sleeps through them, so a sleep costs no reference counting on the sleeper (right after
     /// a wake-up, each runtime call is one more cold code page).
-    @inlinable var descriptors: Descriptors { Descriptors(epoll: epoll, returned: returned) }
+    @inlinable var descriptors: Descriptors { Descriptors(epoll: epoll, resetting: resetting) }
 
     @usableFromInline
     struct Descriptors {
         @usableFromInline let epoll: Int32
-        @usableFromInline let returned: Int32
+        @usableFromInline let resetting: Int32
 
-        @inlinable init(epoll: Int32, returned: Int32) {
+        @inlinable init(epoll: Int32, resetting: Int32) {
             self.epoll = epoll
-            self.returned = returned
+            self.resetting = resetting
         }
 
         @inlinable @inline(__always)
         func sleep(milliseconds: Int32) -> Bool {
             let ready = CWirecapLinux_epoll_wait(epoll, milliseconds)
             // Level-triggered: read back to zero, or every later sleep would end at once (a
-            // return may signal just after the thread stopped waiting at its block).
-            if ready & (1 << 2) != 0 { _ = CWirecapLinux_eventfd_reset(returned) }
+            // loan's return may signal just after the thread stopped waiting at its block; an
+            // arrival is signalled once per empty-to-non-empty change, and must wake the next
+            // sleep too).
+            if ready & (1 << 2) != 0 { _ = CWirecapLinux_eventfd_reset(resetting) }
             return ready & (1 << 16) != 0
         }
     }

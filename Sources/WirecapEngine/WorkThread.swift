@@ -1,44 +1,30 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CWirecapLinux
 import Synchronization
 import WirecapLinux
 
 /// A pool-mode work thread's sleep when it may serve itself from its queue's ring
-/// (`RingCursor`): epoll on the ring, edge-triggered and exclusive and added before the capture
-/// thread's own, so that an idle work thread is the one a retired block wakes; and on the eventfd
-/// its buddy group signals when chunks arrive in its empty capture queue and when the captures
-/// have ended (`BuddyGroup.addNotifier`).
+/// (`RingCursor`): a `RingSleeper` on the ring, made before the capture thread's own so that an
+/// idle work thread is the one a retired block wakes, and on the eventfd its buddy group signals
+/// when chunks arrive in its empty capture queue and when the captures have ended
+/// (`BuddyGroup.addNotifier`).
 @usableFromInline
 final class WorkSleeper: @unchecked Sendable {
     // @unchecked: made before the threads start and then used by one work thread only.
-    @usableFromInline let epoll: Int32
+    @usableFromInline let sleeper: RingSleeper
     @usableFromInline let arrivals: EventFD
 
     /// nil when epoll cannot be set up: the work thread then waits for chunks only.
     init?(ring: Int32) {
-        guard let arrivals = try? EventFD() else { return nil }
-        self.arrivals = arrivals
-        epoll = CWirecapLinux_epoll_create()
-        // A failed init still runs deinit, which closes the descriptor (close(-1) is harmless).
-        guard epoll >= 0, CWirecapLinux_epoll_add_exclusive(epoll, ring, 0) == 0,
-            CWirecapLinux_epoll_add(epoll, arrivals.descriptor, 0, 1) == 0
+        guard let arrivals = try? EventFD(),
+            let sleeper = RingSleeper(ring: ring, wake: nil, resetting: arrivals.descriptor)
         else { return nil }
+        self.arrivals = arrivals
+        self.sleeper = sleeper
     }
 
     /// Sleeps until a block is retired while this thread is first in line, chunks arrive, the
     /// captures end, or the time-out; says whether the ring reported an error.
     @inlinable
-    func sleep(milliseconds: Int32) -> Bool {
-        let ready = CWirecapLinux_epoll_wait(epoll, milliseconds)
-        // Level-triggered and signalled once per empty-to-non-empty change: read back to zero
-        // before the queue is looked at, so that a later arrival wakes the next sleep.
-        if ready & (1 << 1) != 0 { arrivals.reset() }
-        return ready & (1 << 16) != 0
-    }
-
-    deinit { close(epoll) }
+    func sleep(milliseconds: Int32) -> Bool { sleeper.sleep(milliseconds: milliseconds) }
 }
 
 extension CaptureEngine {
